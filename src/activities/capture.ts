@@ -1,0 +1,85 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Config, SourceConfig } from '../config/schema';
+import { TABLE_REPLACED } from '../lakehouse/errors';
+import type { ChangeCounts, Lakehouse, VersionRange } from '../lakehouse/port';
+import { classified } from './failures';
+
+export interface CaptureDeps {
+  config: Config;
+  lakehouse: Lakehouse;
+}
+
+export interface SourceRef {
+  source: string;
+}
+
+export interface SourceCycleStart {
+  latestVersion: number;
+  latestCommitTimestamp: string;
+  tableId: string;
+  /** The first version not yet captured. */
+  nextVersion: number;
+  offsetVersion: number | null;
+  /** Read from the worker's config on every cycle, so a config change applies without a restart. */
+  maxVersionsPerRange: number;
+  pollIntervalSeconds: number;
+}
+
+export type RangeRef = SourceRef & VersionRange;
+
+/** Activities of the capture stage: one source, one pinned version range at a time. */
+export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
+  const sourceNamed = (name: string): SourceConfig => {
+    const source = config.sources.find((s) => s.name === name);
+    if (!source) {
+      throw ApplicationFailure.nonRetryable(`source "${name}" is not in the worker's config: add it to sources or stop this workflow`, 'UnknownSource');
+    }
+    return source;
+  };
+
+  return {
+    /** Reads the latest version first (it pins the end of every range) and checks the table's identity. */
+    async describeSource({ source: name }: SourceRef): Promise<SourceCycleStart> {
+      const source = sourceNamed(name);
+      return classified(async () => {
+        const description = await lakehouse.describeSource(source);
+        const offset = await lakehouse.readOffset(name);
+        if (offset && offset.tableId !== description.tableId) {
+          throw ApplicationFailure.create({
+            type: TABLE_REPLACED,
+            nonRetryable: true,
+            message: `table ${source.table} now has id ${description.tableId}, but offset ${offset.lastVersion} was recorded for id ${offset.tableId}: the table was replaced or re-created`,
+            details: [{ remedy: 'Resync: replay the source from the new table\'s first version (signal replayFromVersion) once downstream can take a full reload.' }],
+          });
+        }
+        return {
+          latestVersion: description.latestVersion,
+          latestCommitTimestamp: description.latestCommitTimestamp,
+          tableId: description.tableId,
+          nextVersion: offset ? offset.lastVersion + 1 : source.startingVersion,
+          offsetVersion: offset?.lastVersion ?? null,
+          maxVersionsPerRange: config.capture.maxVersionsPerRange,
+          pollIntervalSeconds: config.capture.pollIntervalSeconds,
+        };
+      });
+    },
+
+    /** CDF read of one pinned range: counts per change type, nothing else leaves the warehouse. */
+    async readChangeSummary({ source, ...range }: RangeRef): Promise<ChangeCounts> {
+      const sourceConfig = sourceNamed(source);
+      return classified(() => lakehouse.summarizeChanges(sourceConfig, range));
+    },
+
+    /** Idempotent registry append of one pinned range. */
+    async appendToRegistry({ source, ...range }: RangeRef): Promise<{ rowsInserted: number }> {
+      const sourceConfig = sourceNamed(source);
+      return classified(() => lakehouse.appendRangeToRegistry(sourceConfig, range));
+    },
+
+    /** Monotonic offset MERGE after the range is in the registry. */
+    async commitOffset({ source, version, tableId }: SourceRef & { version: number; tableId: string }): Promise<{ lastVersion: number; advanced: boolean }> {
+      const sourceConfig = sourceNamed(source);
+      return classified(() => lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version }));
+    },
+  };
+}

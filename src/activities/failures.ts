@@ -1,0 +1,25 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { classifyLakehouseError } from '../lakehouse/errors';
+
+/** Details attached to a non-retryable failure, read by the workflow's blocked state. */
+export interface PermanentFailureDetails {
+  remedy: string;
+}
+
+/**
+ * Runs an adapter call and converts what it throws into a Temporal failure: permanent errors are
+ * non-retryable and carry the operator's remedy; everything else is retried by the retry policy.
+ */
+export async function classified<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof ApplicationFailure) throw error;
+    const pipelineError = classifyLakehouseError(error);
+    if (pipelineError.kind === 'permanent') {
+      const details: PermanentFailureDetails = { remedy: pipelineError.remedy };
+      throw ApplicationFailure.create({ type: pipelineError.type, message: pipelineError.message, nonRetryable: true, details: [details] });
+    }
+    throw ApplicationFailure.create({ type: pipelineError.type, message: pipelineError.message, nonRetryable: false });
+  }
+}

@@ -1,0 +1,13 @@
+import { createCaptureActivities, type CaptureDeps } from './capture';
+import { createFanoutActivities, type FanoutDeps } from './fanout';
+
+export type ActivityDeps = CaptureDeps & FanoutDeps;
+
+/** All activities, bound to the worker's adapters. Workflows see only `typeof` this. */
+export function createActivities(deps: ActivityDeps) {
+  return { ...createCaptureActivities(deps), ...createFanoutActivities(deps) };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { SourceCycleStart, RangeRef } from './capture';
+export type { BatchOutcome, FanInRunStart, LaunchedBatch } from './fanout';

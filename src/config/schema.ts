@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import { IDENTIFIER_PART, SOURCE_NAME, isQualifiedName } from './identifiers';
+
+const tableName = z
+  .string({ error: 'must be a table name such as "cdf.change_registry"' })
+  .refine(isQualifiedName, {
+    error: 'must be 1 to 3 dot-separated parts, each letters, digits or underscores and not starting with a digit (e.g. "cdf.change_registry")',
+  });
+
+const columnName = z
+  .string({ error: 'must be a column name such as "uts_id"' })
+  .regex(IDENTIFIER_PART, { error: 'must be letters, digits or underscores, not starting with a digit (e.g. "uts_id")' });
+
+const positiveInt = (what: string) =>
+  z.number({ error: `must be a number: ${what}` }).int({ error: `must be a whole number: ${what}` }).positive({
+    error: `must be greater than 0: ${what}`,
+  });
+
+const nonNegativeInt = (what: string) =>
+  z.number({ error: `must be a number: ${what}` }).int({ error: `must be a whole number: ${what}` }).min(0, {
+    error: `must be 0 or more: ${what}`,
+  });
+
+const target = z.enum(['local', 'databricks'], { error: 'must be "local" or "databricks"' });
+
+export const sourceSchema = z.strictObject({
+  name: z
+    .string({ error: 'must be a short name such as "orders"' })
+    .regex(SOURCE_NAME, { error: 'must be lowercase letters, digits, "_" or "-", starting with a letter, at most 63 characters' }),
+  table: tableName,
+  keyColumn: columnName.default('uts_id'),
+  extraColumns: z.array(columnName).default([]),
+  startingVersion: nonNegativeInt('the first Delta version to capture when the source has no offset yet').default(0),
+});
+
+export const configSchema = z
+  .strictObject({
+    temporal: z
+      .strictObject({
+        address: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { error: 'must be host:port, e.g. "127.0.0.1:7233"' }).default('127.0.0.1:7233'),
+        namespace: z.string().regex(/^[A-Za-z0-9._-]{1,255}$/, { error: 'must be a Temporal namespace name' }).default('default'),
+        taskQueue: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, { error: 'must be a task queue name' }).default('cdf-orchestrator'),
+        uiPort: positiveInt('the dev server Web UI port').max(65535).default(8233),
+        workflowIdPrefix: z
+          .string()
+          .regex(/^[a-z][a-z0-9-]{0,30}$/, { error: 'must be lowercase letters, digits or "-", starting with a letter, at most 31 characters' })
+          .default('cdf'),
+      })
+      .prefault({}),
+    lakehouse: z
+      .strictObject({
+        target: target.default('local'),
+        local: z
+          .strictObject({
+            path: z.string().min(1, { error: 'must be a file path for the DuckDB database' }).default('.data/lakehouse.duckdb'),
+            faults: z
+              .strictObject({
+                transientConflictRate: z.number().min(0).max(1, { error: 'must be between 0 and 1' }).default(0),
+              })
+              .prefault({}),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    jobs: z
+      .strictObject({
+        target: target.default('local'),
+        local: z
+          .strictObject({
+            path: z.string().min(1, { error: 'must be a file path for the local runner\'s run records' }).default('.data/local-jobs.duckdb'),
+            maxConcurrentRuns: positiveInt('downstream runs the local runner executes at once').default(4),
+            /** Share of first attempts that fail on purpose, to exercise batch retries (0 = never). */
+            failFirstAttemptRate: z.number().min(0).max(1, { error: 'must be between 0 and 1' }).default(0),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    tables: z
+      .strictObject({
+        registry: tableName.default('cdf.change_registry'),
+        offsets: tableName.default('cdf.source_offsets'),
+        changedIds: tableName.default('cdf.changed_ids'),
+        batches: tableName.default('cdf.dispatch_batches'),
+        fanInRuns: tableName.default('cdf.fan_in_runs'),
+        master: tableName.default('demo.entity_master'),
+        target: tableName.default('demo.entity_target'),
+      })
+      .prefault({}),
+    sources: z
+      .array(sourceSchema, { error: 'must be a list of sources, each with at least name and table' })
+      .min(1, { error: 'must list at least one source table to capture' }),
+    capture: z
+      .strictObject({
+        maxVersionsPerRange: positiveInt('the most Delta versions read in one CDF range').default(100),
+        pollIntervalSeconds: positiveInt('seconds between checks for new versions').default(30),
+      })
+      .prefault({}),
+    fanIn: z
+      .strictObject({
+        batchSize: positiveInt('the number of uts_ids per downstream job').default(1000),
+        concurrency: positiveInt('downstream jobs in flight at once').max(100, { error: 'must be at most 100' }).default(4),
+        maxAttemptsPerBatch: positiveInt('launches per batch before the fan-in gives up').default(3),
+        jobPollIntervalSeconds: positiveInt('seconds between job status checks').default(2),
+        jobTimeoutMinutes: positiveInt('the longest a downstream job may run').default(120),
+      })
+      .prefault({}),
+    worker: z
+      .strictObject({
+        maxConcurrentActivities: positiveInt('activities run at once by one worker').default(8),
+        maxConcurrentWorkflowTasks: positiveInt('workflow tasks run at once by one worker').default(10),
+        maxCachedWorkflows: positiveInt('workflows kept in the worker cache').default(200),
+        shutdownGraceSeconds: nonNegativeInt('seconds in-flight activities get to finish on SIGTERM').default(30),
+      })
+      .prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>();
+    config.sources.forEach((source, index) => {
+      const first = seen.get(source.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['sources', index, 'name'], input: source.name, message: `duplicates sources[${first}].name: source names must be unique` });
+      }
+      seen.set(source.name, index);
+    });
+    if (config.lakehouse.target === 'local') {
+      for (const [key, name] of Object.entries(config.tables)) {
+        if (name.split('.').length > 2) {
+          ctx.addIssue({ code: 'custom', path: ['tables', key], input: name, message: 'the local lakehouse takes "schema.table" names; drop the catalog part' });
+        }
+      }
+      config.sources.forEach((source, index) => {
+        if (source.table.split('.').length > 2) {
+          ctx.addIssue({ code: 'custom', path: ['sources', index, 'table'], input: source.table, message: 'the local lakehouse takes "schema.table" names; drop the catalog part' });
+        }
+      });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;
+export type TablesConfig = Config['tables'];

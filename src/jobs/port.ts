@@ -1,0 +1,53 @@
+/**
+ * Downstream job launching, shaped like the Databricks Jobs API 2.2 so that the local runner and
+ * the Databricks client are interchangeable: runs are launched with an idempotency token and go
+ * through QUEUED/PENDING → RUNNING → TERMINATING → TERMINATED (or SKIPPED/INTERNAL_ERROR).
+ */
+export interface JobLauncher {
+  /** Starts a run for one batch; a repeated token returns the run it started the first time. */
+  launch(request: LaunchRequest): Promise<LaunchedRun>;
+  getRun(runId: string): Promise<RunState>;
+  cancel(runId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface LaunchRequest {
+  /** At most 64 characters (Jobs API limit); derived from fan-in run, batch and attempt. */
+  idempotencyToken: string;
+  runKey: string;
+  batchNumber: number;
+  batchTable: string;
+  attempt: number;
+}
+
+export interface LaunchedRun {
+  runId: string;
+  runPageUrl: string;
+}
+
+export type LifeCycleState = 'QUEUED' | 'PENDING' | 'RUNNING' | 'TERMINATING' | 'TERMINATED' | 'SKIPPED' | 'INTERNAL_ERROR';
+export type ResultState = 'SUCCESS' | 'FAILED' | 'TIMEDOUT' | 'CANCELED';
+
+export interface RunState {
+  runId: string;
+  lifeCycleState: LifeCycleState;
+  /** Set once the run is terminal. */
+  resultState?: ResultState;
+  stateMessage: string;
+  runPageUrl: string;
+  startTime?: number;
+  endTime?: number;
+}
+
+export const TERMINAL_STATES: ReadonlySet<LifeCycleState> = new Set(['TERMINATED', 'SKIPPED', 'INTERNAL_ERROR']);
+
+/** Jobs API idempotency tokens are limited to 64 characters. */
+export const MAX_IDEMPOTENCY_TOKEN_LENGTH = 64;
+
+export function idempotencyToken(runKey: string, batchNumber: number, attempt: number): string {
+  const token = `${runKey}-b${batchNumber}-a${attempt}`;
+  if (token.length > MAX_IDEMPOTENCY_TOKEN_LENGTH) {
+    throw new Error(`idempotency token "${token}" is longer than ${MAX_IDEMPOTENCY_TOKEN_LENGTH} characters: shorten the fan-in run key`);
+  }
+  return token;
+}

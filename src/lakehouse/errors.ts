@@ -1,0 +1,65 @@
+import { PermanentError, TransientError } from '../errors';
+
+/**
+ * An error as a SQL engine reports it: Databricks (and the local engine, which imitates it) put the
+ * error class in brackets at the start of the message and the SQLSTATE at its end.
+ */
+export class SqlEngineError extends Error {
+  override readonly name = 'SqlEngineError';
+  constructor(
+    message: string,
+    readonly errorClass?: string,
+    readonly sqlState?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when a table's identity no longer matches the one stored with its offset. */
+export const TABLE_REPLACED = 'CDF_TABLE_REPLACED';
+
+const RESYNC =
+  'Replay the source from a readable version (signal replayFromVersion with {"fromVersion": N}) and resync the changes in between from a snapshot.';
+
+const PERMANENT_REMEDIES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^DELTA_CDC_START_VERSION_AFTER_LATEST$/, `The stored offset is past the table's latest version: the table was probably dropped and re-created. ${RESYNC}`],
+  [/^DELTA_MISSING_CHANGE_DATA$/, `Change data was not recorded for part of the range. Enable delta.enableChangeDataFeed on the table, then ${RESYNC.charAt(0).toLowerCase()}${RESYNC.slice(1)}`],
+  [/^DELTA_VERSION_NOT_FOUND$|^DELTA_LOG_FILE_NOT_FOUND$|^DELTA_TRUNCATED_TRANSACTION_LOG$/, `The versions after the offset are no longer in the transaction log (log retention). ${RESYNC} Raise delta.logRetentionDuration or capture more often.`],
+  [/^DELTA_FILE_NOT_FOUND_DETAILED$|^DBR_FILE_NOT_EXIST$/, `Files for the range were vacuumed. ${RESYNC} Raise delta.deletedFileRetentionDuration or capture more often.`],
+  [/BEYOND_DELETED_FILE_RETENTION_DURATION$/, `The offset is older than delta.deletedFileRetentionDuration. ${RESYNC} Raise the retention or capture more often.`],
+  [/^DELTA_CHANGE_DATA_FEED_INCOMPATIBLE_/, 'A non-additive schema change lies inside the range. Replay from the version of the schema change (the downstream job must accept the new schema).'],
+  [/^DELTA_INVALID_CDC_RANGE$/, 'The requested range is empty or reversed; this is a bug in range planning: report it.'],
+  [new RegExp(`^${TABLE_REPLACED}$`), `The table was replaced (its table id changed). ${RESYNC}`],
+  [/^TABLE_OR_VIEW_NOT_FOUND$|^DELTA_TABLE_NOT_FOUND$/, 'The table does not exist (dropped, renamed or never created). Restore it or remove the source from the config.'],
+  [/^INSUFFICIENT_PERMISSIONS$|^PERMISSION_DENIED$/, 'The principal lacks a privilege: grant SELECT on the source and MODIFY on the pipeline tables.'],
+];
+
+const TRANSIENT_CLASSES = /^DELTA_CONCURRENT_|^DELTA_METADATA_CHANGED$|^DELTA_PROTOCOL_CHANGED$/;
+const TRANSIENT_SQLSTATES = new Set(['2D521', '40001', '08000', '08001', '08003', '08006']);
+
+/** Reads the `[ERROR_CLASS]` prefix (with an optional `.SUBCLASS`) and the `SQLSTATE: xxxxx` suffix. */
+export function parseEngineMessage(message: string): { errorClass?: string; sqlState?: string } {
+  const errorClass = /\[([A-Z][A-Z0-9_]+)(?:\.[A-Z0-9_]+)?\]/.exec(message)?.[1];
+  const sqlState = /SQLSTATE:?\s*([0-9A-Z]{5})/.exec(message)?.[1];
+  return { errorClass, sqlState };
+}
+
+/**
+ * Maps any error out of a lakehouse adapter to transient or permanent. Unknown errors count as
+ * transient: Temporal retries them with backoff and the last failure stays visible in the UI.
+ */
+export function classifyLakehouseError(error: unknown): TransientError | PermanentError {
+  if (error instanceof PermanentError || error instanceof TransientError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const parsed = parseEngineMessage(message);
+  const errorClass = (error instanceof SqlEngineError && error.errorClass) || parsed.errorClass;
+  const sqlState = (error instanceof SqlEngineError && error.sqlState) || parsed.sqlState;
+  if (errorClass) {
+    for (const [pattern, remedy] of PERMANENT_REMEDIES) {
+      if (pattern.test(errorClass)) return new PermanentError(errorClass, message, remedy, { cause: error });
+    }
+    if (TRANSIENT_CLASSES.test(errorClass)) return new TransientError(errorClass, message, { cause: error });
+  }
+  if (sqlState && TRANSIENT_SQLSTATES.has(sqlState)) return new TransientError(errorClass ?? `SQLSTATE_${sqlState}`, message, { cause: error });
+  return new TransientError(errorClass ?? 'UNCLASSIFIED', message, { cause: error });
+}

@@ -1,0 +1,154 @@
+import type { SourceConfig, TablesConfig } from '../../config/schema';
+import { SqlEngineError } from '../errors';
+import type {
+  BatchSnapshot,
+  ChangeCounts,
+  FanInRun,
+  Lakehouse,
+  OffsetUpdate,
+  SourceDescription,
+  SourceOffset,
+  TableCounts,
+  VersionRange,
+} from '../port';
+import { Duck } from './duck';
+import { LocalDeltaEngine, type CommitResult, type CommitSpec } from './deltaEngine';
+import { pipelineStatements, type PipelineStatements } from './statements';
+
+export interface LocalFaults {
+  /** Probability that a registry append or offset MERGE fails with a Delta write conflict first. */
+  transientConflictRate: number;
+}
+
+/**
+ * The embedded lakehouse: upstream Delta tables emulated by LocalDeltaEngine and the pipeline's
+ * own tables, all in one DuckDB file.
+ */
+export class LocalLakehouse implements Lakehouse {
+  readonly engine: LocalDeltaEngine;
+  private readonly sql: PipelineStatements;
+
+  private constructor(
+    readonly db: Duck,
+    private readonly tables: TablesConfig,
+    private readonly faults: LocalFaults,
+    private readonly random: () => number,
+  ) {
+    this.engine = new LocalDeltaEngine(db);
+    this.sql = pipelineStatements(tables);
+  }
+
+  static async open(path: string, tables: TablesConfig, options: { faults?: Partial<LocalFaults>; random?: () => number } = {}): Promise<LocalLakehouse> {
+    const db = await Duck.open(path);
+    const lakehouse = new LocalLakehouse(db, tables, { transientConflictRate: 0, ...options.faults }, options.random ?? Math.random);
+    await lakehouse.engine.ensureCatalog();
+    return lakehouse;
+  }
+
+  async ensurePipelineTables(): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const statement of [...this.sql.createSchemas, ...this.sql.createTables]) await tx.run(statement);
+    });
+  }
+
+  describeSource(source: SourceConfig): Promise<SourceDescription> {
+    return this.engine.describe(source.table);
+  }
+
+  async readOffset(sourceName: string): Promise<SourceOffset | null> {
+    const [row] = await this.db.all<{ source: string; table_id: string; last_version: bigint; last_commit_timestamp: string | null }>(
+      this.sql.readOffset,
+      [sourceName],
+    );
+    return row
+      ? { source: row.source, tableId: row.table_id, lastVersion: Number(row.last_version), lastCommitTimestamp: row.last_commit_timestamp }
+      : null;
+  }
+
+  async summarizeChanges(source: SourceConfig, range: VersionRange): Promise<ChangeCounts> {
+    const changes = await this.engine.changesRelation(source.table, range.fromVersion, range.toVersion);
+    const rows = await this.db.all<{ change_type: string; n: bigint; null_keys: bigint }>(this.sql.summarizeChanges(changes.sql, source.keyColumn));
+    const counts: ChangeCounts = { insert: 0, update_preimage: 0, update_postimage: 0, delete: 0, nullKeys: 0 };
+    for (const row of rows) {
+      if (row.change_type in counts) counts[row.change_type as keyof Omit<ChangeCounts, 'nullKeys'>] = Number(row.n);
+      counts.nullKeys += Number(row.null_keys);
+    }
+    return counts;
+  }
+
+  async appendRangeToRegistry(source: SourceConfig, range: VersionRange): Promise<{ rowsInserted: number }> {
+    const changes = await this.engine.changesRelation(source.table, range.fromVersion, range.toVersion);
+    this.maybeConflict(this.tables.registry);
+    const rowsInserted = await this.db.run(this.sql.appendRangeToRegistry(changes.sql, source.keyColumn, source.extraColumns), [source.name]);
+    return { rowsInserted };
+  }
+
+  async mergeOffset(offset: OffsetUpdate): Promise<{ lastVersion: number; advanced: boolean }> {
+    this.maybeConflict(this.tables.offsets);
+    const commitTimestamp = await this.engine.commitTimestamp(offset.table, offset.version);
+    const changed = await this.db.run(this.sql.mergeOffset, [offset.source, offset.table, offset.tableId, offset.version, commitTimestamp]);
+    const stored = await this.readOffset(offset.source);
+    return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
+  }
+
+  async refreshChangedIds(): Promise<{ rows: number }> {
+    return { rows: await this.db.run(this.sql.refreshChangedIds) };
+  }
+
+  openFanInRun(proposedRunKey: string): Promise<FanInRun> {
+    return this.db.transaction(async (tx) => {
+      const [open] = await tx.all<{ run_key: string }>(this.sql.findOpenFanInRun);
+      const runKey = open?.run_key ?? proposedRunKey;
+      if (!open) await tx.run(this.sql.openFanInRun, [runKey]);
+      const [window] = await tx.all<{ n: bigint }>(this.sql.countFanInRunSources, [runKey]);
+      return { runKey, resumed: Boolean(open), sources: Number(window!.n) };
+    });
+  }
+
+  snapshotBatches(runKey: string, batchSize: number): Promise<BatchSnapshot> {
+    return this.db.transaction(async (tx) => {
+      let [existing] = await tx.all<{ ids: bigint; batches: number }>(this.sql.countBatchRows, [runKey]);
+      if (Number(existing!.ids) === 0) {
+        await tx.run(this.sql.snapshotBatches, [runKey, batchSize, runKey]);
+        [existing] = await tx.all<{ ids: bigint; batches: number }>(this.sql.countBatchRows, [runKey]);
+      }
+      return { changedIds: Number(existing!.ids), batchCount: Number(existing!.batches) };
+    });
+  }
+
+  async commitFanInRun(runKey: string): Promise<{ committed: boolean }> {
+    return { committed: (await this.db.run(this.sql.commitFanInRun, [runKey])) > 0 };
+  }
+
+  async processBatch(runKey: string, batchNumber: number): Promise<{ rowsMerged: number }> {
+    const rowsMerged = await this.db.run(this.sql.processBatch, [runKey, batchNumber, runKey, batchNumber, runKey, batchNumber]);
+    return { rowsMerged };
+  }
+
+  async tableCounts(): Promise<TableCounts> {
+    const [row] = await this.db.all<{ registry_rows: bigint; changed_ids: bigint; target_rows: bigint }>(this.sql.tableCounts);
+    return { registryRows: Number(row!.registry_rows), changedIds: Number(row!.changed_ids), targetRows: Number(row!.target_rows) };
+  }
+
+  /**
+   * Demo upstream traffic: one commit on a source table, plus a fresh master row for every id it
+   * inserts or updates (the master is what the downstream job reads).
+   */
+  writeUpstreamCommit(table: string, spec: CommitSpec): Promise<CommitResult> {
+    return this.engine.commit(table, spec, (tx, commit) => tx.run(this.sql.upsertMasterForPickedIds, [commit.version, commit.commitTimestamp]).then(() => undefined));
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  private maybeConflict(table: string): void {
+    if (this.faults.transientConflictRate > 0 && this.random() < this.faults.transientConflictRate) {
+      throw new SqlEngineError(
+        `[DELTA_CONCURRENT_APPEND.WITHOUT_HINT] Transaction conflict detected. a concurrent WRITE added data to table ${table}. The concurrent operation modified data that should have been read by this operation. Please retry the operation. SQLSTATE: 2D521 (injected by lakehouse.local.faults)`,
+        'DELTA_CONCURRENT_APPEND',
+        '2D521',
+      );
+    }
+  }
+}

@@ -1,0 +1,133 @@
+import type { TablesConfig } from '../../config/schema';
+import { quoteIdent } from './duck';
+
+/**
+ * Every SQL statement the local lakehouse runs against the pipeline's own tables, one named
+ * function each. Identifiers go through `quoteIdent`; values are `?` parameters, except the CDF
+ * relation, which the engine builds from validated integers (see LocalDeltaEngine.changesRelation).
+ */
+export function pipelineStatements(tables: TablesConfig) {
+  const t = {
+    registry: quoteIdent(tables.registry),
+    offsets: quoteIdent(tables.offsets),
+    changedIds: quoteIdent(tables.changedIds),
+    batches: quoteIdent(tables.batches),
+    fanInRuns: quoteIdent(tables.fanInRuns),
+    master: quoteIdent(tables.master),
+    target: quoteIdent(tables.target),
+  };
+  const schemas = [...new Set(Object.values(tables).filter((n) => n.includes('.')).map((n) => n.split('.')[0]!))];
+
+  return {
+    createSchemas: schemas.map((schema) => `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`),
+
+    createTables: [
+      `CREATE TABLE IF NOT EXISTS ${t.registry} (
+        source VARCHAR NOT NULL, uts_id VARCHAR NOT NULL, change_type VARCHAR NOT NULL,
+        commit_version BIGINT NOT NULL, commit_timestamp TIMESTAMP NOT NULL, extra VARCHAR,
+        captured_at TIMESTAMP NOT NULL, PRIMARY KEY (source, uts_id, commit_version))`,
+      `CREATE TABLE IF NOT EXISTS ${t.offsets} (
+        source VARCHAR PRIMARY KEY, source_table VARCHAR NOT NULL, table_id VARCHAR NOT NULL,
+        last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${t.changedIds} (
+        source VARCHAR NOT NULL, uts_id VARCHAR NOT NULL, last_commit_version BIGINT NOT NULL,
+        last_commit_timestamp TIMESTAMP NOT NULL, change_count BIGINT NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${t.fanInRuns} (
+        run_key VARCHAR NOT NULL, source VARCHAR NOT NULL, after_version BIGINT NOT NULL, through_version BIGINT NOT NULL,
+        status VARCHAR NOT NULL, opened_at TIMESTAMP NOT NULL, committed_at TIMESTAMP, PRIMARY KEY (run_key, source))`,
+      `CREATE TABLE IF NOT EXISTS ${t.batches} (
+        run_key VARCHAR NOT NULL, batch_number INTEGER NOT NULL, uts_id VARCHAR NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${t.master} (
+        uts_id VARCHAR PRIMARY KEY, display_name VARCHAR NOT NULL, score DOUBLE NOT NULL, updated_at TIMESTAMP NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${t.target} (
+        uts_id VARCHAR PRIMARY KEY, display_name VARCHAR NOT NULL, score DOUBLE NOT NULL, master_updated_at TIMESTAMP NOT NULL,
+        run_key VARCHAR NOT NULL, batch_number INTEGER NOT NULL, processed_at TIMESTAMP NOT NULL)`,
+    ],
+
+    /** Counts per change type in a pinned CDF range. */
+    summarizeChanges: (changes: string, key: string) =>
+      `SELECT _change_type AS change_type, count(*) AS n, count(*) FILTER (WHERE ${quoteIdent(key)} IS NULL) AS null_keys
+       FROM ${changes} GROUP BY _change_type`,
+
+    /**
+     * One row per (uts_id, commit_version): an update's pre- and post-image collapse into one
+     * `update`-family row, keeping the most telling change type. ON CONFLICT on the registry's
+     * primary key makes a re-run insert nothing.
+     */
+    appendRangeToRegistry: (changes: string, key: string, extraColumns: readonly string[]) => {
+      const extra = extraColumns.length
+        ? `to_json(struct_pack(${extraColumns.map((c) => `${quoteIdent(c)} := ${quoteIdent(c)}`).join(', ')}))::VARCHAR`
+        : 'NULL';
+      return `INSERT INTO ${t.registry} (source, uts_id, change_type, commit_version, commit_timestamp, extra, captured_at)
+        SELECT ?, uts_id, change_type, _commit_version, _commit_timestamp, extra, now()::TIMESTAMP FROM (
+          SELECT CAST(${quoteIdent(key)} AS VARCHAR) AS uts_id, _change_type AS change_type, _commit_version, _commit_timestamp, ${extra} AS extra,
+                 row_number() OVER (PARTITION BY ${quoteIdent(key)}, _commit_version
+                   ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) AS pick
+          FROM ${changes} WHERE ${quoteIdent(key)} IS NOT NULL)
+        WHERE pick = 1
+        ON CONFLICT DO NOTHING`;
+    },
+
+    readOffset: `SELECT source, table_id, last_version, strftime(last_commit_timestamp, '%Y-%m-%dT%H:%M:%S.%gZ') AS last_commit_timestamp
+      FROM ${t.offsets} WHERE source = ?`,
+
+    /** Monotonic: an offset only moves forward; the table id is recorded with it. */
+    mergeOffset: `INSERT INTO ${t.offsets} (source, source_table, table_id, last_version, last_commit_timestamp, updated_at)
+      VALUES (?, ?, ?, ?, ?::TIMESTAMP, now()::TIMESTAMP)
+      ON CONFLICT (source) DO UPDATE SET source_table = excluded.source_table, table_id = excluded.table_id,
+        last_version = excluded.last_version, last_commit_timestamp = excluded.last_commit_timestamp, updated_at = excluded.updated_at
+      WHERE excluded.last_version > ${t.offsets}.last_version`,
+
+    refreshChangedIds: `CREATE OR REPLACE TABLE ${t.changedIds} AS
+      SELECT source, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
+      FROM ${t.registry} GROUP BY source, uts_id`,
+
+    findOpenFanInRun: `SELECT run_key FROM ${t.fanInRuns} WHERE status = 'open' ORDER BY opened_at, run_key LIMIT 1`,
+
+    /**
+     * Window per source: after the newest committed run's end, through the newest version in the
+     * changed-ids view. Registry rows arrive one whole range at a time, so every change up to
+     * that newest version is already in the view.
+     */
+    openFanInRun: `INSERT INTO ${t.fanInRuns} (run_key, source, after_version, through_version, status, opened_at)
+      SELECT ?, v.source, coalesce(d.dispatched, -1), v.newest, 'open', now()::TIMESTAMP
+      FROM (SELECT source, max(last_commit_version) AS newest FROM ${t.changedIds} GROUP BY source) v
+      LEFT JOIN (SELECT source, max(through_version) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source) d
+        ON d.source = v.source
+      WHERE v.newest > coalesce(d.dispatched, -1)`,
+
+    countFanInRunSources: `SELECT count(*) AS n FROM ${t.fanInRuns} WHERE run_key = ?`,
+
+    countBatchRows: `SELECT count(*) AS ids, coalesce(max(batch_number), 0) AS batches FROM ${t.batches} WHERE run_key = ?`,
+
+    /** The run's ids, numbered by uts_id into fixed-size batches. */
+    snapshotBatches: `INSERT INTO ${t.batches} (run_key, batch_number, uts_id)
+      SELECT ?, ((row_number() OVER (ORDER BY uts_id) - 1) // ?) + 1, uts_id FROM (
+        SELECT DISTINCT v.uts_id FROM ${t.changedIds} v
+        JOIN ${t.fanInRuns} w ON w.run_key = ? AND w.source = v.source
+        WHERE v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version)`,
+
+    commitFanInRun: `UPDATE ${t.fanInRuns} SET status = 'committed', committed_at = now()::TIMESTAMP WHERE run_key = ? AND status = 'open'`,
+
+    /** Demo downstream job: master rows of one batch's ids, MERGEd into the target. */
+    processBatch: `MERGE INTO ${t.target} AS target
+      USING (SELECT m.uts_id, m.display_name, m.score, m.updated_at FROM ${t.batches} b JOIN ${t.master} m ON m.uts_id = b.uts_id
+             WHERE b.run_key = ? AND b.batch_number = ?) AS source
+      ON target.uts_id = source.uts_id
+      WHEN MATCHED THEN UPDATE SET display_name = source.display_name, score = source.score, master_updated_at = source.updated_at,
+        run_key = ?, batch_number = ?, processed_at = now()::TIMESTAMP
+      WHEN NOT MATCHED THEN INSERT (uts_id, display_name, score, master_updated_at, run_key, batch_number, processed_at)
+        VALUES (source.uts_id, source.display_name, source.score, source.updated_at, ?, ?, now()::TIMESTAMP)`,
+
+    /** Demo upstream side effect: every inserted or updated id gets a fresh master row. */
+    upsertMasterForPickedIds: `INSERT INTO ${t.master} (uts_id, display_name, score, updated_at)
+      SELECT uts_id, 'Entity ' || uts_id, (hash(uts_id, ?::BIGINT) % 10000) / 100.0, ?::TIMESTAMP FROM _pick WHERE op IN ('insert', 'update')
+      ON CONFLICT (uts_id) DO UPDATE SET display_name = excluded.display_name, score = excluded.score, updated_at = excluded.updated_at`,
+
+    tableCounts: `SELECT (SELECT count(*) FROM ${t.registry}) AS registry_rows,
+      (SELECT count(DISTINCT uts_id) FROM ${t.changedIds}) AS changed_ids,
+      (SELECT count(*) FROM ${t.target}) AS target_rows`,
+  };
+}
+
+export type PipelineStatements = ReturnType<typeof pipelineStatements>;

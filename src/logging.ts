@@ -1,0 +1,13 @@
+import pino from 'pino';
+import { DefaultLogger, type LogLevel } from '@temporalio/worker';
+
+/** The process logger: JSON lines on stderr, so stdout stays free for command output. */
+export const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'cdf-orchestrator' } }, pino.destination(2));
+
+/** Routes the Temporal runtime's logs (worker, workflow and activity `log`) into the same logger. */
+export function temporalLogger(level: LogLevel = 'WARN'): DefaultLogger {
+  return new DefaultLogger(level, (entry) => {
+    const method = entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error');
+    logger[method]({ ...(entry.meta ?? {}) }, entry.message);
+  });
+}

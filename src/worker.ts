@@ -1,0 +1,83 @@
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { loadConfig } from './config/load';
+import type { Config } from './config/schema';
+import { openJobLauncher, type JobLauncher } from './jobs';
+import { openLakehouse, type Lakehouse } from './lakehouse';
+import { logger, temporalLogger } from './logging';
+
+export interface PipelineWorker {
+  worker: Worker;
+  lakehouse: Lakehouse;
+  jobs: JobLauncher;
+  /** Closes the adapters; call after `worker.run()` has returned. */
+  closeAdapters(): Promise<void>;
+}
+
+export interface CreateWorkerOptions {
+  config: Config;
+  connection: NativeConnection;
+  /** A pre-built bundle (tests build one and share it); default: bundle src/workflows at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Adapters already open in this process (the demo writes upstream traffic through the same DuckDB). */
+  lakehouse?: Lakehouse;
+  jobs?: JobLauncher;
+}
+
+/**
+ * Wires config → adapters → activities → Worker. Limits suit a 2-core machine doing IO-bound
+ * work: few workflow tasks at once, a handful of activities, a cache big enough for every source.
+ */
+export async function createPipelineWorker(options: CreateWorkerOptions): Promise<PipelineWorker> {
+  const { config } = options;
+  const lakehouse = options.lakehouse ?? (await openLakehouse(config));
+  await lakehouse.ensurePipelineTables();
+  const jobs = options.jobs ?? (await openJobLauncher(config, lakehouse));
+  const worker = await Worker.create({
+    connection: options.connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+    activities: createActivities({ config, lakehouse, jobs }),
+    maxConcurrentWorkflowTaskExecutions: Math.min(config.worker.maxConcurrentWorkflowTasks, config.worker.maxCachedWorkflows),
+    maxCachedWorkflows: config.worker.maxCachedWorkflows,
+    maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
+    // In-flight activities get this long to finish on SIGTERM; after it they are cancelled and retried elsewhere.
+    shutdownGraceTime: `${config.worker.shutdownGraceSeconds} seconds`,
+    shutdownForceTime: `${config.worker.shutdownGraceSeconds + 30} seconds`,
+  });
+  const ownsLakehouse = !options.lakehouse;
+  const ownsJobs = !options.jobs;
+  return {
+    worker,
+    lakehouse,
+    jobs,
+    async closeAdapters() {
+      if (ownsJobs) await jobs.close();
+      if (ownsLakehouse) await lakehouse.close();
+    },
+  };
+}
+
+/** `npm run worker`: one worker process until SIGINT/SIGTERM (the Runtime turns those into a graceful shutdown). */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  Runtime.install({ logger: temporalLogger('INFO') });
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const pipeline = await createPipelineWorker({ config, connection });
+  logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker started');
+  try {
+    await pipeline.worker.run();
+  } finally {
+    await pipeline.closeAdapters();
+    await connection.close();
+    logger.info('worker stopped');
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: Error) => {
+    logger.error({ err: error }, error.message);
+    process.exit(1);
+  });
+}

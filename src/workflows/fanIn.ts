@@ -1,0 +1,151 @@
+import { ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities, BatchOutcome, FanInRunStart } from '../activities';
+import { fanInStatusQuery, type FanInStatus } from './messages';
+
+const fanout = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+const launcher = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+/** Per-batch detail kept in the result; beyond this only counts are returned. */
+const MAX_BATCH_RESULTS = 100;
+
+/** No options yet: every setting comes from the worker's config when the run opens. One object for the UI's start dialog. */
+export type FanInInput = Record<string, never>;
+
+export interface BatchResult extends BatchOutcome {
+  batchNumber: number;
+  attempts: number;
+}
+
+export interface FanInSummary {
+  runKey: string;
+  /** True when this run finished a fan-in that an earlier run left open. */
+  resumed: boolean;
+  changedIds: number;
+  batches: number;
+  batchesSucceeded: number;
+  batchesFailed: number;
+  launches: number;
+  committed: boolean;
+  durationMs: number;
+  batchDurationMs: { p50: number; max: number };
+  /** The first batches' results (run ids, links, durations); never id lists. */
+  batchResults: BatchResult[];
+  batchResultsOmitted: number;
+}
+
+/**
+ * Dispatches every changed id exactly once: refresh the changed-ids view, open (or resume) a run
+ * with a pinned window, snapshot its ids into numbered batches, launch one downstream job per
+ * batch with bounded concurrency, retry failed batches, and commit the window only when all
+ * batches succeeded. A run left open by a failure is resumed by the next fan-in, so nothing is
+ * lost and no succeeded batch is launched again.
+ */
+export async function fanIn(_input: FanInInput = {}): Promise<FanInSummary> {
+  const startedAt = Date.now();
+  const status: FanInStatus = {
+    runKey: null,
+    phase: 'refreshing',
+    changedIds: 0,
+    batches: 0,
+    batchesSucceeded: 0,
+    batchesRunning: 0,
+    batchesFailed: 0,
+    runningRuns: [],
+  };
+  setHandler(fanInStatusQuery, () => status, { description: 'Current run key, phase and batches done, running and failed, with run links.' });
+
+  await fanout.refreshChangedIds();
+  const run = await fanout.openFanInRun({ proposedRunKey: proposeRunKey() });
+  status.runKey = run.runKey;
+  status.phase = 'snapshotting';
+  const snapshot = await fanout.snapshotBatches({ runKey: run.runKey });
+  status.changedIds = snapshot.changedIds;
+  status.batches = snapshot.batchCount;
+  status.phase = 'dispatching';
+
+  const results = await dispatchBatches(run, snapshot.batchCount, status);
+  const failed = results.filter((r) => !r.succeeded);
+  if (failed.length > 0) {
+    status.phase = 'failed';
+    throw ApplicationFailure.nonRetryable(
+      `${failed.length} of ${results.length} batches of fan-in run ${run.runKey} failed after ${run.maxAttemptsPerBatch} attempts (first: batch ${failed[0]!.batchNumber}: ${failed[0]!.stateMessage}). ` +
+        'The run stays open: the next fan-in resumes it and relaunches only the failed batches.',
+      'FanInBatchesFailed',
+      summarize(run, snapshot.changedIds, results, false, startedAt),
+    );
+  }
+  status.phase = 'committing';
+  const commit = await fanout.commitFanInRun({ runKey: run.runKey });
+  status.phase = 'done';
+  return summarize(run, snapshot.changedIds, results, commit.committed, startedAt);
+}
+
+/** Runs batches 1..batchCount on `concurrency` lanes; each lane takes the next batch when it is free. */
+async function dispatchBatches(run: FanInRunStart, batchCount: number, status: FanInStatus): Promise<BatchResult[]> {
+  const results: BatchResult[] = [];
+  let nextBatch = 1;
+  const lane = async () => {
+    while (nextBatch <= batchCount) {
+      const batchNumber = nextBatch++;
+      const result = await runBatch(run, batchNumber, status);
+      results.push(result);
+      if (result.succeeded) status.batchesSucceeded += 1;
+      else status.batchesFailed += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(run.concurrency, batchCount) }, lane));
+  return results.sort((a, b) => a.batchNumber - b.batchNumber);
+}
+
+/** Launches a batch and watches its run; a failed run is relaunched under a new attempt's token. */
+async function runBatch(run: FanInRunStart, batchNumber: number, status: FanInStatus): Promise<BatchResult> {
+  const watcher = proxyActivities<Activities>({
+    startToCloseTimeout: `${run.jobTimeoutMinutes} minutes`,
+    heartbeatTimeout: `${Math.max(30, run.jobPollIntervalSeconds * 3)} seconds`,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  });
+  status.batchesRunning += 1;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const launched = await launcher.launchBatchJob({ runKey: run.runKey, batchNumber, attempt });
+      const link = { batchNumber, runId: launched.runId, runPageUrl: launched.runPageUrl };
+      if (status.runningRuns.length < 20) status.runningRuns.push(link);
+      const outcome = await watcher.awaitBatchJob({ runId: launched.runId });
+      status.runningRuns = status.runningRuns.filter((r) => r !== link);
+      if (outcome.succeeded || attempt >= run.maxAttemptsPerBatch) return { ...outcome, batchNumber, attempts: attempt };
+    }
+  } finally {
+    status.batchesRunning -= 1;
+  }
+}
+
+/** Short enough for a 64-character idempotency token with batch and attempt appended. */
+function proposeRunKey(): string {
+  const stamp = new Date(Date.now()).toISOString().replace(/[-:TZ.]/g, '').slice(0, 14);
+  return `fi-${stamp}-${workflowInfo().runId.replace(/-/g, "").slice(-10)}`;
+}
+
+function summarize(run: FanInRunStart, changedIds: number, results: BatchResult[], committed: boolean, startedAt: number): FanInSummary {
+  const durations = results.map((r) => r.durationMs).sort((a, b) => a - b);
+  return {
+    runKey: run.runKey,
+    resumed: run.resumed,
+    changedIds,
+    batches: results.length,
+    batchesSucceeded: results.filter((r) => r.succeeded).length,
+    batchesFailed: results.filter((r) => !r.succeeded).length,
+    launches: results.reduce((sum, r) => sum + r.attempts, 0),
+    committed,
+    durationMs: Date.now() - startedAt,
+    batchDurationMs: { p50: durations[Math.floor((durations.length - 1) / 2)] ?? 0, max: durations[durations.length - 1] ?? 0 },
+    batchResults: results.slice(0, MAX_BATCH_RESULTS),
+    batchResultsOmitted: Math.max(0, results.length - MAX_BATCH_RESULTS),
+  };
+}

@@ -1,0 +1,5 @@
+// The workflow bundle's entry point: only workflow code, reached through relative imports.
+export { sourceIngest } from './sourceIngest';
+export type { SourceIngestInput } from './sourceIngest';
+export { fanIn } from './fanIn';
+export type { FanInInput, FanInSummary, BatchResult } from './fanIn';

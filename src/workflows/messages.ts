@@ -1,0 +1,66 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ChangeCounts } from '../lakehouse/port';
+
+/*
+ * Signals, queries and updates, declared once and shared by the workflows, the CLI and tests.
+ * Every handler takes one JSON object, because the Web UI's dialogs and
+ * `temporal workflow signal --input '{…}'` send exactly one payload.
+ */
+
+export interface CycleReport {
+  /** Cycle number within the workflow's whole life (carried across continue-as-new). */
+  cycle: number;
+  startedAt: string;
+  durationMs: number;
+  latestVersion: number | null;
+  offsetVersion: number | null;
+  ranges: number;
+  changes: ChangeCounts;
+  registryRowsInserted: number;
+  blocked: BlockedState | null;
+}
+
+export interface BlockedState {
+  /** The error class, e.g. DELTA_MISSING_CHANGE_DATA. */
+  type: string;
+  message: string;
+  remedy: string;
+  since: string;
+}
+
+export interface SourceStatus {
+  source: string;
+  offsetVersion: number | null;
+  latestVersion: number | null;
+  lagVersions: number | null;
+  cyclesCompleted: number;
+  lastCycle: CycleReport | null;
+  totals: { ranges: number; changesRead: number; registryRowsInserted: number };
+  blocked: BlockedState | null;
+  continuedAsNewTimes: number;
+}
+
+/** Handlers without options still take one object (`{}`), because the UI and CLI send one payload. */
+export type EmptyRequest = Record<string, never>;
+
+export const sourceStatusQuery = defineQuery<SourceStatus>('status');
+
+/** Runs a capture cycle now and returns its report (waits for one that started after the request). */
+export const captureNowUpdate = defineUpdate<CycleReport, [EmptyRequest]>('captureNow');
+
+/** Starts the next capture cycle without waiting for the poll interval. */
+export const pollNowSignal = defineSignal<[EmptyRequest]>('pollNow');
+
+export interface FanInStatus {
+  runKey: string | null;
+  phase: 'refreshing' | 'snapshotting' | 'dispatching' | 'committing' | 'done' | 'failed';
+  changedIds: number;
+  batches: number;
+  batchesSucceeded: number;
+  batchesRunning: number;
+  batchesFailed: number;
+  /** Links of runs in flight (at most 20). */
+  runningRuns: { batchNumber: number; runId: string; runPageUrl: string }[];
+}
+
+export const fanInStatusQuery = defineQuery<FanInStatus>('fanInStatus');

@@ -1,0 +1,211 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ChangeCounts } from '../lakehouse/port';
+import {
+  captureNowUpdate,
+  pollNowSignal,
+  sourceStatusQuery,
+  type BlockedState,
+  type CycleReport,
+  type SourceStatus,
+} from './messages';
+import { planRanges } from './ranges';
+
+const capture = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+export interface SourceIngestInput {
+  source: string;
+  /** State carried across continue-as-new; absent on the first run. */
+  carried?: CarriedState;
+}
+
+interface CarriedState {
+  cyclesCompleted: number;
+  totals: SourceStatus['totals'];
+  lastCycle: CycleReport | null;
+  offsetVersion: number | null;
+  latestVersion: number | null;
+  blocked: BlockedState | null;
+  pollIntervalSeconds: number;
+  continuedAsNewTimes: number;
+  pollRequested: boolean;
+}
+
+interface SourceState extends CarriedState {
+  source: string;
+  cycleInProgress: boolean;
+  pendingCaptureRequests: number;
+}
+
+/**
+ * One long-lived workflow per source table. Each cycle: read the latest version, cut the gap
+ * into pinned ranges, and for each range read the change counts, append to the registry and
+ * MERGE the offset. Then wait for the poll interval or a signal. A permanent CDF error blocks the
+ * source (visible in `status`) instead of failing the workflow; nothing advances while blocked.
+ */
+export async function sourceIngest(input: SourceIngestInput): Promise<void> {
+  const state = restoreState(input);
+  registerHandlers(state);
+  for (;;) {
+    await runCycle(state);
+    if (shouldContinueAsNew(state)) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof sourceIngest>({ source: state.source, carried: carry(state) });
+    }
+    await waitForNextCycle(state);
+  }
+}
+
+async function runCycle(state: SourceState): Promise<void> {
+  state.cycleInProgress = true;
+  state.pollRequested = false;
+  const startedAt = Date.now();
+  const report: CycleReport = {
+    cycle: state.cyclesCompleted + 1,
+    startedAt: new Date(startedAt).toISOString(),
+    durationMs: 0,
+    latestVersion: null,
+    offsetVersion: state.offsetVersion,
+    ranges: 0,
+    changes: emptyCounts(),
+    registryRowsInserted: 0,
+    blocked: null,
+  };
+  try {
+    const cycle = await capture.describeSource({ source: state.source });
+    state.latestVersion = report.latestVersion = cycle.latestVersion;
+    state.offsetVersion = cycle.offsetVersion;
+    state.pollIntervalSeconds = cycle.pollIntervalSeconds;
+    for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
+      const counts = await capture.readChangeSummary({ source: state.source, ...range });
+      const appended = await capture.appendToRegistry({ source: state.source, ...range });
+      const offset = await capture.commitOffset({ source: state.source, version: range.toVersion, tableId: cycle.tableId });
+      state.offsetVersion = report.offsetVersion = offset.lastVersion;
+      addCounts(report.changes, counts);
+      report.ranges += 1;
+      report.registryRowsInserted += appended.rowsInserted;
+      // A long backlog is cut here and finished by the next run, so one cycle never outgrows the history.
+      if (workflowInfo().continueAsNewSuggested) break;
+    }
+    state.blocked = null;
+  } catch (error) {
+    const blocked = asBlocked(error);
+    if (!blocked) throw error;
+    state.blocked = report.blocked = state.blocked?.type === blocked.type ? state.blocked : blocked;
+  }
+  report.durationMs = Date.now() - startedAt;
+  state.totals.ranges += report.ranges;
+  state.totals.changesRead += totalChanges(report.changes);
+  state.totals.registryRowsInserted += report.registryRowsInserted;
+  state.lastCycle = report;
+  state.cyclesCompleted += 1;
+  state.cycleInProgress = false;
+}
+
+/** Blocked sources wait for an operator (pollNow / captureNow) instead of hitting the same error on every poll. */
+async function waitForNextCycle(state: SourceState): Promise<void> {
+  const woken = () => state.pollRequested || state.pendingCaptureRequests > 0;
+  if (state.blocked) await condition(woken);
+  else await condition(woken, state.pollIntervalSeconds * 1000);
+}
+
+function shouldContinueAsNew(state: SourceState): boolean {
+  return workflowInfo().continueAsNewSuggested && !state.pollRequested && state.pendingCaptureRequests === 0;
+}
+
+function registerHandlers(state: SourceState): void {
+  setHandler(sourceStatusQuery, () => status(state), { description: 'Offset, latest version, lag, last cycle and blocked reason of this source.' });
+  setHandler(
+    pollNowSignal,
+    () => {
+      state.pollRequested = true;
+    },
+    { description: 'Start the next capture cycle now. Input: {}' },
+  );
+  setHandler(
+    captureNowUpdate,
+    async () => {
+      // A cycle already running may have read the latest version before the caller's commit.
+      const target = state.cyclesCompleted + (state.cycleInProgress ? 2 : 1);
+      state.pendingCaptureRequests += 1;
+      state.pollRequested = true;
+      try {
+        await condition(() => state.cyclesCompleted >= target);
+      } finally {
+        state.pendingCaptureRequests -= 1;
+      }
+      return state.lastCycle!;
+    },
+    { description: 'Run a capture cycle now and return its report (ranges, counts, offset). Input: {}' },
+  );
+}
+
+function asBlocked(error: unknown): BlockedState | null {
+  if (!(error instanceof ActivityFailure) || !(error.cause instanceof ApplicationFailure) || !error.cause.nonRetryable) return null;
+  const details = error.cause.details?.[0] as { remedy?: string } | undefined;
+  return {
+    type: error.cause.type ?? 'UNKNOWN',
+    message: error.cause.message,
+    remedy: details?.remedy ?? 'See the message; fix the cause, then signal pollNow.',
+    since: new Date(Date.now()).toISOString(),
+  };
+}
+
+function status(state: SourceState): SourceStatus {
+  const lag = state.latestVersion !== null ? state.latestVersion - (state.offsetVersion ?? -1) : null;
+  return {
+    source: state.source,
+    offsetVersion: state.offsetVersion,
+    latestVersion: state.latestVersion,
+    lagVersions: lag,
+    cyclesCompleted: state.cyclesCompleted,
+    lastCycle: state.lastCycle,
+    totals: state.totals,
+    blocked: state.blocked,
+    continuedAsNewTimes: state.continuedAsNewTimes,
+  };
+}
+
+function restoreState(input: SourceIngestInput): SourceState {
+  const carried: CarriedState = input.carried ?? {
+    cyclesCompleted: 0,
+    totals: { ranges: 0, changesRead: 0, registryRowsInserted: 0 },
+    lastCycle: null,
+    offsetVersion: null,
+    latestVersion: null,
+    blocked: null,
+    pollIntervalSeconds: 30,
+    continuedAsNewTimes: 0,
+    pollRequested: false,
+  };
+  return { ...carried, source: input.source, cycleInProgress: false, pendingCaptureRequests: 0 };
+}
+
+function carry(state: SourceState): CarriedState {
+  const { source: _source, cycleInProgress: _cycle, pendingCaptureRequests: _pending, ...carried } = state;
+  return { ...carried, continuedAsNewTimes: carried.continuedAsNewTimes + 1 };
+}
+
+function emptyCounts(): ChangeCounts {
+  return { insert: 0, update_preimage: 0, update_postimage: 0, delete: 0, nullKeys: 0 };
+}
+
+function addCounts(into: ChangeCounts, add: ChangeCounts): void {
+  for (const key of Object.keys(into) as (keyof ChangeCounts)[]) into[key] += add[key];
+}
+
+function totalChanges(counts: ChangeCounts): number {
+  return counts.insert + counts.update_preimage + counts.update_postimage + counts.delete;
+}
