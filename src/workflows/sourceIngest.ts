@@ -46,7 +46,6 @@ interface CarriedState {
 interface SourceState extends CarriedState {
   source: string;
   cycleInProgress: boolean;
-  pendingCaptureRequests: number;
 }
 
 /**
@@ -60,8 +59,7 @@ export async function sourceIngest(input: SourceIngestInput): Promise<void> {
   registerHandlers(state);
   for (;;) {
     await runCycle(state);
-    if (shouldContinueAsNew(state)) {
-      await condition(allHandlersFinished);
+    if (await readyToContinueAsNew(state)) {
       return continueAsNew<typeof sourceIngest>({ source: state.source, carried: carry(state) });
     }
     await waitForNextCycle(state);
@@ -116,13 +114,18 @@ async function runCycle(state: SourceState): Promise<void> {
 
 /** Blocked sources wait for an operator (pollNow / captureNow) instead of hitting the same error on every poll. */
 async function waitForNextCycle(state: SourceState): Promise<void> {
-  const woken = () => state.pollRequested || state.pendingCaptureRequests > 0;
-  if (state.blocked) await condition(woken);
-  else await condition(woken, state.pollIntervalSeconds * 1000);
+  if (state.blocked) await condition(() => state.pollRequested);
+  else await condition(() => state.pollRequested, state.pollIntervalSeconds * 1000);
 }
 
-function shouldContinueAsNew(state: SourceState): boolean {
-  return workflowInfo().continueAsNewSuggested && !state.pollRequested && state.pendingCaptureRequests === 0;
+/**
+ * A captureNow caller waits either for the cycle that just ended (its handler finishes before we
+ * continue as new) or for the next one (it set pollRequested, so that cycle runs here first).
+ */
+async function readyToContinueAsNew(state: SourceState): Promise<boolean> {
+  if (!workflowInfo().continueAsNewSuggested || state.pollRequested) return false;
+  await condition(() => allHandlersFinished() || state.pollRequested);
+  return !state.pollRequested;
 }
 
 function registerHandlers(state: SourceState): void {
@@ -139,13 +142,8 @@ function registerHandlers(state: SourceState): void {
     async () => {
       // A cycle already running may have read the latest version before the caller's commit.
       const target = state.cyclesCompleted + (state.cycleInProgress ? 2 : 1);
-      state.pendingCaptureRequests += 1;
       state.pollRequested = true;
-      try {
-        await condition(() => state.cyclesCompleted >= target);
-      } finally {
-        state.pendingCaptureRequests -= 1;
-      }
+      await condition(() => state.cyclesCompleted >= target);
       return state.lastCycle!;
     },
     { description: 'Run a capture cycle now and return its report (ranges, counts, offset). Input: {}' },
@@ -190,11 +188,11 @@ function restoreState(input: SourceIngestInput): SourceState {
     continuedAsNewTimes: 0,
     pollRequested: false,
   };
-  return { ...carried, source: input.source, cycleInProgress: false, pendingCaptureRequests: 0 };
+  return { ...carried, source: input.source, cycleInProgress: false };
 }
 
 function carry(state: SourceState): CarriedState {
-  const { source: _source, cycleInProgress: _cycle, pendingCaptureRequests: _pending, ...carried } = state;
+  const { source: _source, cycleInProgress: _cycle, ...carried } = state;
   return { ...carried, continuedAsNewTimes: carried.continuedAsNewTimes + 1 };
 }
 

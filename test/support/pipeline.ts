@@ -1,0 +1,113 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { parseConfig } from '../../src/config/load';
+import type { Config } from '../../src/config/schema';
+import { LocalJobRunner } from '../../src/jobs/local/localJobRunner';
+import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
+import { createPipelineWorker, type PipelineWorker } from '../../src/worker';
+
+let runtimeInstalled = false;
+
+/** Quiet runtime for tests: only errors from the SDK reach the console. */
+export function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch {
+    // Already installed in this process by an earlier test file.
+  }
+  runtimeInstalled = true;
+}
+
+export interface TestConfigOverrides {
+  sources?: { name: string; table: string; extraColumns?: string[]; startingVersion?: number }[];
+  fanIn?: Partial<Config['fanIn']>;
+  capture?: Partial<Config['capture']>;
+  jobs?: Partial<Config['jobs']['local']>;
+  faults?: Partial<Config['lakehouse']['local']['faults']>;
+  address?: string;
+}
+
+/** A config of its own for one test: unique task queue, workflow id prefix and data files. */
+export function testConfig(overrides: TestConfigOverrides = {}): Config {
+  const unique = randomBytes(4).toString('hex');
+  const dir = mkdtempSync(join(tmpdir(), 'cdf-test-'));
+  return parseConfig({
+    temporal: {
+      address: overrides.address ?? process.env.CDF_TEST_TEMPORAL_ADDRESS,
+      taskQueue: `cdf-test-${unique}`,
+      workflowIdPrefix: `t${unique}`,
+    },
+    lakehouse: { target: 'local', local: { path: join(dir, 'lakehouse.duckdb'), faults: overrides.faults ?? {} } },
+    jobs: { target: 'local', local: { path: join(dir, 'jobs.duckdb'), maxConcurrentRuns: 4, ...overrides.jobs } },
+    sources: overrides.sources ?? [
+      { name: 'orders', table: 'upstream.orders', extraColumns: ['status'] },
+      { name: 'customers', table: 'upstream.customers' },
+      { name: 'shipments', table: 'upstream.shipments' },
+    ],
+    capture: { maxVersionsPerRange: 3, pollIntervalSeconds: 3600, ...overrides.capture },
+    fanIn: { batchSize: 100, concurrency: 3, jobPollIntervalSeconds: 1, ...overrides.fanIn },
+    worker: { shutdownGraceSeconds: 5 },
+  });
+}
+
+export interface TestPipeline {
+  config: Config;
+  client: Client;
+  lakehouse: LocalLakehouse;
+  jobs: LocalJobRunner;
+  pipeline: PipelineWorker;
+  /** Stops the worker and closes everything. */
+  stop(): Promise<void>;
+}
+
+/** A real worker (real activities, real DuckDB, local runner) polling the shared dev server. */
+export async function startTestPipeline(config: Config): Promise<TestPipeline> {
+  installQuietRuntime();
+  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults });
+  const jobs = await LocalJobRunner.open(config.jobs.local.path, {
+    processor: (runKey, batchNumber) => lakehouse.processBatch(runKey, batchNumber),
+    maxConcurrentRuns: config.jobs.local.maxConcurrentRuns,
+    failFirstAttemptRate: config.jobs.local.failFirstAttemptRate,
+  });
+  const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const pipeline = await createPipelineWorker({
+    config,
+    connection: nativeConnection,
+    lakehouse,
+    jobs,
+    workflowBundle: { codePath: process.env.CDF_TEST_WORKFLOW_BUNDLE! },
+  });
+  const running = pipeline.worker.run();
+  let stopped = false;
+  return {
+    config,
+    client,
+    lakehouse,
+    jobs,
+    pipeline,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      pipeline.worker.shutdown();
+      await running;
+      await jobs.close();
+      await lakehouse.close();
+      await connection.close();
+      await nativeConnection.close();
+    },
+  };
+}
+
+/** Terminates every open workflow of a test's prefix, so long-lived source workflows do not outlive it. */
+export async function terminateWorkflows(client: Client, config: Config): Promise<void> {
+  for await (const execution of client.workflow.list({ query: `TaskQueue = "${config.temporal.taskQueue}" AND ExecutionStatus = "Running"` })) {
+    await client.workflow.getHandle(execution.workflowId).terminate('test finished').catch(() => undefined);
+  }
+}

@@ -1,0 +1,187 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/load';
+
+const minimalSource = { name: 'orders', table: 'upstream.orders' };
+
+/** A minimal valid config with `overrides` merged over it at the top level. */
+function configWith(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { sources: [minimalSource], ...overrides };
+}
+
+/** Runs `parse` and returns the ConfigError it throws; fails the test if it throws anything else or nothing. */
+function configErrorOf(parse: () => unknown): ConfigError {
+  try {
+    parse();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError, but the config was accepted');
+}
+
+const tempDirs: string[] = [];
+
+/** Writes `text` as `name` in a fresh temp directory and returns its path. */
+function writeTempFile(name: string, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cdf-config-'));
+  tempDirs.push(dir);
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('parseConfig rejects', () => {
+  it('a table name with a quote and a semicolon, naming the field and the value', () => {
+    const table = 'upstream.orders"; DROP TABLE x; --';
+    const error = configErrorOf(() => parseConfig({ sources: [{ name: 'orders', table }] }));
+    expect(error.problems).toHaveLength(1);
+    expect(error.message).toContain(`sources[0].table: got ${JSON.stringify(table)}`);
+  });
+
+  it('a source without a table, naming the field as missing', () => {
+    const error = configErrorOf(() => parseConfig({ sources: [{ name: 'orders' }] }));
+    expect(error.message).toContain('sources[0].table: missing');
+  });
+
+  it('a config without sources, naming the field as missing', () => {
+    const error = configErrorOf(() => parseConfig({}));
+    expect(error.message).toContain('sources: missing');
+  });
+
+  it('a negative batch size, naming the field and the value', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ fanIn: { batchSize: -5 } })));
+    expect(error.message).toContain('fanIn.batchSize: got -5');
+    expect(error.message).toContain('must be greater than 0');
+  });
+
+  it('an unknown lakehouse target, naming the field and the value', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ lakehouse: { target: 'snowflake' } })));
+    expect(error.message).toContain('lakehouse.target: got "snowflake"');
+    expect(error.message).toContain('must be "local" or "databricks"');
+  });
+
+  it('an unknown jobs target, naming the field and the value', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ jobs: { target: 'spark' } })));
+    expect(error.message).toContain('jobs.target: got "spark"');
+  });
+
+  it('a misspelled key, naming the enclosing field and the unknown key', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ fanIn: { batchsize: 10 } })));
+    expect(error.message).toContain('fanIn: unknown field(s) "batchsize"');
+  });
+
+  it('two sources with the same name, naming the second one and the value', () => {
+    const sources = [minimalSource, { name: 'orders', table: 'upstream.orders_v2' }];
+    const error = configErrorOf(() => parseConfig({ sources }));
+    expect(error.message).toContain('sources[1].name: got "orders"; duplicates sources[0].name');
+  });
+
+  it('a three-part table name with the local lakehouse target, naming the field and the value', () => {
+    const error = configErrorOf(() => parseConfig({ sources: [{ name: 'orders', table: 'main.upstream.orders' }] }));
+    expect(error.message).toContain('sources[0].table: got "main.upstream.orders"');
+    expect(error.message).toContain('drop the catalog part');
+  });
+
+  it('a key column with a space, naming the field and the value', () => {
+    const error = configErrorOf(() => parseConfig({ sources: [{ ...minimalSource, keyColumn: 'uts id' }] }));
+    expect(error.message).toContain('sources[0].keyColumn: got "uts id"');
+  });
+});
+
+describe('parseConfig accepts', () => {
+  it('a three-part table name when the lakehouse target is databricks', () => {
+    const config = parseConfig({ lakehouse: { target: 'databricks' }, sources: [{ name: 'orders', table: 'main.upstream.orders' }] });
+    expect(config.sources[0]!.table).toBe('main.upstream.orders');
+  });
+
+  it('a minimal config and fills in every default', () => {
+    const config = parseConfig({ sources: [minimalSource] });
+    expect(config.sources).toEqual([{ name: 'orders', table: 'upstream.orders', keyColumn: 'uts_id', extraColumns: [], startingVersion: 0 }]);
+    expect(config.temporal).toEqual({
+      address: '127.0.0.1:7233',
+      namespace: 'default',
+      taskQueue: 'cdf-orchestrator',
+      uiPort: 8233,
+      workflowIdPrefix: 'cdf',
+    });
+    expect(config.lakehouse).toEqual({ target: 'local', local: { path: '.data/lakehouse.duckdb', faults: { transientConflictRate: 0 } } });
+    expect(config.jobs).toEqual({ target: 'local', local: { path: '.data/local-jobs.duckdb', maxConcurrentRuns: 4, failFirstAttemptRate: 0 } });
+    expect(config.tables.registry).toBe('cdf.change_registry');
+    expect(config.capture).toEqual({ maxVersionsPerRange: 100, pollIntervalSeconds: 30 });
+    expect(config.fanIn.batchSize).toBe(1000);
+    expect(config.worker.shutdownGraceSeconds).toBe(30);
+  });
+});
+
+describe('loadConfig', () => {
+  it('lets TEMPORAL_ADDRESS and CDF_LAKEHOUSE_TARGET override the file', () => {
+    const file = writeTempFile(
+      'cdf.config.yaml',
+      ['temporal:', '  address: 127.0.0.1:7233', 'lakehouse:', '  target: local', 'sources:', '  - name: orders', '    table: upstream.orders', ''].join('\n'),
+    );
+    const config = loadConfig({ file, env: { TEMPORAL_ADDRESS: 'temporal.internal:7400', CDF_LAKEHOUSE_TARGET: 'databricks' } });
+    expect(config.temporal.address).toBe('temporal.internal:7400');
+    expect(config.lakehouse.target).toBe('databricks');
+  });
+
+  it('reports an invalid env override against the file it was merged into', () => {
+    const file = writeTempFile('cdf.config.yaml', 'sources:\n  - name: orders\n    table: upstream.orders\n');
+    const error = configErrorOf(() => loadConfig({ file, env: { CDF_JOBS_TARGET: 'spark' } }));
+    expect(error.file).toBe(file);
+    expect(error.message).toContain('jobs.target: got "spark"');
+  });
+
+  it('resolves relative local paths against the config file directory', () => {
+    const file = writeTempFile(
+      'cdf.config.yaml',
+      ['lakehouse:', '  local:', '    path: data/lake.duckdb', 'jobs:', '  local:', '    path: ../jobs.duckdb', 'sources:', '  - name: orders', '    table: upstream.orders', ''].join('\n'),
+    );
+    const config = loadConfig({ file, env: {}, cwd: '/' });
+    expect(config.lakehouse.local.path).toBe(resolve(file, '..', 'data/lake.duckdb'));
+    expect(config.jobs.local.path).toBe(resolve(file, '..', '..', 'jobs.duckdb'));
+  });
+
+  it('keeps :memory: and absolute local paths as they are', () => {
+    const file = writeTempFile(
+      'cdf.config.yaml',
+      ['lakehouse:', '  local:', '    path: ":memory:"', 'jobs:', '  local:', '    path: /var/lib/jobs.duckdb', 'sources:', '  - name: orders', '    table: upstream.orders', ''].join('\n'),
+    );
+    const config = loadConfig({ file, env: {} });
+    expect(config.lakehouse.local.path).toBe(':memory:');
+    expect(config.jobs.local.path).toBe('/var/lib/jobs.duckdb');
+  });
+
+  it('reports a missing file with how to fix it', () => {
+    const file = join(tmpdir(), 'cdf-config-does-not-exist', 'cdf.config.yaml');
+    const error = configErrorOf(() => loadConfig({ file, env: {} }));
+    expect(error.file).toBe(file);
+    expect(error.message).toContain('the file does not exist');
+    expect(error.message).toContain('set CDF_CONFIG');
+  });
+
+  it('reports a file that is not valid YAML', () => {
+    const file = writeTempFile('cdf.config.yaml', 'sources: [unclosed\n');
+    const error = configErrorOf(() => loadConfig({ file, env: {} }));
+    expect(error.message).toContain('cannot be parsed');
+  });
+
+  it('finds the file through CDF_CONFIG when no file is given', () => {
+    const file = writeTempFile('custom.yaml', 'sources:\n  - name: customers\n    table: upstream.customers\n');
+    const config = loadConfig({ env: { CDF_CONFIG: file } });
+    expect(config.sources.map((s) => s.name)).toEqual(['customers']);
+  });
+
+  it("loads the repository's own cdf.config.yaml", () => {
+    const repoRoot = resolve(__dirname, '..', '..');
+    const config = loadConfig({ file: join(repoRoot, 'cdf.config.yaml'), env: {} });
+    expect(config.sources.map((s) => s.name)).toEqual(['orders', 'customers', 'shipments']);
+    expect(config.sources[0]!.extraColumns).toEqual(['status']);
+    expect(config.lakehouse.local.path).toBe(join(repoRoot, '.data', 'lakehouse.duckdb'));
+  });
+});
