@@ -21,11 +21,11 @@ export class ConfigError extends Error {
  * Environment variables that override a config field. Only names and addresses: secrets
  * (DATABRICKS_TOKEN, client secrets) are read by the adapters that need them, never copied here.
  */
-const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[]]> = [
+const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[], ('number' | 'string')?]> = [
   ['TEMPORAL_ADDRESS', ['temporal', 'address']],
   ['TEMPORAL_NAMESPACE', ['temporal', 'namespace']],
   ['CDF_TASK_QUEUE', ['temporal', 'taskQueue']],
-  ['CDF_UI_PORT', ['temporal', 'uiPort']],
+  ['CDF_UI_PORT', ['temporal', 'uiPort'], 'number'],
   ['CDF_LAKEHOUSE_TARGET', ['lakehouse', 'target']],
   ['CDF_LOCAL_LAKEHOUSE_PATH', ['lakehouse', 'local', 'path']],
   ['CDF_JOBS_TARGET', ['jobs', 'target']],
@@ -80,7 +80,7 @@ function formatPath(path: readonly PropertyKey[]): string {
 function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
   const merged = structuredClone(raw) as Record<string, unknown>;
-  for (const [variable, path] of ENV_OVERRIDES) {
+  for (const [variable, path, type] of ENV_OVERRIDES) {
     const value = env[variable];
     if (value === undefined || value === '') continue;
     let node = merged;
@@ -88,7 +88,8 @@ function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
       if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
       node = node[key] as Record<string, unknown>;
     }
-    node[path[path.length - 1]!] = value;
+    // A value that is not a number stays a string, so the schema reports it with the variable's text.
+    node[path[path.length - 1]!] = type === 'number' && /^\d+$/.test(value) ? Number(value) : value;
   }
   return merged;
 }

@@ -1,7 +1,9 @@
-import { captureUntilCaughtUp, runFanIn, startSourceWorkflows } from '../../src/client/operations';
+import { Worker } from '@temporalio/worker';
+import { captureUntilCaughtUp, fanInWorkflowId, runFanIn, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import type { FanInSummary } from '../../src/workflows/fanIn';
 import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
 import { writeRandomTraffic, type WrittenChange } from '../support/traffic';
+import { recordHistories } from '../replay/record';
 
 /**
  * Three sources with random inserts, updates and deletes over several commits, captured and fanned
@@ -12,6 +14,7 @@ describe('the pipeline end to end on a real Temporal dev server', () => {
   let t: TestPipeline;
   let written: WrittenChange[];
   let summary: FanInSummary;
+  let fanInId: string;
 
   beforeAll(async () => {
     const config = testConfig({ fanIn: { batchSize: 40, concurrency: 3 }, capture: { maxVersionsPerRange: 2 } });
@@ -22,12 +25,17 @@ describe('the pipeline end to end on a real Temporal dev server', () => {
     }
     await startSourceWorkflows(t.client, config);
     for (const source of config.sources) await captureUntilCaughtUp(t.client, config, source.name);
-    summary = await runFanIn(t.client, config);
+    fanInId = fanInWorkflowId(config);
+    summary = await runFanIn(t.client, config, { workflowId: fanInId });
   });
 
   afterAll(async () => {
-    await terminateWorkflows(t.client, t.config);
-    await t.stop();
+    try {
+      if (process.env.RECORD_HISTORIES) await recordHistories(t.client, { sourceIngest: sourceWorkflowId(t.config, 'orders'), fanIn: fanInId });
+    } finally {
+      await terminateWorkflows(t.client, t.config);
+      await t.stop();
+    }
   });
 
   const changedIds = () => new Set(written.map((w) => w.utsId));
@@ -97,6 +105,14 @@ describe('the pipeline end to end on a real Temporal dev server', () => {
       expect.objectContaining({ batchNumber: 1, attempts: 1, succeeded: true, runPageUrl: expect.stringMatching(/^local-runner:\/\/runs\//) }),
     );
     expect(JSON.stringify(summary)).not.toMatch(/u0000/);
+  });
+
+  it('replays its own recorded histories against the current workflow code', async () => {
+    const workflowIds = [...t.config.sources.map((s) => sourceWorkflowId(t.config, s.name)), fanInId];
+    for (const workflowId of workflowIds) {
+      const history = await t.client.workflow.getHandle(workflowId).fetchHistory();
+      await expect(Worker.runReplayHistory({ workflowBundle: { codePath: process.env.CDF_TEST_WORKFLOW_BUNDLE! } }, history, workflowId)).resolves.toBeUndefined();
+    }
   });
 
   it('dispatches nothing on the next fan-in when nothing changed', async () => {

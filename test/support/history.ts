@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import Long from 'long';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 const EventType = temporal.api.enums.v1.EventType;
@@ -22,10 +23,10 @@ export function resetPointAfterActivity(events: HistoryEvent[], activityType: st
 
 /** Resets a workflow to `eventId` through the real server API; returns the new run id. */
 export async function resetWorkflow(client: Client, workflowId: string, runId: string, eventId: number): Promise<string> {
-  const response = await client.workflowService.resetWorkflowExecution({
+  const response: temporal.api.workflowservice.v1.IResetWorkflowExecutionResponse = await client.workflowService.resetWorkflowExecution({
     namespace: client.options.namespace,
     workflowExecution: { workflowId, runId },
-    workflowTaskFinishEventId: eventId,
+    workflowTaskFinishEventId: Long.fromNumber(eventId),
     reason: 'idempotency test',
     requestId: randomUUID(),
   });

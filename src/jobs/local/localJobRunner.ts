@@ -129,7 +129,12 @@ export class LocalJobRunner implements JobLauncher {
   }
 
   private async execute(row: RunRow): Promise<void> {
-    await this.db.run(`UPDATE runs SET life_cycle_state = 'RUNNING', state_message = '', start_time = epoch_ms(now()) WHERE run_id = ?`, [row.run_id]);
+    // Only a run still QUEUED starts: a cancel may have ended it since it was picked.
+    const started = await this.db.run(
+      `UPDATE runs SET life_cycle_state = 'RUNNING', state_message = '', start_time = epoch_ms(now()) WHERE run_id = ? AND life_cycle_state = 'QUEUED'`,
+      [row.run_id],
+    );
+    if (started === 0) return;
     let result: ResultState = 'SUCCESS';
     let message = '';
     try {

@@ -35,6 +35,8 @@ export class Duck {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const instance = await DuckDBInstance.create(path);
     const connection = await instance.connect();
+    // TIMESTAMP columns hold UTC: now()::TIMESTAMP would otherwise follow the process time zone.
+    await connection.run(`SET TimeZone = 'UTC'`);
     return new Duck(instance, connection, path);
   }
 

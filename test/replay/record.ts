@@ -1,0 +1,18 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+
+export const HISTORIES_DIR = join(__dirname, 'histories');
+
+/**
+ * Saves one history per workflow type as a replay fixture. Run
+ * `RECORD_HISTORIES=1 npx jest test/e2e/pipeline.test.ts` after a deliberate, compatible change
+ * to the workflows, and keep the old files too: they are what running workflows still replay.
+ */
+export async function recordHistories(client: Client, workflowIdsByType: Record<string, string>): Promise<void> {
+  for (const [type, workflowId] of Object.entries(workflowIdsByType)) {
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    writeFileSync(join(HISTORIES_DIR, `${type}-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+  }
+}

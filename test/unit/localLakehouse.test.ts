@@ -1,0 +1,222 @@
+import { parseConfig } from '../../src/config/load';
+import type { SourceConfig } from '../../src/config/schema';
+import { ensureDemoSourceTable } from '../../src/demo/upstream';
+import { TransientError } from '../../src/errors';
+import { classifyLakehouseError } from '../../src/lakehouse/errors';
+import { LocalLakehouse, type LocalFaults } from '../../src/lakehouse/local/localLakehouse';
+
+const { tables } = parseConfig({ sources: [{ name: 'orders', table: 'upstream.orders' }] });
+
+/** A source config with the schema's defaults (keyColumn 'uts_id', extraColumns []) filled in. */
+function sourceConfig(overrides: Partial<SourceConfig> = {}): SourceConfig {
+  return parseConfig({ sources: [{ name: 'orders', table: 'upstream.orders', ...overrides }] }).sources[0]!;
+}
+
+const orders = sourceConfig();
+
+const opened: LocalLakehouse[] = [];
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((lakehouse) => lakehouse.close()));
+});
+
+/** A fresh in-memory lakehouse with the pipeline tables and an empty source table for `source`. */
+async function openPipeline(source: SourceConfig = orders, faults?: Partial<LocalFaults>): Promise<LocalLakehouse> {
+  const lakehouse = await LocalLakehouse.open(':memory:', tables, { faults });
+  opened.push(lakehouse);
+  await lakehouse.ensurePipelineTables();
+  await ensureDemoSourceTable(lakehouse, source);
+  return lakehouse;
+}
+
+/** Upstream commits with explicit keys; each also refreshes the demo master rows. Returns its version. */
+async function commit(lakehouse: LocalLakehouse, spec: { insert?: string[]; update?: string[]; delete?: string[] }): Promise<number> {
+  return (await lakehouse.writeUpstreamCommit(orders.table, spec)).version;
+}
+
+/** Registers versions from..to in the registry and rebuilds the changed-ids view, as a capture cycle does. */
+async function capture(lakehouse: LocalLakehouse, fromVersion: number, toVersion: number, source: SourceConfig = orders): Promise<number> {
+  const { rowsInserted } = await lakehouse.appendRangeToRegistry(source, { fromVersion, toVersion });
+  await lakehouse.refreshChangedIds();
+  return rowsInserted;
+}
+
+/** Opens a fan-in run, snapshots it, commits it, and returns the ids it dispatched. */
+async function dispatchAll(lakehouse: LocalLakehouse, runKey: string): Promise<string[]> {
+  const run = await lakehouse.openFanInRun(runKey);
+  await lakehouse.snapshotBatches(run.runKey, 100);
+  await lakehouse.commitFanInRun(run.runKey);
+  return batchIds(lakehouse, run.runKey);
+}
+
+async function registryRows(lakehouse: LocalLakehouse) {
+  return lakehouse.db.all<{ uts_id: string; change_type: string; commit_version: bigint; extra: string | null }>(
+    `SELECT uts_id, change_type, commit_version, extra FROM cdf.change_registry ORDER BY uts_id, commit_version`,
+  );
+}
+
+async function batchIds(lakehouse: LocalLakehouse, runKey: string): Promise<string[]> {
+  const rows = await lakehouse.db.all<{ uts_id: string }>(`SELECT uts_id FROM cdf.dispatch_batches WHERE run_key = ? ORDER BY uts_id`, [runKey]);
+  return rows.map((row) => row.uts_id);
+}
+
+async function rejectionOf(work: Promise<unknown>): Promise<unknown> {
+  return work.then(
+    () => {
+      throw new Error('expected the call to fail, but it succeeded');
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe('LocalLakehouse registry append', () => {
+  it('adds no registry rows when a captured range is appended again', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1', 'u2', 'u3'] });
+    await commit(lakehouse, { update: ['u1'], delete: ['u2'] });
+    expect(await capture(lakehouse, 1, 2)).toBe(5);
+    expect(await capture(lakehouse, 1, 2)).toBe(0);
+    expect(await registryRows(lakehouse)).toHaveLength(5);
+  });
+
+  it("registers an update's pre- and post-image as one row per id and version", async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1', 'u2'] });
+    const version = await commit(lakehouse, { update: ['u1', 'u2'] });
+    expect(await capture(lakehouse, version, version)).toBe(2);
+    expect(await registryRows(lakehouse)).toEqual([
+      { uts_id: 'u1', change_type: 'update_postimage', commit_version: 2n, extra: null },
+      { uts_id: 'u2', change_type: 'update_postimage', commit_version: 2n, extra: null },
+    ]);
+  });
+
+  it('stores the configured extra columns as JSON in the extra column', async () => {
+    const withStatus = sourceConfig({ extraColumns: ['status'] });
+    const lakehouse = await openPipeline(withStatus);
+    await commit(lakehouse, { insert: ['u1'] });
+    await capture(lakehouse, 1, 1, withStatus);
+    const [upstream] = await lakehouse.db.all<{ status: string }>(`SELECT status FROM upstream.orders WHERE uts_id = 'u1'`);
+    const [registered] = await registryRows(lakehouse);
+    expect(JSON.parse(registered!.extra!)).toEqual({ status: upstream!.status });
+  });
+
+  it('fails an append with a transient error when write conflicts are injected', async () => {
+    const lakehouse = await openPipeline(orders, { transientConflictRate: 1 });
+    await commit(lakehouse, { insert: ['u1'] });
+    const error = await rejectionOf(lakehouse.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 }));
+    const classified = classifyLakehouseError(error);
+    expect(classified).toBeInstanceOf(TransientError);
+    expect(classified.type).toBe('DELTA_CONCURRENT_APPEND');
+  });
+});
+
+describe('LocalLakehouse offsets', () => {
+  it('never moves an offset backwards', async () => {
+    const lakehouse = await openPipeline();
+    for (let i = 1; i <= 5; i++) await commit(lakehouse, { insert: [`u${i}`] });
+    const { tableId } = await lakehouse.describeSource(orders);
+    const offset = (version: number) => ({ source: orders.name, table: orders.table, tableId, version });
+
+    expect(await lakehouse.mergeOffset(offset(5))).toEqual({ lastVersion: 5, advanced: true });
+    expect(await lakehouse.mergeOffset(offset(3))).toEqual({ lastVersion: 5, advanced: false });
+    expect((await lakehouse.readOffset(orders.name))?.lastVersion).toBe(5);
+  });
+
+  it('records the table id and the commit timestamp of the offset version', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1'] });
+    const described = await lakehouse.describeSource(orders);
+    await lakehouse.mergeOffset({ source: orders.name, table: orders.table, tableId: described.tableId, version: 1 });
+    expect(await lakehouse.readOffset(orders.name)).toEqual({
+      source: 'orders',
+      tableId: described.tableId,
+      lastVersion: 1,
+      lastCommitTimestamp: described.latestCommitTimestamp,
+    });
+  });
+});
+
+describe('LocalLakehouse fan-in', () => {
+  it('returns the same open run on a second open, marked resumed, until it is committed', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1'] });
+    await capture(lakehouse, 1, 1);
+
+    expect(await lakehouse.openFanInRun('run-1')).toEqual({ runKey: 'run-1', resumed: false, sources: 1 });
+    expect(await lakehouse.openFanInRun('run-2')).toEqual({ runKey: 'run-1', resumed: true, sources: 1 });
+    await lakehouse.commitFanInRun('run-1');
+    await commit(lakehouse, { insert: ['u2'] });
+    await capture(lakehouse, 2, 2);
+    expect(await lakehouse.openFanInRun('run-2')).toEqual({ runKey: 'run-2', resumed: false, sources: 1 });
+  });
+
+  it('numbers snapshot batches by the given size', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'] });
+    await capture(lakehouse, 1, 1);
+    const { runKey } = await lakehouse.openFanInRun('run-1');
+
+    expect(await lakehouse.snapshotBatches(runKey, 3)).toEqual({ changedIds: 7, batchCount: 3 });
+    const sizes = await lakehouse.db.all<{ batch_number: number; n: bigint }>(
+      `SELECT batch_number, count(*) AS n FROM cdf.dispatch_batches WHERE run_key = ? GROUP BY batch_number ORDER BY batch_number`,
+      [runKey],
+    );
+    expect(sizes.map((row) => [row.batch_number, Number(row.n)])).toEqual([
+      [1, 3],
+      [2, 3],
+      [3, 1],
+    ]);
+  });
+
+  it('returns the same snapshot and writes no duplicate rows when a run is snapshotted again', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1', 'u2', 'u3', 'u4', 'u5'] });
+    await capture(lakehouse, 1, 1);
+    const { runKey } = await lakehouse.openFanInRun('run-1');
+
+    const first = await lakehouse.snapshotBatches(runKey, 2);
+    expect(await lakehouse.snapshotBatches(runKey, 2)).toEqual(first);
+    expect(await batchIds(lakehouse, runKey)).toEqual(['u1', 'u2', 'u3', 'u4', 'u5']);
+  });
+
+  it('opens a run covering no sources and snapshots no ids when nothing changed since the last commit', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1', 'u2'] });
+    await capture(lakehouse, 1, 1);
+    await dispatchAll(lakehouse, 'run-1');
+
+    const next = await lakehouse.openFanInRun('run-2');
+    expect(next).toEqual({ runKey: 'run-2', resumed: false, sources: 0 });
+    expect(await lakehouse.snapshotBatches(next.runKey, 100)).toEqual({ changedIds: 0, batchCount: 0 });
+  });
+
+  it('snapshots only ids changed after the last dispatch, not ids whose newest change was dispatched', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1', 'u2', 'u3'] });
+    await capture(lakehouse, 1, 1);
+    expect(await dispatchAll(lakehouse, 'run-1')).toEqual(['u1', 'u2', 'u3']);
+
+    await commit(lakehouse, { update: ['u2'] });
+    await capture(lakehouse, 2, 2);
+    expect(await dispatchAll(lakehouse, 'run-2')).toEqual(['u2']);
+  });
+
+  it("merges the master rows of one batch's ids into the target", async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1', 'u2', 'u3', 'u4'] });
+    await capture(lakehouse, 1, 1);
+    const { runKey } = await lakehouse.openFanInRun('run-1');
+    await lakehouse.snapshotBatches(runKey, 2);
+
+    expect(await lakehouse.processBatch(runKey, 1)).toEqual({ rowsMerged: 2 });
+    const target = await lakehouse.db.all(
+      `SELECT uts_id, display_name, score, master_updated_at AS updated_at, run_key, batch_number FROM demo.entity_target ORDER BY uts_id`,
+    );
+    const master = await lakehouse.db.all(
+      `SELECT uts_id, display_name, score, updated_at, ? AS run_key, 1 AS batch_number FROM demo.entity_master WHERE uts_id IN ('u1', 'u2') ORDER BY uts_id`,
+      [runKey],
+    );
+    expect(master).toHaveLength(2);
+    expect(target).toEqual(master);
+  });
+});
