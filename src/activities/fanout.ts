@@ -30,6 +30,7 @@ export interface BatchRef {
 export interface LaunchedBatch {
   runId: string;
   runPageUrl: string;
+  reused: boolean;
   idempotencyToken: string;
 }
 

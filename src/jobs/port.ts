@@ -23,6 +23,8 @@ export interface LaunchRequest {
 export interface LaunchedRun {
   runId: string;
   runPageUrl: string;
+  /** True when the token had already started this run (a retried or resumed launch). */
+  reused: boolean;
 }
 
 export type LifeCycleState = 'QUEUED' | 'PENDING' | 'RUNNING' | 'TERMINATING' | 'TERMINATED' | 'SKIPPED' | 'INTERNAL_ERROR';

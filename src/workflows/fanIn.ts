@@ -20,7 +20,10 @@ export type FanInInput = Record<string, never>;
 
 export interface BatchResult extends BatchOutcome {
   batchNumber: number;
+  /** The attempt whose run this result describes (attempt N uses token …-bB-aN). */
   attempts: number;
+  /** Runs this execution started for the batch (0 when a resumed run found it already done). */
+  launches: number;
 }
 
 export interface FanInSummary {
@@ -31,6 +34,7 @@ export interface FanInSummary {
   batches: number;
   batchesSucceeded: number;
   batchesFailed: number;
+  /** Downstream runs this execution started (retries included, runs found from earlier executions excluded). */
   launches: number;
   committed: boolean;
   durationMs: number;
@@ -104,7 +108,12 @@ async function dispatchBatches(run: FanInRunStart, batchCount: number, status: F
   return results.sort((a, b) => a.batchNumber - b.batchNumber);
 }
 
-/** Launches a batch and watches its run; a failed run is relaunched under a new attempt's token. */
+/**
+ * Launches a batch and watches its run; a failed run is relaunched under the next attempt's token.
+ * Attempts that only found a run an earlier execution had launched (a resumed fan-in) do not
+ * count against `maxAttemptsPerBatch`, so a resumed run gets a fresh budget without relaunching
+ * anything that already succeeded.
+ */
 async function runBatch(run: FanInRunStart, batchNumber: number, status: FanInStatus): Promise<BatchResult> {
   const watcher = proxyActivities<Activities>({
     startToCloseTimeout: `${run.jobTimeoutMinutes} minutes`,
@@ -113,13 +122,15 @@ async function runBatch(run: FanInRunStart, batchNumber: number, status: FanInSt
   });
   status.batchesRunning += 1;
   try {
+    let newLaunches = 0;
     for (let attempt = 1; ; attempt++) {
       const launched = await launcher.launchBatchJob({ runKey: run.runKey, batchNumber, attempt });
+      if (!launched.reused) newLaunches += 1;
       const link = { batchNumber, runId: launched.runId, runPageUrl: launched.runPageUrl };
       if (status.runningRuns.length < 20) status.runningRuns.push(link);
       const outcome = await watcher.awaitBatchJob({ runId: launched.runId });
       status.runningRuns = status.runningRuns.filter((r) => r !== link);
-      if (outcome.succeeded || attempt >= run.maxAttemptsPerBatch) return { ...outcome, batchNumber, attempts: attempt };
+      if (outcome.succeeded || newLaunches >= run.maxAttemptsPerBatch) return { ...outcome, batchNumber, attempts: attempt, launches: newLaunches };
     }
   } finally {
     status.batchesRunning -= 1;
@@ -141,7 +152,7 @@ function summarize(run: FanInRunStart, changedIds: number, results: BatchResult[
     batches: results.length,
     batchesSucceeded: results.filter((r) => r.succeeded).length,
     batchesFailed: results.filter((r) => !r.succeeded).length,
-    launches: results.reduce((sum, r) => sum + r.attempts, 0),
+    launches: results.reduce((sum, r) => sum + r.launches, 0),
     committed,
     durationMs: Date.now() - startedAt,
     batchDurationMs: { p50: durations[Math.floor((durations.length - 1) / 2)] ?? 0, max: durations[durations.length - 1] ?? 0 },

@@ -55,20 +55,20 @@ export class LocalJobRunner implements JobLauncher {
   }
 
   async launch(request: LaunchRequest): Promise<LaunchedRun> {
-    const runId = await this.db.transaction(async (tx) => {
+    const { runId, reused } = await this.db.transaction(async (tx) => {
       const [existing] = await tx.all<{ run_id: bigint }>(`SELECT run_id FROM runs WHERE idempotency_token = ?`, [request.idempotencyToken]);
       if (existing) {
         await tx.run(`UPDATE runs SET launch_requests = launch_requests + 1 WHERE run_id = ?`, [existing.run_id]);
-        return existing.run_id;
+        return { runId: existing.run_id, reused: true };
       }
       const [created] = await tx.all<{ run_id: bigint }>(
         `INSERT INTO runs VALUES (nextval('run_ids'), ?, ?, ?, ?, 'QUEUED', NULL, 'Waiting for a free slot', false, 1, epoch_ms(now()), NULL, NULL) RETURNING run_id`,
         [request.idempotencyToken, request.runKey, request.batchNumber, request.attempt],
       );
-      return created!.run_id;
+      return { runId: created!.run_id, reused: false };
     });
     this.pump();
-    return { runId: String(runId), runPageUrl: runPageUrl(runId) };
+    return { runId: String(runId), runPageUrl: runPageUrl(runId), reused };
   }
 
   async getRun(runId: string): Promise<RunState> {
