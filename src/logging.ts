@@ -2,7 +2,7 @@ import pino from 'pino';
 import { DefaultLogger, type LogLevel } from '@temporalio/worker';
 
 /** The process logger: JSON lines on stderr, so stdout stays free for command output. */
-export const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'cdf-orchestrator' } }, pino.destination(2));
+export const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { app: 'cdf-orchestrator' } }, pino.destination({ dest: 2, sync: true }));
 
 /** Routes the Temporal runtime's logs (worker, workflow and activity `log`) into the same logger. */
 export function temporalLogger(level: LogLevel = 'WARN'): DefaultLogger {

@@ -1,0 +1,82 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/temporal/devServer';
+
+const ROOT = join(__dirname, '..', '..');
+
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv, onStart?: (child: ReturnType<typeof spawn>) => void): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    onStart?.(child);
+  });
+}
+
+describe('the commands a newcomer runs', () => {
+  it('`npm start -- --once` starts its own dev server, runs a full cycle and ends with a consistent JSON summary', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdf-start-'));
+    const result = await run('npm', ['start', '--silent', '--', '--once'], {
+      TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
+      CDF_UI_PORT: String(await freePort()),
+      CDF_LOCAL_LAKEHOUSE_PATH: join(dir, 'lakehouse.duckdb'),
+      CDF_LOCAL_JOBS_PATH: join(dir, 'jobs.duckdb'),
+    });
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout.trim().split('\n').pop()!);
+    expect(summary.sources).toBe(3);
+    expect(summary.changesCaptured).toBeGreaterThan(0);
+    expect(summary.registryRows).toBe(summary.changesCaptured);
+    expect(summary.batches).toBe(Math.ceil(summary.changedIds / 500)); // fanIn.batchSize in cdf.config.yaml
+    expect(summary.batchesSucceeded).toBe(summary.batches);
+    expect(summary.targetRows).toBe(summary.changedIds);
+    expect(result.stdout).toMatch(/Temporal Web UI: http:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it('the worker process stops cleanly on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdf-worker-'));
+    const configFile = join(dir, 'cdf.config.yaml');
+    writeFileSync(
+      configFile,
+      [
+        `temporal: { address: "${process.env.CDF_TEST_TEMPORAL_ADDRESS}", taskQueue: "sigterm-${Date.now()}" }`,
+        `lakehouse: { local: { path: "${join(dir, 'lakehouse.duckdb')}" } }`,
+        `jobs: { local: { path: "${join(dir, 'jobs.duckdb')}" } }`,
+        'worker: { shutdownGraceSeconds: 5 }',
+        'sources: [{ name: orders, table: upstream.orders }]',
+      ].join('\n'),
+    );
+    // The process behind `npm run worker`, signalled directly as a process manager would.
+    const result = await run(join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/worker.ts'], { CDF_CONFIG: configFile }, (child) => {
+      child.stderr!.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('worker started')) child.kill('SIGTERM');
+      });
+    });
+    expect(result.stderr).toContain('worker started');
+    expect(result.stderr).toContain('worker stopped');
+    expect(result.code).toBe(0);
+  });
+
+  it('refuses to start on an invalid config, naming the field, and starts nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdf-bad-'));
+    const configFile = join(dir, 'cdf.config.yaml');
+    writeFileSync(configFile, 'sources: [{ name: orders, table: "upstream.orders; DROP TABLE x" }]\nfanIn: { batchSize: -1 }\n');
+    const result = await run('npm', ['start', '--silent', '--', '--once', '--config', configFile], {});
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('sources[0].table');
+    expect(result.stderr).toContain('fanIn.batchSize');
+    expect(result.stdout).not.toContain('starting the Temporal dev server');
+  });
+});
