@@ -42,6 +42,8 @@ export interface BatchOutcome {
   resultState: RunState['resultState'];
   stateMessage: string;
   durationMs: number;
+  /** False when launching again cannot help (e.g. a Databricks CLIENT_ERROR termination). */
+  retryable: boolean;
 }
 
 /** Activities of the fan-in stage: refresh, snapshot, launch and watch downstream runs, commit. */
@@ -111,5 +113,6 @@ function outcome(state: RunState, started: number): BatchOutcome {
     resultState: state.resultState,
     stateMessage: state.stateMessage.slice(0, 500),
     durationMs,
+    retryable: state.retryable ?? true,
   };
 }

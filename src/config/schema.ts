@@ -75,6 +75,19 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    databricks: z
+      .strictObject({
+        /** Workspace host, e.g. "adb-123.4.azuredatabricks.net" or "https://host:8443"; else $DATABRICKS_HOST. */
+        host: z.string().regex(/^(https:\/\/)?[A-Za-z0-9.-]+(:\d{1,5})?\/?$/, { error: 'must be a host name, optionally with https:// and a port' }).optional(),
+        /** SQL warehouse HTTP path, e.g. "/sql/1.0/warehouses/abc123"; else $DATABRICKS_WAREHOUSE_HTTP_PATH. */
+        warehouseHttpPath: z.string().regex(/^\/[A-Za-z0-9/_.-]+$/, { error: 'must be the warehouse HTTP path, e.g. "/sql/1.0/warehouses/abc123"' }).optional(),
+        /** The downstream job launched once per batch; else $DATABRICKS_JOB_ID. */
+        jobId: z.number().int().positive({ error: 'must be the numeric id of the downstream job' }).optional(),
+        statementTimeoutSeconds: positiveInt('seconds a SQL statement may run on the warehouse (STATEMENT_TIMEOUT)').default(3600),
+        /** The driver's usage telemetry; off unless turned on here. */
+        telemetry: z.boolean().default(false),
+      })
+      .prefault({}),
     tables: z
       .strictObject({
         registry: tableName.default('cdf.change_registry'),

@@ -39,6 +39,12 @@ export interface RunState {
   runPageUrl: string;
   startTime?: number;
   endTime?: number;
+  /**
+   * For a failed run: whether launching again may help. Databricks reports CLIENT_ERROR
+   * terminations (bad parameters, missing permissions) as not retryable, INTERNAL_ERROR and
+   * CLOUD_FAILURE as retryable. Undefined means retryable.
+   */
+  retryable?: boolean;
 }
 
 export const TERMINAL_STATES: ReadonlySet<LifeCycleState> = new Set(['TERMINATED', 'SKIPPED', 'INTERNAL_ERROR']);

@@ -130,7 +130,7 @@ async function runBatch(run: FanInRunStart, batchNumber: number, status: FanInSt
       if (status.runningRuns.length < 20) status.runningRuns.push(link);
       const outcome = await watcher.awaitBatchJob({ runId: launched.runId });
       status.runningRuns = status.runningRuns.filter((r) => r !== link);
-      if (outcome.succeeded || newLaunches >= run.maxAttemptsPerBatch) return { ...outcome, batchNumber, attempts: attempt, launches: newLaunches };
+      if (outcome.succeeded || outcome.retryable === false || newLaunches >= run.maxAttemptsPerBatch) return { ...outcome, batchNumber, attempts: attempt, launches: newLaunches };
     }
   } finally {
     status.batchesRunning -= 1;
