@@ -18,6 +18,9 @@ export class SqlEngineError extends Error {
 /** Thrown when a table's identity no longer matches the one stored with its offset. */
 export const TABLE_REPLACED = 'CDF_TABLE_REPLACED';
 
+/** Thrown when a range holds a replace, truncate, overwrite, restore or CDF-off commit. */
+export const INCREMENTAL_READ_BROKEN = 'CDF_INCREMENTAL_READ_BROKEN';
+
 const RESYNC =
   'Replay the source from a readable version (signal replayFromVersion with {"fromVersion": N}) and resync the changes in between from a snapshot.';
 
@@ -30,12 +33,22 @@ const PERMANENT_REMEDIES: ReadonlyArray<readonly [RegExp, string]> = [
   [/^DELTA_CHANGE_DATA_FEED_INCOMPATIBLE_/, 'A non-additive schema change lies inside the range. Replay from the version of the schema change (the downstream job must accept the new schema).'],
   [/^DELTA_INVALID_CDC_RANGE$/, 'The requested range is empty or reversed; this is a bug in range planning: report it.'],
   [new RegExp(`^${TABLE_REPLACED}$`), `The table was replaced (its table id changed). ${RESYNC}`],
+  [new RegExp(`^${INCREMENTAL_READ_BROKEN}$`), `A commit in the range replaced, truncated, overwrote or restored the table, or turned CDF off. ${RESYNC}`],
   [/^TABLE_OR_VIEW_NOT_FOUND$|^DELTA_TABLE_NOT_FOUND$/, 'The table does not exist (dropped, renamed or never created). Restore it or remove the source from the config.'],
   [/^INSUFFICIENT_PERMISSIONS$|^PERMISSION_DENIED$/, 'The principal lacks a privilege: grant SELECT on the source and MODIFY on the pipeline tables.'],
 ];
 
 const TRANSIENT_CLASSES = /^DELTA_CONCURRENT_|^DELTA_METADATA_CHANGED$|^DELTA_PROTOCOL_CHANGED$/;
 const TRANSIENT_SQLSTATES = new Set(['2D521', '40001', '08000', '08001', '08003', '08006']);
+
+/** Older runtimes raise start-past-latest as an IllegalArgumentException without an error class. */
+const LEGACY_START_AFTER_LATEST = /Start version cannot be greater than the latest version of the table/i;
+/** Failures of the connection rather than the statement: safe to retry once the statement is idempotent. */
+const TRANSIENT_TEXT: ReadonlyArray<readonly [RegExp, string]> = [
+  [/session (was )?(closed|expired)|invalid sessionhandle/i, 'SESSION_EXPIRED'],
+  [/\bHTTP (429|502|503|504)\b|too many requests|REQUEST_LIMIT_EXCEEDED|TEMPORARILY_UNAVAILABLE/i, 'SERVICE_UNAVAILABLE'],
+  [/ECONNRESET|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|EAI_AGAIN|socket hang up|premature close/i, 'CONNECTION_LOST'],
+];
 
 /** Reads the `[ERROR_CLASS]` prefix (with an optional `.SUBCLASS`) and the `SQLSTATE: xxxxx` suffix. */
 export function parseEngineMessage(message: string): { errorClass?: string; sqlState?: string } {
@@ -52,7 +65,7 @@ export function classifyLakehouseError(error: unknown): TransientError | Permane
   if (error instanceof PermanentError || error instanceof TransientError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const parsed = parseEngineMessage(message);
-  const errorClass = (error instanceof SqlEngineError && error.errorClass) || parsed.errorClass;
+  const errorClass = (error instanceof SqlEngineError && error.errorClass) || parsed.errorClass || (LEGACY_START_AFTER_LATEST.test(message) ? 'DELTA_CDC_START_VERSION_AFTER_LATEST' : undefined);
   const sqlState = (error instanceof SqlEngineError && error.sqlState) || parsed.sqlState;
   if (errorClass) {
     for (const [pattern, remedy] of PERMANENT_REMEDIES) {
@@ -61,5 +74,8 @@ export function classifyLakehouseError(error: unknown): TransientError | Permane
     if (TRANSIENT_CLASSES.test(errorClass)) return new TransientError(errorClass, message, { cause: error });
   }
   if (sqlState && TRANSIENT_SQLSTATES.has(sqlState)) return new TransientError(errorClass ?? `SQLSTATE_${sqlState}`, message, { cause: error });
+  for (const [pattern, type] of TRANSIENT_TEXT) {
+    if (pattern.test(message)) return new TransientError(type, message, { cause: error });
+  }
   return new TransientError(errorClass ?? 'UNCLASSIFIED', message, { cause: error });
 }

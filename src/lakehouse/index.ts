@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema';
+import { openDatabricksLakehouse } from './databricks';
 import { LocalLakehouse } from './local/localLakehouse';
 import type { Lakehouse } from './port';
 
@@ -11,9 +12,7 @@ export async function openLakehouse(config: Config): Promise<Lakehouse> {
   if (config.lakehouse.target === 'local') {
     return LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults });
   }
-  throw new TargetNotAvailableError(
-    'lakehouse.target "databricks" is not built yet in this version (tracked as the Databricks adapters issue); set lakehouse.target to "local"',
-  );
+  return openDatabricksLakehouse(config);
 }
 
 export type { Lakehouse } from './port';

@@ -1,0 +1,167 @@
+import { z } from 'zod';
+import type { SourceConfig, TablesConfig } from '../../config/schema';
+import { PermanentError } from '../../errors';
+import { INCREMENTAL_READ_BROKEN } from '../errors';
+import type {
+  BatchSnapshot,
+  ChangeCounts,
+  FanInRun,
+  Lakehouse,
+  OffsetUpdate,
+  SourceDescription,
+  SourceOffset,
+  TableCounts,
+  VersionRange,
+} from '../port';
+import { databricksStatements, type DatabricksStatements } from './statements';
+import type { Row, SqlRunner } from './sqlRunner';
+
+// Driver rows, parsed at the boundary. BIGINT arrives as bigint (preserveBigNumericPrecision) or number.
+const integer = z.union([z.bigint(), z.number(), z.string().regex(/^-?\d+$/)]).transform((v) => Number(v));
+const historyRow = z.object({
+  version: integer,
+  timestamp: z.union([z.date(), z.string()]).transform((v) => new Date(v).toISOString()),
+  operation: z.string(),
+  operationParameters: z.record(z.string(), z.unknown()).nullish(),
+});
+const detailRow = z.object({ id: z.string() });
+const countsRow = z.object({ change_type: z.string(), n: integer, null_keys: integer });
+const offsetRow = z.object({ source: z.string(), table_id: z.string(), last_version: integer, last_commit_timestamp: z.string().nullish() });
+const dmlRow = z.object({ num_affected_rows: integer.optional(), num_inserted_rows: integer.optional() });
+
+/**
+ * The lakehouse on a Databricks SQL warehouse. Statement text lives in statements.ts; this class
+ * runs it, parses what comes back and adds the checks Delta does not make for us.
+ */
+export class DatabricksLakehouse implements Lakehouse {
+  private readonly sql: DatabricksStatements;
+
+  constructor(
+    private readonly runner: SqlRunner,
+    tables: TablesConfig,
+    private readonly options: { createDemoTables?: boolean } = {},
+  ) {
+    this.sql = databricksStatements(tables);
+  }
+
+  async ensurePipelineTables(): Promise<void> {
+    const statements = [...this.sql.createPipelineObjects(), ...(this.options.createDemoTables ? this.sql.createDemoTables() : [])];
+    for (const statement of statements) await this.runner.query(statement);
+  }
+
+  async describeSource(source: SourceConfig): Promise<SourceDescription> {
+    const [latest] = (await this.runner.query(this.sql.latestCommit(source.table))).map((r) => historyRow.parse(r));
+    const [detail] = (await this.runner.query(this.sql.tableDetail(source.table))).map((r) => detailRow.parse(r));
+    if (!latest || !detail) throw new Error(`DESCRIBE HISTORY/DETAIL of ${source.table} returned no row`);
+    return { latestVersion: latest.version, latestCommitTimestamp: latest.timestamp, tableId: detail.id };
+  }
+
+  async readOffset(sourceName: string): Promise<SourceOffset | null> {
+    const [row] = (await this.runner.query(this.sql.readOffset(sourceName))).map((r) => offsetRow.parse(r));
+    return row ? { source: row.source, tableId: row.table_id, lastVersion: row.last_version, lastCommitTimestamp: row.last_commit_timestamp ?? null } : null;
+  }
+
+  /** Scans the range's history for operations that break incremental reads, then counts the feed. */
+  async summarizeChanges(source: SourceConfig, range: VersionRange): Promise<ChangeCounts> {
+    await this.assertRangeIsIncremental(source, range);
+    const counts: ChangeCounts = { insert: 0, update_preimage: 0, update_postimage: 0, delete: 0, nullKeys: 0 };
+    for (const row of (await this.runner.query(this.sql.summarizeChanges(source, range))).map((r) => countsRow.parse(r))) {
+      if (row.change_type in counts) counts[row.change_type as keyof Omit<ChangeCounts, 'nullKeys'>] = row.n;
+      counts.nullKeys += row.null_keys;
+    }
+    return counts;
+  }
+
+  async appendRangeToRegistry(source: SourceConfig, range: VersionRange): Promise<{ rowsInserted: number }> {
+    return { rowsInserted: inserted(await this.runner.query(this.sql.appendRangeToRegistry(source, range))) };
+  }
+
+  async mergeOffset(offset: OffsetUpdate): Promise<{ lastVersion: number; advanced: boolean }> {
+    const source = { name: offset.source, table: offset.table } as SourceConfig;
+    const changed = affected(await this.runner.query(this.sql.mergeOffset(source, offset.tableId, offset.version)));
+    const stored = await this.readOffset(offset.source);
+    return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
+  }
+
+  async refreshChangedIds(): Promise<{ rows: number }> {
+    await this.runner.query(this.sql.refreshChangedIds());
+    return { rows: -1 }; // REFRESH reports no row count
+  }
+
+  async openFanInRun(proposedRunKey: string): Promise<FanInRun> {
+    const openRun = async () => (await this.runner.query(this.sql.findOpenFanInRun()))[0]?.run_key as string | undefined;
+    const existing = await openRun();
+    if (!existing) await this.runner.query(this.sql.openFanInRun(proposedRunKey));
+    // Read back: with a concurrent opener, the earliest open run wins for both.
+    const runKey = existing ?? (await openRun()) ?? proposedRunKey;
+    const [count] = await this.runner.query(this.sql.countFanInRunSources(runKey));
+    return { runKey, resumed: Boolean(existing), sources: integer.parse(count?.n ?? 0) };
+  }
+
+  async snapshotBatches(runKey: string, batchSize: number): Promise<BatchSnapshot> {
+    await this.runner.query(this.sql.snapshotBatches(runKey, batchSize));
+    const [row] = await this.runner.query(this.sql.countBatchRows(runKey));
+    return { changedIds: integer.parse(row?.ids ?? 0), batchCount: integer.parse(row?.batches ?? 0) };
+  }
+
+  async commitFanInRun(runKey: string): Promise<{ committed: boolean }> {
+    return { committed: affected(await this.runner.query(this.sql.commitFanInRun(runKey))) > 0 };
+  }
+
+  async processBatch(runKey: string, batchNumber: number): Promise<{ rowsMerged: number }> {
+    return { rowsMerged: affected(await this.runner.query(this.sql.processBatch(runKey, batchNumber))) };
+  }
+
+  async tableCounts(): Promise<TableCounts> {
+    const [row] = await this.runner.query(this.sql.tableCounts());
+    return { registryRows: integer.parse(row?.registry_rows ?? 0), changedIds: integer.parse(row?.changed_ids ?? 0), targetRows: integer.parse(row?.target_rows ?? 0) };
+  }
+
+  close(): Promise<void> {
+    return this.runner.close();
+  }
+
+  /**
+   * Delta reports some breaks (CDF off, vacuumed files) as errors, but a replace, truncate,
+   * overwrite or restore inside the range reads "successfully" as deletes and inserts of every
+   * row. The history (newest first) is streamed and reading stops below the range.
+   */
+  private async assertRangeIsIncremental(source: SourceConfig, range: VersionRange): Promise<void> {
+    let broken: { version: number; operation: string } | undefined;
+    await this.runner.stream(this.sql.history(source.table), async (rows) => {
+      for (const row of rows.map((r) => historyRow.parse(r))) {
+        if (row.version < range.fromVersion) return false;
+        if (row.version <= range.toVersion && row.version > 0 && breaksIncrementalRead(row.operation, row.operationParameters ?? {})) {
+          broken = { version: row.version, operation: row.operation };
+        }
+      }
+      return true;
+    });
+    if (broken) {
+      throw new PermanentError(
+        INCREMENTAL_READ_BROKEN,
+        `version ${broken.version} of ${source.table} is a ${broken.operation}, which breaks incremental CDF reads of range [${range.fromVersion}, ${range.toVersion}]`,
+        `Resync the source: reload downstream from a snapshot, then replay from version ${broken.version + 1}.`,
+      );
+    }
+  }
+}
+
+/** Operations after which the feed no longer describes row-level changes of the same table. */
+export function breaksIncrementalRead(operation: string, parameters: Record<string, unknown>): boolean {
+  const op = operation.toUpperCase();
+  if (/REPLACE TABLE|^TRUNCATE|^RESTORE/.test(op)) return true;
+  if (op === 'WRITE' && String(parameters.mode ?? '').toLowerCase() === 'overwrite') return true;
+  if (op === 'SET TBLPROPERTIES' && /enableChangeDataFeed["']?\s*[:=]\s*["']?false/i.test(JSON.stringify(parameters.properties ?? parameters))) return true;
+  return false;
+}
+
+function affected(rows: Row[]): number {
+  const row = rows[0] ? dmlRow.parse(rows[0]) : undefined;
+  return row?.num_affected_rows ?? 0;
+}
+
+function inserted(rows: Row[]): number {
+  const row = rows[0] ? dmlRow.parse(rows[0]) : undefined;
+  return row?.num_inserted_rows ?? row?.num_affected_rows ?? 0;
+}

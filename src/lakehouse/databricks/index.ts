@@ -1,0 +1,40 @@
+import { DBSQLClient, DBSQLParameter, DBSQLParameterType } from '@databricks/sql';
+import type { Config } from '../../config/schema';
+import { DatabricksConfigError, resolveDatabricksConnection } from '../../databricks/connection';
+import { DatabricksLakehouse } from './databricksLakehouse';
+import { SqlRunner, type DriverClient, type SqlParam } from './sqlRunner';
+
+/**
+ * Builds the Databricks lakehouse: one driver client per worker (the driver's maintainers
+ * recommend a singleton per connection options), telemetry off unless configured, BIGINT kept
+ * exact, and STATEMENT_TIMEOUT set on the session (the per-statement timeout only works on
+ * clusters, not on SQL warehouses). `client` is the driver boundary tests replace.
+ */
+export function openDatabricksLakehouse(config: Config, env: NodeJS.ProcessEnv = process.env, client?: DriverClient): DatabricksLakehouse {
+  const connection = resolveDatabricksConnection(config, env);
+  if (!connection.warehouseHttpPath) {
+    throw new DatabricksConfigError('set databricks.warehouseHttpPath in the config or DATABRICKS_WAREHOUSE_HTTP_PATH (e.g. /sql/1.0/warehouses/abc123)');
+  }
+  const auth =
+    connection.auth.kind === 'pat'
+      ? { authType: 'access-token', token: connection.auth.token }
+      : { authType: 'databricks-oauth', oauthClientId: connection.auth.clientId, oauthClientSecret: connection.auth.clientSecret };
+  const runner = new SqlRunner(client ?? (new DBSQLClient() as unknown as DriverClient), {
+    connectOptions: {
+      host: connection.host,
+      port: connection.port,
+      path: connection.warehouseHttpPath,
+      ...auth,
+      telemetryEnabled: config.databricks.telemetry,
+      preserveBigNumericPrecision: true,
+      userAgentEntry: 'cdf-orchestrator',
+    },
+    sessionConfiguration: { STATEMENT_TIMEOUT: String(config.databricks.statementTimeoutSeconds) },
+    toDriverParameter,
+  });
+  return new DatabricksLakehouse(runner, config.tables, { createDemoTables: config.jobs.target === 'local' });
+}
+
+function toDriverParameter(param: SqlParam): DBSQLParameter {
+  return new DBSQLParameter({ type: DBSQLParameterType[param.type], value: param.value ?? null });
+}

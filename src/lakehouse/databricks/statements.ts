@@ -1,0 +1,222 @@
+import { IDENTIFIER_PART, isQualifiedName } from '../../config/identifiers';
+import type { SourceConfig, TablesConfig } from '../../config/schema';
+import type { VersionRange } from '../port';
+import type { SqlParam, Statement } from './sqlRunner';
+
+/**
+ * Every statement the Databricks adapter runs, built as text plus typed parameters and kept apart
+ * from the driver, so the same generation can be checked by tests and run on any Delta engine.
+ * Identifiers are validated and backquoted here; values are bound as named parameters, except
+ * where Databricks needs literals: `table_changes` arguments must be constants (so the table name
+ * is a validated string literal and versions are validated integers), and LIMIT takes a literal.
+ */
+export function databricksStatements(tables: TablesConfig) {
+  const t = Object.fromEntries(Object.entries(tables).map(([key, name]) => [key, quote(name)])) as Record<keyof TablesConfig, string>;
+  const schemas = [...new Set(Object.values(tables).filter((n) => n.includes('.')).map((n) => n.split('.').slice(0, -1).join('.')))];
+
+  return {
+    /** Idempotent DDL for the pipeline's tables and the changed-ids materialized view. */
+    createPipelineObjects: (): Statement[] =>
+      [
+        ...schemas.map((schema) => `CREATE SCHEMA IF NOT EXISTS ${quote(schema)}`),
+        // Clustered by the dedupe key's leading columns: per-source MERGEs touch disjoint files and
+        // row tracking lets the materialized view refresh incrementally.
+        `CREATE TABLE IF NOT EXISTS ${t.registry} (
+  source STRING NOT NULL, uts_id STRING NOT NULL, change_type STRING NOT NULL,
+  commit_version BIGINT NOT NULL, commit_timestamp TIMESTAMP NOT NULL, extra STRING, captured_at TIMESTAMP NOT NULL)
+USING DELTA CLUSTER BY (source, commit_version)
+TBLPROPERTIES ('delta.enableRowTracking' = 'true', 'delta.enableDeletionVectors' = 'true')`,
+        `CREATE TABLE IF NOT EXISTS ${t.offsets} (
+  source STRING NOT NULL, source_table STRING NOT NULL, table_id STRING NOT NULL,
+  last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL)
+USING DELTA TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')`,
+        `CREATE TABLE IF NOT EXISTS ${t.fanInRuns} (
+  run_key STRING NOT NULL, source STRING NOT NULL, after_version BIGINT NOT NULL, through_version BIGINT NOT NULL,
+  status STRING NOT NULL, opened_at TIMESTAMP NOT NULL, committed_at TIMESTAMP)
+USING DELTA`,
+        `CREATE TABLE IF NOT EXISTS ${t.batches} (run_key STRING NOT NULL, batch_number INT NOT NULL, uts_id STRING NOT NULL)
+USING DELTA CLUSTER BY (run_key, batch_number)`,
+        // GROUP BY rather than DISTINCT, and no scalar-subquery watermark: both keep the refresh incremental.
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS ${t.changedIds} AS
+SELECT source, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
+FROM ${t.registry} GROUP BY source, uts_id`,
+      ].map((sql) => ({ sql, params: {} })),
+
+    /** Demo tables for the local runner's processor; a real downstream job owns its own. */
+    createDemoTables: (): Statement[] =>
+      [
+        `CREATE TABLE IF NOT EXISTS ${t.master} (uts_id STRING NOT NULL, display_name STRING NOT NULL, score DOUBLE NOT NULL, updated_at TIMESTAMP NOT NULL) USING DELTA`,
+        `CREATE TABLE IF NOT EXISTS ${t.target} (uts_id STRING NOT NULL, display_name STRING NOT NULL, score DOUBLE NOT NULL, master_updated_at TIMESTAMP NOT NULL, run_key STRING NOT NULL, batch_number INT NOT NULL, processed_at TIMESTAMP NOT NULL) USING DELTA`,
+      ].map((sql) => ({ sql, params: {} })),
+
+    enableChangeDataFeed: (table: string): Statement => ({
+      sql: `ALTER TABLE ${quote(table)} SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')`,
+      params: {},
+    }),
+
+    /** The newest commit only: `version`, `timestamp`, `operation`, ... (newest first). */
+    latestCommit: (table: string): Statement => ({ sql: `DESCRIBE HISTORY ${quote(table)} LIMIT 1`, params: {} }),
+
+    /** All retained commits, newest first; read in chunks and stopped once past the range. */
+    history: (table: string): Statement => ({ sql: `DESCRIBE HISTORY ${quote(table)}`, params: {} }),
+
+    /** `id` is the table's identity: it changes when the table is replaced or re-created. */
+    tableDetail: (table: string): Statement => ({ sql: `DESCRIBE DETAIL ${quote(table)}`, params: {} }),
+
+    summarizeChanges: (source: SourceConfig, range: VersionRange): Statement => ({
+      sql: `SELECT _change_type AS change_type, count(*) AS n, count_if(${quote(source.keyColumn)} IS NULL) AS null_keys
+FROM ${tableChanges(source.table, range)}
+GROUP BY _change_type`,
+      params: {},
+    }),
+
+    /**
+     * Insert-only MERGE on the dedupe key (source, uts_id, commit_version), over a source already
+     * reduced to one row per key (an insert-only MERGE does not reject duplicate source rows, it
+     * inserts them twice). Chosen over INSERT … REPLACE WHERE because a re-run then rewrites no
+     * file and leaves rows already read by the view untouched, and per-source MERGEs on a
+     * table clustered by source touch disjoint rows, so they do not conflict with each other.
+     */
+    appendRangeToRegistry: (source: SourceConfig, range: VersionRange): Statement => {
+      const key = quote(source.keyColumn);
+      const extra = source.extraColumns.length
+        ? `to_json(named_struct(${source.extraColumns.map((c) => `'${c}', ${quote(c)}`).join(', ')}))`
+        : 'CAST(NULL AS STRING)';
+      return {
+        sql: `MERGE INTO ${t.registry} AS registry
+USING (
+  SELECT :source AS source, CAST(${key} AS STRING) AS uts_id, _change_type AS change_type,
+         _commit_version AS commit_version, _commit_timestamp AS commit_timestamp, ${extra} AS extra, current_timestamp() AS captured_at
+  FROM ${tableChanges(source.table, range)}
+  WHERE ${key} IS NOT NULL
+  QUALIFY row_number() OVER (PARTITION BY ${key}, _commit_version
+    ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) = 1
+) AS change
+ON registry.source = :source AND registry.commit_version BETWEEN :fromVersion AND :toVersion
+  AND registry.source = change.source AND registry.uts_id = change.uts_id AND registry.commit_version = change.commit_version
+WHEN NOT MATCHED THEN INSERT *`,
+        params: { source: text(source.name), fromVersion: bigint(range.fromVersion), toVersion: bigint(range.toVersion) },
+      };
+    },
+
+    readOffset: (sourceName: string): Statement => ({
+      sql: `SELECT source, table_id, last_version, date_format(last_commit_timestamp, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'") AS last_commit_timestamp
+FROM ${t.offsets} WHERE source = :source`,
+      params: { source: text(sourceName) },
+    }),
+
+    /** Forward only; the commit timestamp of the new offset comes from the one-version feed. */
+    mergeOffset: (source: SourceConfig, tableId: string, version: number): Statement => ({
+      sql: `MERGE INTO ${t.offsets} AS offsets
+USING (
+  SELECT :source AS source, :sourceTable AS source_table, :tableId AS table_id, :version AS last_version,
+         (SELECT max(_commit_timestamp) FROM ${tableChanges(source.table, { fromVersion: version, toVersion: version })}) AS last_commit_timestamp,
+         current_timestamp() AS updated_at
+) AS next
+ON offsets.source = next.source
+WHEN MATCHED AND next.last_version > offsets.last_version THEN UPDATE SET *
+WHEN NOT MATCHED THEN INSERT *`,
+      params: { source: text(source.name), sourceTable: text(source.table), tableId: text(tableId), version: bigint(version) },
+    }),
+
+    /** SYNC (the default): the statement returns when the refresh is done, or fails with it. */
+    refreshChangedIds: (): Statement => ({ sql: `REFRESH MATERIALIZED VIEW ${t.changedIds}`, params: {} }),
+
+    findOpenFanInRun: (): Statement => ({
+      sql: `SELECT run_key FROM ${t.fanInRuns} WHERE status = 'open' ORDER BY opened_at, run_key LIMIT 1`,
+      params: {},
+    }),
+
+    /** One statement: opens the run only if no run is open, with a window per source. */
+    openFanInRun: (runKey: string): Statement => ({
+      sql: `INSERT INTO ${t.fanInRuns} (run_key, source, after_version, through_version, status, opened_at, committed_at)
+SELECT :runKey, v.source, coalesce(d.dispatched, -1), v.newest, 'open', current_timestamp(), CAST(NULL AS TIMESTAMP)
+FROM (SELECT source, max(last_commit_version) AS newest FROM ${t.changedIds} GROUP BY source) AS v
+LEFT JOIN (SELECT source, max(through_version) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source) AS d
+  ON d.source = v.source
+WHERE v.newest > coalesce(d.dispatched, -1)
+  AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} WHERE status = 'open')`,
+      params: { runKey: text(runKey) },
+    }),
+
+    countFanInRunSources: (runKey: string): Statement => ({
+      sql: `SELECT count(*) AS n FROM ${t.fanInRuns} WHERE run_key = :runKey`,
+      params: { runKey: text(runKey) },
+    }),
+
+    /** Writes the run's ids once; a second call finds rows for the run key and inserts nothing. */
+    snapshotBatches: (runKey: string, batchSize: number): Statement => ({
+      sql: `INSERT INTO ${t.batches} (run_key, batch_number, uts_id)
+SELECT :runKey, CAST(((row_number() OVER (ORDER BY uts_id) - 1) DIV :batchSize) + 1 AS INT), uts_id
+FROM (
+  SELECT DISTINCT v.uts_id FROM ${t.changedIds} AS v
+  JOIN ${t.fanInRuns} AS w ON w.run_key = :runKey AND w.source = v.source
+  WHERE v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version
+)
+WHERE NOT EXISTS (SELECT 1 FROM ${t.batches} WHERE run_key = :runKey)`,
+      params: { runKey: text(runKey), batchSize: bigint(batchSize) },
+    }),
+
+    countBatchRows: (runKey: string): Statement => ({
+      sql: `SELECT count(*) AS ids, coalesce(max(batch_number), 0) AS batches FROM ${t.batches} WHERE run_key = :runKey`,
+      params: { runKey: text(runKey) },
+    }),
+
+    commitFanInRun: (runKey: string): Statement => ({
+      sql: `UPDATE ${t.fanInRuns} SET status = 'committed', committed_at = current_timestamp() WHERE run_key = :runKey AND status = 'open'`,
+      params: { runKey: text(runKey) },
+    }),
+
+    processBatch: (runKey: string, batchNumber: number): Statement => ({
+      sql: `MERGE INTO ${t.target} AS target
+USING (
+  SELECT m.uts_id, m.display_name, m.score, m.updated_at FROM ${t.batches} AS b JOIN ${t.master} AS m ON m.uts_id = b.uts_id
+  WHERE b.run_key = :runKey AND b.batch_number = :batchNumber
+) AS source
+ON target.uts_id = source.uts_id
+WHEN MATCHED THEN UPDATE SET display_name = source.display_name, score = source.score, master_updated_at = source.updated_at,
+  run_key = :runKey, batch_number = :batchNumber, processed_at = current_timestamp()
+WHEN NOT MATCHED THEN INSERT (uts_id, display_name, score, master_updated_at, run_key, batch_number, processed_at)
+  VALUES (source.uts_id, source.display_name, source.score, source.updated_at, :runKey, :batchNumber, current_timestamp())`,
+      params: { runKey: text(runKey), batchNumber: { type: 'INTEGER', value: batchNumber } },
+    }),
+
+    tableCounts: (): Statement => ({
+      sql: `SELECT (SELECT count(*) FROM ${t.registry}) AS registry_rows,
+  (SELECT count(DISTINCT uts_id) FROM ${t.changedIds}) AS changed_ids,
+  (SELECT count(*) FROM ${t.target}) AS target_rows`,
+      params: {},
+    }),
+  };
+}
+
+export type DatabricksStatements = ReturnType<typeof databricksStatements>;
+
+/** Backquotes a validated dotted name part by part. */
+export function quote(name: string): string {
+  return name
+    .split('.')
+    .map((part) => {
+      if (!IDENTIFIER_PART.test(part)) throw new Error(`refusing to quote invalid identifier part "${part}"`);
+      return `\`${part}\``;
+    })
+    .join('.');
+}
+
+/** `table_changes('<table>', start, end)` with both ends pinned; arguments must be constants. */
+export function tableChanges(table: string, range: VersionRange): string {
+  if (!isQualifiedName(table)) throw new Error(`refusing to read changes of invalid table name "${table}"`);
+  for (const [field, value] of Object.entries(range)) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${field} must be a non-negative integer, got ${value}`);
+  }
+  if (range.toVersion < range.fromVersion) throw new RangeError(`toVersion ${range.toVersion} is before fromVersion ${range.fromVersion}`);
+  return `table_changes('${table}', ${range.fromVersion}, ${range.toVersion})`;
+}
+
+function text(value: string): SqlParam {
+  return { type: 'STRING', value };
+}
+
+function bigint(value: number): SqlParam {
+  return { type: 'BIGINT', value: BigInt(value) };
+}
