@@ -41,6 +41,7 @@ export function createTokenProvider(
     const token = auth.token;
     return { token: async () => token };
   }
+  const { clientId, clientSecret } = auth;
   const now = options.now ?? Date.now;
   const endpoint = `${baseUrl}/oidc/v1/token`;
   let cached: { token: string; refreshAt: number } | undefined;
@@ -53,7 +54,7 @@ export function createTokenProvider(
       response = await fetchImpl(endpoint, {
         method: 'POST',
         headers: {
-          Authorization: `Basic ${Buffer.from(`${auth.clientId}:${auth.clientSecret}`).toString('base64')}`,
+          Authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
           'Content-Type': 'application/x-www-form-urlencoded',
           Accept: 'application/json',
         },
@@ -63,7 +64,7 @@ export function createTokenProvider(
       throw new TransientError('DATABRICKS_OAUTH_NETWORK', `could not reach the Databricks token endpoint ${endpoint}: ${networkReason(error)}`);
     }
     const text = await response.text();
-    if (!response.ok) throw tokenRequestFailed(response.status, text, endpoint, auth.clientId);
+    if (!response.ok) throw tokenRequestFailed(response.status, text, endpoint, clientId);
     const parsed = tokenResponseSchema.safeParse(safeJson(text));
     if (!parsed.success) {
       throw new PermanentError(

@@ -1,6 +1,8 @@
 import type { Config } from '../config/schema';
-import { TargetNotAvailableError } from '../lakehouse';
+import { createTokenProvider } from '../databricks/auth';
+import { DatabricksConfigError, resolveDatabricksConnection } from '../databricks/connection';
 import type { Lakehouse } from '../lakehouse/port';
+import { DatabricksJobsLauncher } from './databricks/jobsClient';
 import { LocalJobRunner } from './local/localJobRunner';
 import type { JobLauncher } from './port';
 
@@ -13,9 +15,15 @@ export async function openJobLauncher(config: Config, lakehouse: Lakehouse): Pro
       failFirstAttemptRate: config.jobs.local.failFirstAttemptRate,
     });
   }
-  throw new TargetNotAvailableError(
-    'jobs.target "databricks" is not built yet in this version (tracked as the Databricks adapters issue); set jobs.target to "local"',
-  );
+  const connection = resolveDatabricksConnection(config);
+  if (connection.jobId === undefined) {
+    throw new DatabricksConfigError('jobs.target is "databricks" but no job is named: set databricks.jobId in the config or DATABRICKS_JOB_ID in the environment (the numeric id of the downstream job)');
+  }
+  return new DatabricksJobsLauncher({
+    baseUrl: connection.baseUrl,
+    jobId: connection.jobId,
+    tokens: createTokenProvider(connection.auth, connection.baseUrl),
+  });
 }
 
 export type { JobLauncher } from './port';

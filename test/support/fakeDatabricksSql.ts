@@ -1,0 +1,218 @@
+import type { DriverClient, DriverOperation, DriverSession } from '../../src/lakehouse/databricks/sqlRunner';
+
+/** One statement as the driver received it, parameters unwrapped from DBSQLParameter. */
+export interface RecordedStatement {
+  sql: string;
+  params: Record<string, { type: string | undefined; value: unknown }>;
+}
+
+interface HistoryEntry {
+  version: number;
+  timestamp: Date;
+  operation: string;
+  operationParameters: Record<string, unknown>;
+}
+
+interface FakeTable {
+  id: string;
+  history: HistoryEntry[];
+}
+
+/** Each fake commit after version 0 changes three ids: one insert, one update (pre/post), one delete. */
+export const IDS_PER_VERSION = 3;
+
+/**
+ * A recording stand-in for `@databricks/sql`'s DBSQLClient: same calls (connect, openSession,
+ * executeStatement, fetchChunk, hasMoreRows, close), answers shaped like the driver's (rows as
+ * plain objects, BIGINT as bigint, DML returning num_affected_rows / num_inserted_rows), backed by
+ * a small model of the warehouse so that the real workflows can run on it. It does not execute
+ * SQL: it recognises the adapter's statements and fails loudly on anything else.
+ */
+export class FakeDatabricksSql implements DriverClient {
+  readonly statements: RecordedStatement[] = [];
+  readonly connectOptions: Record<string, unknown>[] = [];
+  readonly sessionConfigurations: Record<string, string>[] = [];
+  fetchCalls = 0;
+  openSessions = 0;
+  /** Errors thrown by the next statements whose text matches, in order. */
+  readonly faults: { match: RegExp; error: Error; times: number }[] = [];
+  private sessionExpired = false;
+
+  private readonly tables = new Map<string, FakeTable>();
+  private readonly captured = new Map<string, Set<number>>();
+  private readonly offsets = new Map<string, { table: string; tableId: string; version: bigint }>();
+  private view = new Map<string, number>();
+  private readonly runs: { runKey: string; windows: Map<string, { after: number; through: number }>; status: 'open' | 'committed' }[] = [];
+  private readonly batches = new Map<string, { ids: number; batches: number }>();
+
+  addTable(name: string, versions: number, id = `id-${name}`): void {
+    const history: HistoryEntry[] = [];
+    for (let version = 0; version <= versions; version++) {
+      history.push({ version, timestamp: new Date(Date.UTC(2026, 10, 1, 0, version)), operation: version === 0 ? 'CREATE TABLE' : 'MERGE', operationParameters: {} });
+    }
+    this.tables.set(name, { id, history });
+  }
+
+  commit(name: string, operation = 'MERGE', operationParameters: Record<string, unknown> = {}): number {
+    const table = this.tables.get(name)!;
+    const version = table.history.length;
+    table.history.push({ version, timestamp: new Date(Date.UTC(2026, 10, 1, 1, version)), operation, operationParameters });
+    return version;
+  }
+
+  failNext(match: RegExp, error: Error, times = 1): void {
+    this.faults.push({ match, error, times });
+  }
+
+  expireSession(): void {
+    this.sessionExpired = true;
+  }
+
+  offsetOf(source: string): number | undefined {
+    const offset = this.offsets.get(source);
+    return offset === undefined ? undefined : Number(offset.version);
+  }
+
+  statementsMatching(pattern: RegExp): RecordedStatement[] {
+    return this.statements.filter((s) => pattern.test(s.sql));
+  }
+
+  // --- the driver's surface ---
+
+  async connect(options: Record<string, unknown>): Promise<DriverClient> {
+    this.connectOptions.push(options);
+    return this;
+  }
+
+  async openSession(request?: { configuration?: Record<string, string> }): Promise<DriverSession> {
+    this.openSessions += 1;
+    this.sessionConfigurations.push(request?.configuration ?? {});
+    this.sessionExpired = false;
+    return {
+      executeStatement: async (sql, options) => this.execute(sql, (options?.namedParameters ?? {}) as Record<string, { type?: string; value: unknown }>),
+      close: async () => undefined,
+    };
+  }
+
+  async close(): Promise<void> {}
+
+  private async execute(sql: string, namedParameters: Record<string, { type?: string; value: unknown }>): Promise<DriverOperation> {
+    if (this.sessionExpired) throw new Error('The session was closed or has expired');
+    const params = Object.fromEntries(Object.entries(namedParameters).map(([name, p]) => [name, { type: p.type, value: p.value }]));
+    this.statements.push({ sql, params });
+    const fault = this.faults.find((f) => f.times > 0 && f.match.test(sql));
+    if (fault) {
+      fault.times -= 1;
+      throw fault.error;
+    }
+    return this.operation(this.answer(sql, params));
+  }
+
+  private operation(rows: object[]): DriverOperation {
+    let position = 0;
+    return {
+      // Two rows per chunk, whatever is asked, so that readers must loop.
+      fetchChunk: async () => {
+        this.fetchCalls += 1;
+        const chunk = rows.slice(position, position + 2);
+        position += chunk.length;
+        return chunk;
+      },
+      hasMoreRows: async () => position < rows.length,
+      close: async () => undefined,
+    };
+  }
+
+  private answer(sql: string, params: RecordedStatement['params']): object[] {
+    const value = (name: string) => params[name]?.value;
+    let m: RegExpMatchArray | null;
+    if (/^(CREATE|ALTER) /.test(sql)) return [];
+    if ((m = /^DESCRIBE HISTORY (\S+)( LIMIT 1)?$/.exec(sql))) {
+      const history = [...this.table(m[1]!).history].reverse();
+      return (m[2] ? history.slice(0, 1) : history).map((h) => ({ ...h, version: BigInt(h.version) }));
+    }
+    if ((m = /^DESCRIBE DETAIL (\S+)$/.exec(sql))) return [{ id: this.table(m[1]!).id, format: 'delta' }];
+    if ((m = /^SELECT _change_type AS change_type[\s\S]*table_changes\('([^']+)', (\d+), (\d+)\)/.exec(sql))) {
+      const n = this.changedVersions(Number(m[2]), Number(m[3])).length;
+      return ['insert', 'update_preimage', 'update_postimage', 'delete'].map((type) => ({ change_type: type, n: BigInt(n), null_keys: 0n }));
+    }
+    if ((m = /^MERGE INTO `cdf`\.`change_registry`[\s\S]*table_changes\('([^']+)', (\d+), (\d+)\)/.exec(sql))) {
+      const captured = this.captured.get(String(value('source'))) ?? new Set<number>();
+      this.captured.set(String(value('source')), captured);
+      const fresh = this.changedVersions(Number(m[2]), Number(m[3])).filter((v) => !captured.has(v));
+      fresh.forEach((v) => captured.add(v));
+      return [dml(fresh.length * IDS_PER_VERSION)];
+    }
+    if (/^SELECT source, table_id, last_version/.test(sql)) {
+      const offset = this.offsets.get(String(value('source')));
+      return offset ? [{ source: value('source'), table_id: offset.tableId, last_version: offset.version, last_commit_timestamp: '2026-11-01T01:00:00.000Z' }] : [];
+    }
+    if (/^MERGE INTO `cdf`\.`source_offsets`/.test(sql)) {
+      const source = String(value('source'));
+      const current = this.offsets.get(source);
+      const version = value('version') as bigint;
+      if (current && current.version >= version) return [dml(0)];
+      this.offsets.set(source, { table: String(value('sourceTable')), tableId: String(value('tableId')), version });
+      return [dml(1)];
+    }
+    if (/^REFRESH MATERIALIZED VIEW/.test(sql)) {
+      this.view = new Map([...this.captured].map(([source, versions]) => [source, Math.max(-1, ...versions)]));
+      return [];
+    }
+    if (/^SELECT run_key FROM `cdf`\.`fan_in_runs` WHERE status = 'open'/.test(sql)) {
+      const open = this.runs.find((r) => r.status === 'open');
+      return open ? [{ run_key: open.runKey }] : [];
+    }
+    if (/^INSERT INTO `cdf`\.`fan_in_runs`/.test(sql)) {
+      if (this.runs.some((r) => r.status === 'open')) return [dml(0)];
+      const windows = new Map<string, { after: number; through: number }>();
+      for (const [source, newest] of this.view) {
+        const dispatched = Math.max(-1, ...this.runs.filter((r) => r.status === 'committed').map((r) => r.windows.get(source)?.through ?? -1));
+        if (newest > dispatched) windows.set(source, { after: dispatched, through: newest });
+      }
+      if (windows.size > 0) this.runs.push({ runKey: String(value('runKey')), windows, status: 'open' });
+      return [dml(windows.size)];
+    }
+    if (/^SELECT count\(\*\) AS n FROM `cdf`\.`fan_in_runs`/.test(sql)) {
+      return [{ n: BigInt(this.runs.find((r) => r.runKey === value('runKey'))?.windows.size ?? 0) }];
+    }
+    if (/^INSERT INTO `cdf`\.`dispatch_batches`/.test(sql)) {
+      const runKey = String(value('runKey'));
+      if (this.batches.has(runKey)) return [dml(0)];
+      const run = this.runs.find((r) => r.runKey === runKey);
+      const ids = [...(run?.windows.values() ?? [])].reduce((sum, w) => sum + this.changedVersions(w.after + 1, w.through).length * IDS_PER_VERSION, 0);
+      this.batches.set(runKey, { ids, batches: Math.ceil(ids / Number(value('batchSize'))) });
+      return [dml(ids)];
+    }
+    if (/^SELECT count\(\*\) AS ids/.test(sql)) {
+      const batch = this.batches.get(String(value('runKey')));
+      return [{ ids: BigInt(batch?.ids ?? 0), batches: batch?.batches ?? 0 }];
+    }
+    if (/^UPDATE `cdf`\.`fan_in_runs`/.test(sql)) {
+      const run = this.runs.find((r) => r.runKey === value('runKey') && r.status === 'open');
+      if (run) run.status = 'committed';
+      return [dml(run ? run.windows.size : 0)];
+    }
+    if (/^MERGE INTO `demo`\.`entity_target`/.test(sql)) return [dml(1)];
+    if (/^SELECT \(SELECT count\(\*\)/.test(sql)) return [{ registry_rows: 0n, changed_ids: 0n, target_rows: 0n }];
+    throw new Error(`FakeDatabricksSql does not know this statement:\n${sql}`);
+  }
+
+  private table(quoted: string): FakeTable {
+    const name = quoted.replace(/`/g, '');
+    const table = this.tables.get(name);
+    if (!table) throw Object.assign(new Error(`[TABLE_OR_VIEW_NOT_FOUND] The table or view \`${name}\` cannot be found. SQLSTATE: 42P01`), {});
+    return table;
+  }
+
+  /** Versions in [from, to] that carry row changes (version 0 creates the table). */
+  private changedVersions(from: number, to: number): number[] {
+    const versions: number[] = [];
+    for (let v = Math.max(1, from); v <= to; v++) versions.push(v);
+    return versions;
+  }
+}
+
+function dml(rows: number): object {
+  return { num_affected_rows: BigInt(rows), num_inserted_rows: BigInt(rows) };
+}
