@@ -11,6 +11,11 @@ import { SqlRunner, type DriverClient, type SqlParam } from './sqlRunner';
  * clusters, not on SQL warehouses). `client` is the driver boundary tests replace.
  */
 export function openDatabricksLakehouse(config: Config, env: NodeJS.ProcessEnv = process.env, client?: DriverClient): DatabricksLakehouse {
+  return new DatabricksLakehouse(createSqlRunner(config, env, client), config.tables, { createDemoTables: config.jobs.target === 'local' });
+}
+
+/** The warehouse connection on its own, for the bootstrap script. */
+export function createSqlRunner(config: Config, env: NodeJS.ProcessEnv = process.env, client?: DriverClient): SqlRunner {
   const connection = resolveDatabricksConnection(config, env);
   if (!connection.warehouseHttpPath) {
     throw new DatabricksConfigError('set databricks.warehouseHttpPath in the config or DATABRICKS_WAREHOUSE_HTTP_PATH (e.g. /sql/1.0/warehouses/abc123)');
@@ -19,7 +24,7 @@ export function openDatabricksLakehouse(config: Config, env: NodeJS.ProcessEnv =
     connection.auth.kind === 'pat'
       ? { authType: 'access-token', token: connection.auth.token }
       : { authType: 'databricks-oauth', oauthClientId: connection.auth.clientId, oauthClientSecret: connection.auth.clientSecret };
-  const runner = new SqlRunner(client ?? (new DBSQLClient() as unknown as DriverClient), {
+  return new SqlRunner(client ?? (new DBSQLClient() as unknown as DriverClient), {
     connectOptions: {
       host: connection.host,
       port: connection.port,
@@ -32,7 +37,6 @@ export function openDatabricksLakehouse(config: Config, env: NodeJS.ProcessEnv =
     sessionConfiguration: { STATEMENT_TIMEOUT: String(config.databricks.statementTimeoutSeconds) },
     toDriverParameter,
   });
-  return new DatabricksLakehouse(runner, config.tables, { createDemoTables: config.jobs.target === 'local' });
 }
 
 function toDriverParameter(param: SqlParam): DBSQLParameter {
