@@ -66,7 +66,7 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
     /** Launches one batch; the idempotency token makes a retried launch return the same run. */
     async launchBatchJob({ runKey, batchNumber, attempt }: BatchRef): Promise<LaunchedBatch> {
       const token = idempotencyToken(runKey, batchNumber, attempt);
-      const run = await jobs.launch({ idempotencyToken: token, runKey, batchNumber, attempt, batchTable: config.tables.batches });
+      const run = await classified(() => jobs.launch({ idempotencyToken: token, runKey, batchNumber, attempt, batchTable: config.tables.batches }));
       return { ...run, idempotencyToken: token };
     },
 
@@ -79,7 +79,7 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
       const started = Date.now();
       try {
         for (;;) {
-          const state = await jobs.getRun(runId);
+          const state = await classified(() => jobs.getRun(runId));
           heartbeat({ runId, lifeCycleState: state.lifeCycleState });
           if (TERMINAL_STATES.has(state.lifeCycleState)) return outcome(state, started);
           await sleep(pollMs);

@@ -3,10 +3,6 @@ import { openDatabricksLakehouse } from './databricks';
 import { LocalLakehouse } from './local/localLakehouse';
 import type { Lakehouse } from './port';
 
-export class TargetNotAvailableError extends Error {
-  override readonly name = 'TargetNotAvailableError';
-}
-
 /** Opens the lakehouse the config selects. */
 export async function openLakehouse(config: Config): Promise<Lakehouse> {
   if (config.lakehouse.target === 'local') {

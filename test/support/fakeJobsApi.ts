@@ -134,7 +134,7 @@ export class FakeJobsApi {
     if (req.method === 'POST' && url.pathname === '/oidc/v1/token') return this.issueToken(req, text, res);
     const fault = this.faults.shift();
     if (fault) {
-      const headers = fault.retryAfter ? { 'Retry-After': fault.retryAfter } : {};
+      const headers: Record<string, string> = fault.retryAfter ? { 'Retry-After': fault.retryAfter } : {};
       return send(res, fault.status, { error_code: fault.errorCode ?? (fault.status === 429 ? 'REQUEST_LIMIT_EXCEEDED' : 'TEMPORARILY_UNAVAILABLE'), message: fault.message ?? `fault ${fault.status}` }, headers);
     }
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];

@@ -58,7 +58,15 @@ describe('classifyLakehouseError: transient', () => {
   });
 
   it('classifies an unknown error as transient UNCLASSIFIED', () => {
-    expectTransient(new Error('socket hang up'), 'UNCLASSIFIED');
+    expectTransient(new Error('something nobody planned for'), 'UNCLASSIFIED');
+  });
+
+  it('classifies a dropped connection as transient CONNECTION_LOST', () => {
+    expectTransient(new Error('socket hang up'), 'CONNECTION_LOST');
+  });
+
+  it('classifies an expired session as transient SESSION_EXPIRED', () => {
+    expectTransient(new Error('The session was closed or has expired'), 'SESSION_EXPIRED');
   });
 
   it('classifies a thrown non-Error value as transient UNCLASSIFIED', () => {
