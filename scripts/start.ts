@@ -17,6 +17,7 @@ import { openLakehouse } from '../src/lakehouse';
 import { temporalLogger } from '../src/logging';
 import { ensureTemporalCli } from '../src/temporal/cli';
 import { isFrontendReachable, startDevServer, type DevServer } from '../src/temporal/devServer';
+import { ensureSearchAttributes, searchAttributeFlags } from '../src/temporal/searchAttributes';
 import { createPipelineWorker } from '../src/worker';
 
 const options = new Command()
@@ -51,6 +52,7 @@ async function main(): Promise<number> {
       dbFile: resolve(dataDir, 'temporal.sqlite'),
       namespace: config.temporal.namespace,
       logFile: resolve(dataDir, 'temporal-server.log'),
+      extraArgs: searchAttributeFlags(),
     });
     uiUrl = devServer.uiUrl!;
   }
@@ -59,6 +61,7 @@ async function main(): Promise<number> {
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
+  await ensureSearchAttributes(connection, config.temporal.namespace);
   const lakehouse = await openLakehouse(config);
   say('bundling workflows and starting the worker ...');
   const pipeline = await createPipelineWorker({ config, connection: nativeConnection, lakehouse });

@@ -20,6 +20,7 @@ export interface SourceCycleStart {
   /** The first version not yet captured. */
   nextVersion: number;
   offsetVersion: number | null;
+  offsetCommitTimestamp: string | null;
   /** Read from the worker's config on every cycle, so a config change applies without a restart. */
   maxVersionsPerRange: number;
   pollIntervalSeconds: number;
@@ -58,6 +59,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
           tableId: description.tableId,
           nextVersion: offset ? offset.lastVersion + 1 : source.startingVersion,
           offsetVersion: offset?.lastVersion ?? null,
+          offsetCommitTimestamp: offset?.lastCommitTimestamp ?? null,
           maxVersionsPerRange: config.capture.maxVersionsPerRange,
           pollIntervalSeconds: config.capture.pollIntervalSeconds,
         };
@@ -74,6 +76,22 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
     async appendToRegistry({ source, ...range }: RangeRef): Promise<{ rowsInserted: number }> {
       const sourceConfig = sourceNamed(source);
       return classified(() => lakehouse.appendRangeToRegistry(sourceConfig, range));
+    },
+
+    /**
+     * An operator's replay: the offset goes back to `fromVersion - 1`, recorded with the table's
+     * current id. The registry stays deduplicated, so the re-read adds only what was missing.
+     */
+    async rewindOffset({ source, fromVersion }: SourceRef & { fromVersion: number }): Promise<{ lastVersion: number; tableId: string }> {
+      const sourceConfig = sourceNamed(source);
+      return classified(async () => {
+        const { tableId, latestVersion } = await lakehouse.describeSource(sourceConfig);
+        if (fromVersion > latestVersion) {
+          throw ApplicationFailure.nonRetryable(`cannot replay ${source} from version ${fromVersion}: the latest version is ${latestVersion}`, 'InvalidReplay');
+        }
+        await lakehouse.rewindOffset({ source, table: sourceConfig.table, tableId, version: fromVersion - 1 });
+        return { lastVersion: fromVersion - 1, tableId };
+      });
     },
 
     /** Monotonic offset MERGE after the range is in the registry. */

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/schema';
+import { CdfSource } from '../workflows/searchAttributes';
 import { captureNowUpdate, fanInStatusQuery, type CycleReport, type FanInStatus } from '../workflows/messages';
 import type { FanInSummary } from '../workflows/fanIn';
 
@@ -17,6 +18,7 @@ export async function startSourceWorkflows(client: Client, config: Config): Prom
       args: [{ source: source.name }],
       workflowIdConflictPolicy: 'USE_EXISTING',
       staticSummary: `CDF capture of ${source.table}`,
+      typedSearchAttributes: [{ key: CdfSource, value: source.name }],
     });
   }
 }

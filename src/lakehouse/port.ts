@@ -19,6 +19,11 @@ export interface Lakehouse {
   appendRangeToRegistry(source: SourceConfig, range: VersionRange): Promise<{ rowsInserted: number }>;
   /** Moves the offset forward to `version` (never back) and records the table id. */
   mergeOffset(offset: OffsetUpdate): Promise<{ lastVersion: number; advanced: boolean }>;
+  /**
+   * The one way an offset moves back: an operator's replay. Sets it to `version` (-1 = nothing
+   * captured) with the table's current id, which also accepts a replaced table after a resync.
+   */
+  rewindOffset(offset: OffsetUpdate): Promise<void>;
 
   /** Rebuilds the changed-ids view (`GROUP BY source, uts_id` over the registry). */
   refreshChangedIds(): Promise<{ rows: number }>;

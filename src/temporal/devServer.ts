@@ -16,6 +16,8 @@ export interface DevServerOptions {
   namespace?: string;
   /** Namespace dynamic config, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 100 }`. */
   dynamicConfig?: Record<string, string | number | boolean>;
+  /** `--search-attribute` flags, e.g. from searchAttributeFlags(). */
+  extraArgs?: string[];
   /** Server output goes here (the server is quiet at level warn). */
   logFile?: string;
   readyTimeoutMs?: number;
@@ -40,6 +42,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     args.push('--db-filename', options.dbFile);
   }
   for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  args.push(...(options.extraArgs ?? []));
 
   const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
   if (options.logFile) {

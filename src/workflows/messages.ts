@@ -28,11 +28,40 @@ export interface BlockedState {
   since: string;
 }
 
+export interface ReplayRequest {
+  /** First Delta version to capture again: 0 ≤ fromVersion ≤ latest version. */
+  fromVersion: number;
+  reason?: string;
+}
+
+export interface ReplayAccepted {
+  fromVersion: number;
+  previousOffset: number | null;
+}
+
+export interface PauseRequest {
+  reason?: string;
+}
+
+export interface RejectedRequest {
+  handler: string;
+  request: unknown;
+  reason: string;
+  at: string;
+}
+
 export interface SourceStatus {
   source: string;
+  paused: { reason: string; since: string } | null;
+  /** A replay accepted but not applied yet (it runs before the next cycle). */
+  pendingReplay: ReplayRequest | null;
+  /** The last signal payload that was refused (signals cannot reject their sender). */
+  lastRejected: RejectedRequest | null;
   offsetVersion: number | null;
   latestVersion: number | null;
   lagVersions: number | null;
+  /** Seconds between the newest commit and the offset's commit; 0 when caught up. */
+  lagSeconds: number | null;
   cyclesCompleted: number;
   lastCycle: CycleReport | null;
   totals: { ranges: number; changesRead: number; registryRowsInserted: number };
@@ -50,6 +79,14 @@ export const captureNowUpdate = defineUpdate<CycleReport, [EmptyRequest]>('captu
 
 /** Starts the next capture cycle without waiting for the poll interval. */
 export const pollNowSignal = defineSignal<[EmptyRequest]>('pollNow');
+
+/** Replays from a version; a bad payload is recorded in status.lastRejected and changes nothing. */
+export const replayFromVersionSignal = defineSignal<[ReplayRequest]>('replayFromVersion');
+/** The same as an update: the caller sees a rejection (negative, past latest, not an integer). */
+export const replayFromVersionUpdate = defineUpdate<ReplayAccepted, [ReplayRequest]>('replayFromVersionSync');
+
+export const pauseSignal = defineSignal<[PauseRequest]>('pause');
+export const resumeSignal = defineSignal<[EmptyRequest]>('resume');
 
 export interface FanInStatus {
   runKey: string | null;

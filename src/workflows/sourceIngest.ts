@@ -4,21 +4,32 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ChangeCounts } from '../lakehouse/port';
 import {
   captureNowUpdate,
+  pauseSignal,
   pollNowSignal,
+  replayFromVersionSignal,
+  replayFromVersionUpdate,
+  resumeSignal,
   sourceStatusQuery,
   type BlockedState,
   type CycleReport,
+  type EmptyRequest,
+  type RejectedRequest,
+  type ReplayRequest,
   type SourceStatus,
 } from './messages';
 import { planRanges } from './ranges';
+import { validateReplayRequest } from './requests';
+import { CdfLastVersion, CdfState } from './searchAttributes';
 
 const capture = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
@@ -41,9 +52,15 @@ interface CarriedState {
   pollIntervalSeconds: number;
   continuedAsNewTimes: number;
   pollRequested: boolean;
+  paused?: SourceStatus['paused'];
+  pendingReplay?: ReplayRequest | null;
+  lastRejected?: RejectedRequest | null;
+  latestCommitTimestamp?: string | null;
+  offsetCommitTimestamp?: string | null;
+  published?: { state: string; version: number };
 }
 
-interface SourceState extends CarriedState {
+interface SourceState extends Required<CarriedState> {
   source: string;
   cycleInProgress: boolean;
 }
@@ -58,7 +75,9 @@ export async function sourceIngest(input: SourceIngestInput): Promise<void> {
   const state = restoreState(input);
   registerHandlers(state);
   for (;;) {
+    if (state.pendingReplay) await applyReplay(state);
     await runCycle(state);
+    publishSearchAttributes(state);
     if (await readyToContinueAsNew(state)) {
       return continueAsNew<typeof sourceIngest>({ source: state.source, carried: carry(state) });
     }
@@ -84,13 +103,16 @@ async function runCycle(state: SourceState): Promise<void> {
   try {
     const cycle = await capture.describeSource({ source: state.source });
     state.latestVersion = report.latestVersion = cycle.latestVersion;
+    state.latestCommitTimestamp = cycle.latestCommitTimestamp;
     state.offsetVersion = cycle.offsetVersion;
+    state.offsetCommitTimestamp = cycle.offsetCommitTimestamp;
     state.pollIntervalSeconds = cycle.pollIntervalSeconds;
     for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
       const counts = await capture.readChangeSummary({ source: state.source, ...range });
       const appended = await capture.appendToRegistry({ source: state.source, ...range });
       const offset = await capture.commitOffset({ source: state.source, version: range.toVersion, tableId: cycle.tableId });
       state.offsetVersion = report.offsetVersion = offset.lastVersion;
+      state.offsetCommitTimestamp = offset.lastVersion === cycle.latestVersion ? cycle.latestCommitTimestamp : state.offsetCommitTimestamp;
       addCounts(report.changes, counts);
       report.ranges += 1;
       report.registryRowsInserted += appended.rowsInserted;
@@ -112,10 +134,42 @@ async function runCycle(state: SourceState): Promise<void> {
   state.cycleInProgress = false;
 }
 
-/** Blocked sources wait for an operator (pollNow / captureNow) instead of hitting the same error on every poll. */
+/**
+ * Paused sources wait for resume; blocked ones for an operator (replay, pollNow, captureNow)
+ * instead of hitting the same error on every poll; the others for the poll interval.
+ */
 async function waitForNextCycle(state: SourceState): Promise<void> {
-  if (state.blocked) await condition(() => state.pollRequested);
-  else await condition(() => state.pollRequested, state.pollIntervalSeconds * 1000);
+  const woken = () => !state.paused && (state.pollRequested || state.pendingReplay !== null);
+  if (state.paused || state.blocked) await condition(woken);
+  else await condition(woken, state.pollIntervalSeconds * 1000);
+}
+
+/** The one way the offset moves back; the registry stays deduplicated, so nothing is dispatched twice. */
+async function applyReplay(state: SourceState): Promise<void> {
+  const request = state.pendingReplay!;
+  state.pendingReplay = null;
+  try {
+    const rewound = await capture.rewindOffset({ source: state.source, fromVersion: request.fromVersion });
+    state.offsetVersion = rewound.lastVersion;
+    state.offsetCommitTimestamp = null;
+    state.blocked = null;
+  } catch (error) {
+    if (!(error instanceof ActivityFailure)) throw error;
+    state.lastRejected = { handler: 'replayFromVersion', request, reason: error.cause?.message ?? error.message, at: new Date(Date.now()).toISOString() };
+  }
+}
+
+/** CdfState and CdfLastVersion, so the UI's list can be filtered by them; only sent when they change. */
+function publishSearchAttributes(state: SourceState): void {
+  if (!patched('search-attributes-v1')) return;
+  const sourceState = state.paused ? 'paused' : state.blocked ? 'blocked' : 'capturing';
+  const version = state.offsetVersion ?? -1;
+  if (sourceState === state.published.state && version === state.published.version) return;
+  upsertSearchAttributes([
+    { key: CdfState, value: sourceState },
+    { key: CdfLastVersion, value: version },
+  ]);
+  state.published = { state: sourceState, version };
 }
 
 /**
@@ -138,6 +192,46 @@ function registerHandlers(state: SourceState): void {
     { description: 'Start the next capture cycle now. Input: {}' },
   );
   setHandler(
+    replayFromVersionSignal,
+    (request) => {
+      try {
+        state.pendingReplay = validateReplayRequest(request, state.latestVersion);
+      } catch (error) {
+        state.lastRejected = { handler: 'replayFromVersion', request, reason: (error as Error).message, at: new Date(Date.now()).toISOString() };
+      }
+    },
+    { description: 'Capture again from a Delta version: rewinds the offset (the registry stays deduplicated). Input: {"fromVersion": 12, "reason": "…"}' },
+  );
+  setHandler(
+    replayFromVersionUpdate,
+    async (request) => {
+      const previousOffset = state.offsetVersion;
+      state.pendingReplay = { fromVersion: request.fromVersion, ...(request.reason ? { reason: request.reason } : {}) };
+      return { fromVersion: request.fromVersion, previousOffset };
+    },
+    {
+      validator: (request) => void validateReplayRequest(request, state.latestVersion),
+      description: 'Like the replayFromVersion signal, but rejects a bad version with its reason. Input: {"fromVersion": 12}',
+    },
+  );
+  setHandler(
+    pauseSignal,
+    (request) => {
+      state.paused = { reason: typeof request?.reason === 'string' ? request.reason.slice(0, 500) : 'paused by an operator', since: new Date(Date.now()).toISOString() };
+      publishSearchAttributes(state);
+    },
+    { description: 'Stop capturing after the current range until resume. Input: {"reason": "…"}' },
+  );
+  setHandler(
+    resumeSignal,
+    () => {
+      state.paused = null;
+      state.pollRequested = true;
+      publishSearchAttributes(state);
+    },
+    { description: 'Resume capturing and run a cycle now. Input: {}' },
+  );
+  setHandler(
     captureNowUpdate,
     async () => {
       // A cycle already running may have read the latest version before the caller's commit.
@@ -146,7 +240,12 @@ function registerHandlers(state: SourceState): void {
       await condition(() => state.cyclesCompleted >= target);
       return state.lastCycle!;
     },
-    { description: 'Run a capture cycle now and return its report (ranges, counts, offset). Input: {}' },
+    {
+      validator: (_request: EmptyRequest) => {
+        if (state.paused) throw new Error(`source ${state.source} is paused (${state.paused.reason}): send resume first`);
+      },
+      description: 'Run a capture cycle now and return its report (ranges, counts, offset). Input: {}',
+    },
   );
 }
 
@@ -163,8 +262,14 @@ function asBlocked(error: unknown): BlockedState | null {
 
 function status(state: SourceState): SourceStatus {
   const lag = state.latestVersion !== null ? state.latestVersion - (state.offsetVersion ?? -1) : null;
+  const lagSeconds =
+    lag === 0 ? 0 : state.latestCommitTimestamp && state.offsetCommitTimestamp ? Math.max(0, (Date.parse(state.latestCommitTimestamp) - Date.parse(state.offsetCommitTimestamp)) / 1000) : null;
   return {
     source: state.source,
+    paused: state.paused,
+    pendingReplay: state.pendingReplay,
+    lastRejected: state.lastRejected,
+    lagSeconds,
     offsetVersion: state.offsetVersion,
     latestVersion: state.latestVersion,
     lagVersions: lag,
@@ -188,7 +293,17 @@ function restoreState(input: SourceIngestInput): SourceState {
     continuedAsNewTimes: 0,
     pollRequested: false,
   };
-  return { ...carried, source: input.source, cycleInProgress: false };
+  return {
+    paused: null,
+    pendingReplay: null,
+    lastRejected: null,
+    latestCommitTimestamp: null,
+    offsetCommitTimestamp: null,
+    published: { state: '', version: -2 },
+    ...carried,
+    source: input.source,
+    cycleInProgress: false,
+  };
 }
 
 function carry(state: SourceState): CarriedState {

@@ -1,5 +1,6 @@
 import { captureUntilCaughtUp, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import { startDevServer, type DevServer } from '../../src/temporal/devServer';
+import { searchAttributeFlags } from '../../src/temporal/searchAttributes';
 import { sourceStatusQuery } from '../../src/workflows/messages';
 import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
 import { writeRandomTraffic, type WrittenChange } from '../support/traffic';
@@ -14,6 +15,7 @@ describe('a source workflow that continues as new', () => {
     server = await startDevServer({
       cliPath: process.env.TEMPORAL_CLI_PATH!,
       dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 40 },
+      extraArgs: searchAttributeFlags(),
     });
     const config = testConfig({
       address: server.address,

@@ -4,6 +4,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { writeFileSync } from 'node:fs';
 import { ensureTemporalCli } from '../../src/temporal/cli';
 import { startDevServer } from '../../src/temporal/devServer';
+import { searchAttributeFlags } from '../../src/temporal/searchAttributes';
 
 export const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
 
@@ -14,7 +15,7 @@ export const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
 export default async function globalSetup(): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const cliPath = await ensureTemporalCli((message) => process.stderr.write(`[test setup] ${message}\n`));
-  const server = await startDevServer({ cliPath, logFile: join(ARTIFACTS, 'temporal-dev-server.log') });
+  const server = await startDevServer({ cliPath, logFile: join(ARTIFACTS, 'temporal-dev-server.log'), extraArgs: searchAttributeFlags() });
   const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger });
   const bundlePath = join(ARTIFACTS, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);

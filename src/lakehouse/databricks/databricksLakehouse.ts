@@ -83,6 +83,11 @@ export class DatabricksLakehouse implements Lakehouse {
     return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
   }
 
+  async rewindOffset(offset: OffsetUpdate): Promise<void> {
+    const source = { name: offset.source, table: offset.table } as SourceConfig;
+    await this.runner.query(this.sql.rewindOffset(source, offset.tableId, offset.version));
+  }
+
   async refreshChangedIds(): Promise<{ rows: number }> {
     await this.runner.query(this.sql.refreshChangedIds());
     return { rows: -1 }; // REFRESH reports no row count

@@ -119,6 +119,19 @@ WHEN NOT MATCHED THEN INSERT *`,
       params: { source: text(source.name), sourceTable: text(source.table), tableId: text(tableId), version: bigint(version) },
     }),
 
+    /** Replay only: sets the offset unconditionally (-1 = nothing captured). */
+    rewindOffset: (source: SourceConfig, tableId: string, version: number): Statement => ({
+      sql: `MERGE INTO ${t.offsets} AS offsets
+USING (
+  SELECT :source AS source, :sourceTable AS source_table, :tableId AS table_id, :version AS last_version,
+         CAST(NULL AS TIMESTAMP) AS last_commit_timestamp, current_timestamp() AS updated_at
+) AS next
+ON offsets.source = next.source
+WHEN MATCHED THEN UPDATE SET *
+WHEN NOT MATCHED THEN INSERT *`,
+      params: { source: text(source.name), sourceTable: text(source.table), tableId: text(tableId), version: bigint(version) },
+    }),
+
     /** SYNC (the default): the statement returns when the refresh is done, or fails with it. */
     refreshChangedIds: (): Statement => ({ sql: `REFRESH MATERIALIZED VIEW ${t.changedIds}`, params: {} }),
 
@@ -218,5 +231,6 @@ function text(value: string): SqlParam {
 }
 
 function bigint(value: number): SqlParam {
+  if (!Number.isSafeInteger(value)) throw new RangeError(`expected an integer, got ${value}`);
   return { type: 'BIGINT', value: BigInt(value) };
 }

@@ -91,6 +91,11 @@ export class LocalLakehouse implements Lakehouse {
     return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
   }
 
+  async rewindOffset(offset: OffsetUpdate): Promise<void> {
+    const commitTimestamp = offset.version >= 0 ? await this.engine.commitTimestamp(offset.table, offset.version) : null;
+    await this.db.run(this.sql.rewindOffset, [offset.source, offset.table, offset.tableId, offset.version, commitTimestamp]);
+  }
+
   async refreshChangedIds(): Promise<{ rows: number }> {
     return { rows: await this.db.run(this.sql.refreshChangedIds) };
   }

@@ -78,6 +78,12 @@ export function pipelineStatements(tables: TablesConfig) {
         last_version = excluded.last_version, last_commit_timestamp = excluded.last_commit_timestamp, updated_at = excluded.updated_at
       WHERE excluded.last_version > ${t.offsets}.last_version`,
 
+    /** Replay only: sets the offset unconditionally. */
+    rewindOffset: `INSERT INTO ${t.offsets} (source, source_table, table_id, last_version, last_commit_timestamp, updated_at)
+      VALUES (?, ?, ?, ?, ?::TIMESTAMP, now()::TIMESTAMP)
+      ON CONFLICT (source) DO UPDATE SET source_table = excluded.source_table, table_id = excluded.table_id,
+        last_version = excluded.last_version, last_commit_timestamp = excluded.last_commit_timestamp, updated_at = excluded.updated_at`,
+
     refreshChangedIds: `CREATE OR REPLACE TABLE ${t.changedIds} AS
       SELECT source, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
       FROM ${t.registry} GROUP BY source, uts_id`,

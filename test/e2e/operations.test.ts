@@ -1,0 +1,102 @@
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { captureUntilCaughtUp, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
+import { captureNowUpdate, pauseSignal, replayFromVersionSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery } from '../../src/workflows/messages';
+import { CdfLastVersion, CdfSource, CdfState } from '../../src/workflows/searchAttributes';
+import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
+import { writeRandomTraffic, type WrittenChange } from '../support/traffic';
+
+/** What an operator does to a source, through the same handlers the UI's dialogs and the CLI use. */
+describe('operating a source workflow', () => {
+  let t: TestPipeline;
+  let written: WrittenChange[];
+  const handle = () => t.client.workflow.getHandle(sourceWorkflowId(t.config, 'orders'));
+  const status = () => handle().query(sourceStatusQuery);
+  const registryCount = async () => Number((await t.lakehouse.db.all<{ n: bigint }>(`SELECT count(*) AS n FROM cdf.change_registry`))[0]!.n);
+
+  beforeAll(async () => {
+    t = await startTestPipeline(testConfig({ sources: [{ name: 'orders', table: 'upstream.orders' }] }));
+    written = await writeRandomTraffic(t.lakehouse, t.config.sources[0]!, { commits: 6, maxOpsPerCommit: 10, idSpace: 200, seed: 11 });
+    await startSourceWorkflows(t.client, t.config);
+    await captureUntilCaughtUp(t.client, t.config, 'orders');
+  });
+
+  afterAll(async () => {
+    await terminateWorkflows(t.client, t.config);
+    await t.stop();
+  });
+
+  it.each([
+    ['a negative version', { fromVersion: -1 }, /0 or more/],
+    ['a version past the latest', { fromVersion: 999 }, /past the latest version 6/],
+    ['a fractional version', { fromVersion: 1.5 }, /whole number/],
+    ['a version given as text', { fromVersion: '3' }, /whole number/],
+    ['a missing version', {}, /whole number/],
+  ])('rejects a replay update with %s and changes nothing', async (_name, request, reason) => {
+    const before = await status();
+    const error = await handle().executeUpdate(replayFromVersionUpdate, { args: [request as never] }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((error as WorkflowUpdateFailedError).cause?.message).toMatch(reason);
+    const after = await status();
+    expect(after.offsetVersion).toBe(before.offsetVersion);
+    expect(after.pendingReplay).toBeNull();
+  });
+
+  it('records a bad replay signal as rejected and changes nothing', async () => {
+    await handle().signal(replayFromVersionSignal, { fromVersion: -3 });
+    const after = await status();
+    expect(after.lastRejected).toEqual(expect.objectContaining({ handler: 'replayFromVersion', reason: expect.stringMatching(/0 or more/) }));
+    expect(after.offsetVersion).toBe(6);
+  });
+
+  it('replays from a version: captures again, adds no registry row and ends at the latest version', async () => {
+    const rows = await registryCount();
+    const totalsBefore = (await status()).totals;
+    const accepted = await handle().executeUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 2, reason: 'test' }] });
+    expect(accepted).toEqual({ fromVersion: 2, previousOffset: 6 });
+    const report = await captureUntilCaughtUp(t.client, t.config, 'orders');
+    expect(report.offsetVersion).toBe(6);
+    const after = await status();
+    expect(after.totals.ranges).toBeGreaterThan(totalsBefore.ranges); // versions 2..6 were read again ...
+    expect(after.totals.registryRowsInserted).toBe(totalsBefore.registryRowsInserted); // ... and added nothing
+    expect(await registryCount()).toBe(rows);
+    expect(rows).toBe(written.length);
+  });
+
+  it('refuses captureNow while paused, shows the pause, and captures again after resume', async () => {
+    await handle().signal(pauseSignal, { reason: 'maintenance' });
+    expect((await status()).paused).toEqual(expect.objectContaining({ reason: 'maintenance' }));
+    const refused = await handle().executeUpdate(captureNowUpdate, { args: [{}] }).catch((e: Error) => e);
+    expect((refused as WorkflowUpdateFailedError).cause?.message).toMatch(/paused \(maintenance\): send resume first/);
+    await handle().signal(resumeSignal, {});
+    expect((await status()).paused).toBeNull();
+    expect((await captureUntilCaughtUp(t.client, t.config, 'orders')).blocked).toBeNull();
+  });
+
+  it('publishes the source, its state and its offset as search attributes', async () => {
+    const description = await handle().describe();
+    expect(description.typedSearchAttributes.get(CdfSource)).toBe('orders');
+    expect(description.typedSearchAttributes.get(CdfState)).toBe('capturing');
+    expect(description.typedSearchAttributes.get(CdfLastVersion)).toBe(6);
+    const listed = [];
+    for await (const w of t.client.workflow.list({ query: `CdfSource = "orders" AND TaskQueue = "${t.config.temporal.taskQueue}"` })) listed.push(w.workflowId);
+    expect(listed).toEqual([sourceWorkflowId(t.config, 'orders')]);
+  });
+
+  it('blocks on vacuumed versions and recovers through a replay from the first readable version', async () => {
+    await writeRandomTraffic(t.lakehouse, t.config.sources[0]!, { commits: 4, maxOpsPerCommit: 10, idSpace: 200, seed: 12 });
+    await t.lakehouse.engine.vacuum('upstream.orders', 8);
+    const blocked = await captureUntilCaughtUp(t.client, t.config, 'orders');
+    expect(blocked.blocked?.type).toBe('DELTA_FILE_NOT_FOUND_DETAILED');
+    expect((await handle().describe()).typedSearchAttributes.get(CdfState)).toBe('blocked');
+    await handle().executeUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 8 }] });
+    const recovered = await captureUntilCaughtUp(t.client, t.config, 'orders');
+    expect(recovered).toEqual(expect.objectContaining({ blocked: null, offsetVersion: 10 }));
+    const versions = await t.lakehouse.db.all<{ v: bigint }>(`SELECT DISTINCT commit_version AS v FROM cdf.change_registry WHERE commit_version >= 8 ORDER BY 1`);
+    expect(versions.map((r) => Number(r.v))).toEqual([8, 9, 10]);
+  });
+
+  it('tells a caller that a source it names does not exist', async () => {
+    const error = await t.client.workflow.getHandle(sourceWorkflowId(t.config, 'nope')).query(sourceStatusQuery).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(WorkflowNotFoundError);
+  });
+});
