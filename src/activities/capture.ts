@@ -1,4 +1,5 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { fanInTriggerWorkflowId } from '../client/operations';
 import type { Config, SourceConfig } from '../config/schema';
 import { TABLE_REPLACED } from '../lakehouse/errors';
 import type { ChangeCounts, Lakehouse, VersionRange } from '../lakehouse/port';
@@ -24,6 +25,8 @@ export interface SourceCycleStart {
   /** Read from the worker's config on every cycle, so a config change applies without a restart. */
   maxVersionsPerRange: number;
   pollIntervalSeconds: number;
+  /** fanIn.onChange.enabled: signal the fan-in trigger after a cycle that captured something. */
+  notifyFanIn: boolean;
 }
 
 export type RangeRef = SourceRef & VersionRange;
@@ -62,6 +65,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
           offsetCommitTimestamp: offset?.lastCommitTimestamp ?? null,
           maxVersionsPerRange: config.capture.maxVersionsPerRange,
           pollIntervalSeconds: config.capture.pollIntervalSeconds,
+          notifyFanIn: config.fanIn.onChange.enabled,
         };
       });
     },
@@ -91,6 +95,22 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
         }
         await lakehouse.rewindOffset({ source, table: sourceConfig.table, tableId, version: fromVersion - 1 });
         return { lastVersion: fromVersion - 1, tableId };
+      });
+    },
+
+    /**
+     * Signal-with-start of the fan-in trigger: starts it if it is not running, so the first
+     * captured change is enough to bring a fan-in.
+     */
+    async notifyFanIn({ source, offsetVersion }: SourceRef & { offsetVersion: number }): Promise<void> {
+      const { waitAfterLastChangeSeconds, minSecondsBetweenRuns } = config.fanIn.onChange;
+      await Context.current().client.workflow.signalWithStart('fanInTrigger', {
+        workflowId: fanInTriggerWorkflowId(config),
+        taskQueue: config.temporal.taskQueue,
+        args: [{}],
+        signal: 'changesCaptured',
+        signalArgs: [{ source, offsetVersion, waitAfterLastChangeSeconds, minSecondsBetweenRuns }],
+        staticSummary: 'Starts a fan-in shortly after sources capture changes',
       });
     },
 

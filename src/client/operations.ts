@@ -6,6 +6,7 @@ import type { FanInSummary } from '../workflows/fanIn';
 
 /** Workflow ids that say what they are: one per source, one per fan-in run. */
 export const sourceWorkflowId = (config: Config, source: string) => `${config.temporal.workflowIdPrefix}-source-${source}`;
+export const fanInTriggerWorkflowId = (config: Config) => `${config.temporal.workflowIdPrefix}-fan-in-trigger`;
 export const fanInWorkflowId = (config: Config, at: Date = new Date()) =>
   `${config.temporal.workflowIdPrefix}-fan-in-${at.toISOString().replace(/[:.]/g, '-')}`;
 

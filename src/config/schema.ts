@@ -115,6 +115,14 @@ export const configSchema = z
         maxAttemptsPerBatch: positiveInt('launches per batch before the fan-in gives up').default(3),
         jobPollIntervalSeconds: positiveInt('seconds between job status checks').default(2),
         jobTimeoutMinutes: positiveInt('the longest a downstream job may run').default(120),
+        /** Event-driven fan-in: a source that captured new changes signals the fan-in trigger. */
+        onChange: z
+          .strictObject({
+            enabled: z.boolean({ error: 'must be true or false' }).default(false),
+            waitAfterLastChangeSeconds: nonNegativeInt('quiet seconds after the last change before a fan-in starts (debounce)').default(2),
+            minSecondsBetweenRuns: nonNegativeInt('seconds between the starts of two triggered fan-ins').default(5),
+          })
+          .prefault({}),
       })
       .prefault({}),
     worker: z

@@ -3,3 +3,5 @@ export { sourceIngest } from './sourceIngest';
 export type { SourceIngestInput } from './sourceIngest';
 export { fanIn } from './fanIn';
 export type { FanInInput, FanInSummary, BatchResult } from './fanIn';
+export { fanInTrigger, changesCapturedSignal, fanInTriggerStatusQuery } from './fanInTrigger';
+export type { ChangesCaptured, FanInTriggerStatus } from './fanInTrigger';

@@ -58,6 +58,7 @@ interface CarriedState {
   latestCommitTimestamp?: string | null;
   offsetCommitTimestamp?: string | null;
   published?: { state: string; version: number };
+  notifyFanIn?: boolean;
 }
 
 interface SourceState extends Required<CarriedState> {
@@ -78,6 +79,9 @@ export async function sourceIngest(input: SourceIngestInput): Promise<void> {
     if (state.pendingReplay) await applyReplay(state);
     await runCycle(state);
     publishSearchAttributes(state);
+    if (state.notifyFanIn && state.lastCycle?.registryRowsInserted && patched('notify-fan-in-v1')) {
+      await capture.notifyFanIn({ source: state.source, offsetVersion: state.offsetVersion ?? -1 });
+    }
     if (await readyToContinueAsNew(state)) {
       return continueAsNew<typeof sourceIngest>({ source: state.source, carried: carry(state) });
     }
@@ -107,6 +111,7 @@ async function runCycle(state: SourceState): Promise<void> {
     state.offsetVersion = cycle.offsetVersion;
     state.offsetCommitTimestamp = cycle.offsetCommitTimestamp;
     state.pollIntervalSeconds = cycle.pollIntervalSeconds;
+    state.notifyFanIn = cycle.notifyFanIn;
     for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
       const counts = await capture.readChangeSummary({ source: state.source, ...range });
       const appended = await capture.appendToRegistry({ source: state.source, ...range });
@@ -300,6 +305,7 @@ function restoreState(input: SourceIngestInput): SourceState {
     latestCommitTimestamp: null,
     offsetCommitTimestamp: null,
     published: { state: '', version: -2 },
+    notifyFanIn: false,
     ...carried,
     source: input.source,
     cycleInProgress: false,

@@ -1,0 +1,75 @@
+import { fanInTriggerWorkflowId, startSourceWorkflows } from '../../src/client/operations';
+import { ensureDemoSourceTable } from '../../src/demo/upstream';
+import { fanInTriggerStatusQuery } from '../../src/workflows/fanInTrigger';
+import type { FanInSummary } from '../../src/workflows/fanIn';
+import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
+import { writeRandomTraffic } from '../support/traffic';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Sources poll every second and signal the trigger; the trigger debounces bursts into single fan-ins. */
+describe('event-driven fan-in', () => {
+  let t: TestPipeline;
+
+  beforeAll(async () => {
+    t = await startTestPipeline(
+      testConfig({
+        sources: [{ name: 'orders', table: 'upstream.orders' }, { name: 'customers', table: 'upstream.customers' }],
+        capture: { pollIntervalSeconds: 1 },
+        fanIn: { onChange: { enabled: true, waitAfterLastChangeSeconds: 3, minSecondsBetweenRuns: 1 } },
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await terminateWorkflows(t.client, t.config);
+    await t.stop();
+  });
+
+  const fanInRuns = async () => {
+    const runs: { workflowId: string; result: FanInSummary }[] = [];
+    for await (const w of t.client.workflow.list({ query: `WorkflowType = "fanIn" AND TaskQueue = "${t.config.temporal.taskQueue}"` })) {
+      runs.push({ workflowId: w.workflowId, result: (await t.client.workflow.getHandle(w.workflowId).result()) as FanInSummary });
+    }
+    return runs.sort((a, b) => a.workflowId.localeCompare(b.workflowId));
+  };
+
+  const waitForRuns = async (count: number) => {
+    const trigger = t.client.workflow.getHandle(fanInTriggerWorkflowId(t.config));
+    for (let i = 0; i < 120; i++) {
+      const status = await trigger.query(fanInTriggerStatusQuery).catch(() => undefined);
+      if (status && status.runsStarted >= count && status.lastRun && status.pendingSources.length === 0) return status;
+      await sleep(500);
+    }
+    throw new Error(`the trigger did not start ${count} fan-in(s) in time`);
+  };
+
+  it('coalesces close commits on two sources into one fan-in, and a later burst into a second', async () => {
+    // Tables exist (version 0) before the sources start, so the first cycles capture nothing.
+    const [orders, customers] = t.config.sources;
+    const first = new Set<string>();
+    for (const source of t.config.sources) await ensureDemoSourceTable(t.lakehouse, source);
+    await startSourceWorkflows(t.client, t.config);
+    for (let i = 0; i < 3; i++) {
+      for (const [index, source] of [orders!, customers!].entries()) {
+        const written = await writeRandomTraffic(t.lakehouse, source, { commits: 1, maxOpsPerCommit: 5, idSpace: 100, seed: 100 + i * 10 + index });
+        written.forEach((w) => first.add(w.utsId));
+      }
+      await sleep(700); // closer together than the 3 s debounce
+    }
+    await waitForRuns(1);
+    await sleep(1500); // no second run appears while nothing changes
+    let runs = await fanInRuns();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.result.changedIds).toBe(first.size);
+
+    const second = new Set<string>();
+    const written = await writeRandomTraffic(t.lakehouse, orders!, { commits: 2, maxOpsPerCommit: 5, idSpace: 100, seed: 999 });
+    written.forEach((w) => second.add(w.utsId));
+    await waitForRuns(2);
+    runs = await fanInRuns();
+    expect(runs).toHaveLength(2);
+    expect(runs[1]!.result.changedIds).toBe(second.size);
+    expect(runs.every((r) => r.result.committed)).toBe(true);
+  });
+});
