@@ -95,6 +95,12 @@ export class LocalJobRunner implements JobLauncher {
     return new Map(rows.map((r) => [r.idempotency_token, r.launch_requests]));
   }
 
+  /** When each run was requested (epoch ms), for latency measurements. */
+  async launchTimes(): Promise<{ runKey: string; batchNumber: number; queuedAt: number }[]> {
+    const rows = await this.db.all<{ run_key: string; batch_number: number; queued_time: bigint }>(`SELECT run_key, batch_number, queued_time FROM runs`);
+    return rows.map((r) => ({ runKey: r.run_key, batchNumber: r.batch_number, queuedAt: Number(r.queued_time) }));
+  }
+
   async runCount(): Promise<number> {
     const [row] = await this.db.all<{ n: bigint }>(`SELECT count(*) AS n FROM runs`);
     return Number(row!.n);
