@@ -22,6 +22,7 @@ export interface SourceCycleStart {
   nextVersion: number;
   offsetVersion: number | null;
   offsetCommitTimestamp: string | null;
+  deletedFileRetentionHours: number;
   /** Read from the worker's config on every cycle, so a config change applies without a restart. */
   maxVersionsPerRange: number;
   pollIntervalSeconds: number;
@@ -63,6 +64,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
           nextVersion: offset ? offset.lastVersion + 1 : source.startingVersion,
           offsetVersion: offset?.lastVersion ?? null,
           offsetCommitTimestamp: offset?.lastCommitTimestamp ?? null,
+          deletedFileRetentionHours: description.deletedFileRetentionHours,
           maxVersionsPerRange: config.capture.maxVersionsPerRange,
           pollIntervalSeconds: config.capture.pollIntervalSeconds,
           notifyFanIn: config.fanIn.onChange.enabled,

@@ -37,18 +37,23 @@ export async function captureUntilCaughtUp(client: Client, config: Config, sourc
   }
 }
 
+/** Starts one fan-in and returns at once; `handle.result()` waits for its summary. */
+export async function startFanIn(client: Client, config: Config, options: { workflowId?: string } = {}) {
+  return client.workflow.start('fanIn', {
+    workflowId: options.workflowId ?? fanInWorkflowId(config),
+    taskQueue: config.temporal.taskQueue,
+    args: [{}],
+    staticSummary: 'Dispatch changed ids to downstream jobs',
+  });
+}
+
 /** Runs one fan-in to completion and returns its summary; `onStatus` sees its progress every second. */
 export async function runFanIn(
   client: Client,
   config: Config,
   options: { workflowId?: string; onStatus?: (status: FanInStatus) => void } = {},
 ): Promise<FanInSummary> {
-  const handle = await client.workflow.start('fanIn', {
-    workflowId: options.workflowId ?? fanInWorkflowId(config),
-    taskQueue: config.temporal.taskQueue,
-    args: [{}],
-    staticSummary: 'Dispatch changed ids to downstream jobs',
-  });
+  const handle = await startFanIn(client, config, options);
   const onStatus = options.onStatus;
   const ticker = onStatus && setInterval(() => void handle.query(fanInStatusQuery).then(onStatus, () => undefined), 1000);
   try {

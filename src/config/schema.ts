@@ -23,6 +23,47 @@ const nonNegativeInt = (what: string) =>
 
 const target = z.enum(['local', 'databricks'], { error: 'must be "local" or "databricks"' });
 
+/** A whole number of seconds, minutes, hours or days, e.g. "30s", "15m", "1h", "1d". */
+export const DURATION = /^\d+(s|m|h|d)$/;
+const DURATION_UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** Milliseconds of a duration the schema accepted ("15m" → 900000). */
+export function durationMs(duration: string): number {
+  const unit = duration.slice(-1) as keyof typeof DURATION_UNIT_MS;
+  return Number(duration.slice(0, -1)) * DURATION_UNIT_MS[unit];
+}
+
+const duration = (what: string) =>
+  z.string({ error: `must be a duration such as "30s", "15m", "1h" or "1d": ${what}` }).regex(DURATION, {
+    error: `must be a whole number followed by s, m, h or d, e.g. "30s", "15m", "1h": ${what}`,
+  });
+
+/** Overlap policies as written in the config; the schedules code maps them to ScheduleOverlapPolicy. */
+export const OVERLAP_POLICIES = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'] as const;
+
+/** One Temporal Schedule: an interval with offset and jitter, and the policies we always set explicitly. */
+const scheduleSchema = z
+  .strictObject({
+    every: duration('how often the schedule fires'),
+    offset: duration('the shift within each interval (every 15m with offset 5m fires at :05, :20, …)').default('0s'),
+    jitter: duration('the most a start is randomly delayed').default('0s'),
+    overlap: z
+      .enum(OVERLAP_POLICIES, { error: `must be one of ${OVERLAP_POLICIES.join(', ')}: what happens when the previous run is still running` })
+      .default('skip'),
+    // Temporal's own default is one year; a short window stops a recovered server from replaying a backlog.
+    catchupWindow: duration('how late a missed start may still run after an outage (at least 10s)').default('10m'),
+    paused: z.boolean({ error: 'must be true or false' }).default(false),
+  })
+  .superRefine((schedule, ctx) => {
+    if (durationMs(schedule.every) === 0) ctx.addIssue({ code: 'custom', path: ['every'], input: schedule.every, message: 'must be longer than 0, e.g. "15m"' });
+    if (durationMs(schedule.offset) >= durationMs(schedule.every) && durationMs(schedule.offset) > 0) {
+      ctx.addIssue({ code: 'custom', path: ['offset'], input: schedule.offset, message: `must be shorter than every (${schedule.every})` });
+    }
+    if (durationMs(schedule.catchupWindow) < 10_000) {
+      ctx.addIssue({ code: 'custom', path: ['catchupWindow'], input: schedule.catchupWindow, message: 'must be at least "10s" (the Temporal server\'s minimum)' });
+    }
+  });
+
 export const sourceSchema = z.strictObject({
   name: z
     .string({ error: 'must be a short name such as "orders"' })
@@ -125,6 +166,15 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    /** Temporal Schedules that `cdf schedules apply` creates and keeps in line with this file; absent = none. */
+    schedules: z
+      .strictObject({
+        /** Starts a fan-in on a cadence. */
+        fanIn: scheduleSchema.optional(),
+        /** Signals pollNow to every source's workflow on a cadence (one schedule per source). */
+        sources: scheduleSchema.optional(),
+      })
+      .prefault({}),
     worker: z
       .strictObject({
         maxConcurrentActivities: positiveInt('activities run at once by one worker').default(8),
@@ -160,3 +210,5 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type TablesConfig = Config['tables'];
+export type ScheduleConfig = z.infer<typeof scheduleSchema>;
+export type OverlapPolicyName = (typeof OVERLAP_POLICIES)[number];

@@ -55,6 +55,8 @@ export interface SourceDescription {
   latestVersion: number;
   latestCommitTimestamp: string;
   tableId: string;
+  /** delta.deletedFileRetentionDuration in hours (Delta's default is 168). */
+  deletedFileRetentionHours: number;
 }
 
 export interface SourceOffset {

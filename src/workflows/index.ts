@@ -5,3 +5,5 @@ export { fanIn } from './fanIn';
 export type { FanInInput, FanInSummary, BatchResult } from './fanIn';
 export { fanInTrigger, changesCapturedSignal, fanInTriggerStatusQuery } from './fanInTrigger';
 export type { ChangesCaptured, FanInTriggerStatus } from './fanInTrigger';
+export { pollSource } from './scheduledCapture';
+export type { PollSourceInput } from './scheduledCapture';

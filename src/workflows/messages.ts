@@ -62,6 +62,12 @@ export interface SourceStatus {
   lagVersions: number | null;
   /** Seconds between the newest commit and the offset's commit; 0 when caught up. */
   lagSeconds: number | null;
+  /**
+   * Hours left before the offset's commit falls out of delta.deletedFileRetentionDuration and the
+   * next read fails; null when caught up or unknown. `retentionAtRisk` when under a quarter left.
+   */
+  retentionHeadroomHours: number | null;
+  retentionAtRisk: boolean;
   cyclesCompleted: number;
   lastCycle: CycleReport | null;
   totals: { ranges: number; changesRead: number; registryRowsInserted: number };

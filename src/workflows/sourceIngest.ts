@@ -59,6 +59,7 @@ interface CarriedState {
   offsetCommitTimestamp?: string | null;
   published?: { state: string; version: number };
   notifyFanIn?: boolean;
+  deletedFileRetentionHours?: number | null;
 }
 
 interface SourceState extends Required<CarriedState> {
@@ -112,6 +113,7 @@ async function runCycle(state: SourceState): Promise<void> {
     state.offsetCommitTimestamp = cycle.offsetCommitTimestamp;
     state.pollIntervalSeconds = cycle.pollIntervalSeconds;
     state.notifyFanIn = cycle.notifyFanIn;
+    state.deletedFileRetentionHours = cycle.deletedFileRetentionHours;
     for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
       const counts = await capture.readChangeSummary({ source: state.source, ...range });
       const appended = await capture.appendToRegistry({ source: state.source, ...range });
@@ -269,8 +271,14 @@ function status(state: SourceState): SourceStatus {
   const lag = state.latestVersion !== null ? state.latestVersion - (state.offsetVersion ?? -1) : null;
   const lagSeconds =
     lag === 0 ? 0 : state.latestCommitTimestamp && state.offsetCommitTimestamp ? Math.max(0, (Date.parse(state.latestCommitTimestamp) - Date.parse(state.offsetCommitTimestamp)) / 1000) : null;
+  const headroom =
+    lag !== null && lag > 0 && state.offsetCommitTimestamp && state.deletedFileRetentionHours
+      ? state.deletedFileRetentionHours - (Date.now() - Date.parse(state.offsetCommitTimestamp)) / 3_600_000
+      : null;
   return {
     source: state.source,
+    retentionHeadroomHours: headroom === null ? null : Math.round(headroom * 100) / 100,
+    retentionAtRisk: headroom !== null && state.deletedFileRetentionHours !== null && headroom < state.deletedFileRetentionHours / 4,
     paused: state.paused,
     pendingReplay: state.pendingReplay,
     lastRejected: state.lastRejected,
@@ -306,6 +314,7 @@ function restoreState(input: SourceIngestInput): SourceState {
     offsetCommitTimestamp: null,
     published: { state: '', version: -2 },
     notifyFanIn: false,
+    deletedFileRetentionHours: null,
     ...carried,
     source: input.source,
     cycleInProgress: false,

@@ -95,6 +95,21 @@ describe('operating a source workflow', () => {
     expect(versions.map((r) => Number(r.v))).toEqual([8, 9, 10]);
   });
 
+  it('shows the retention headroom of a lagging offset and flags it at risk', async () => {
+    await t.lakehouse.engine.setDeletedFileRetentionHours('upstream.orders', 10);
+    await t.lakehouse.engine.ageCommits('upstream.orders', 8); // the offset's commit is now 8 hours old
+    await writeRandomTraffic(t.lakehouse, t.config.sources[0]!, { commits: 1, maxOpsPerCommit: 3, idSpace: 200, seed: 13 });
+    await t.lakehouse.engine.vacuum('upstream.orders', 12); // keeps the source lagging (blocked)
+    // The replay records offset 9 with its (aged) commit timestamp, as a capture would have.
+    await handle().executeUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 10 }] });
+    await captureUntilCaughtUp(t.client, t.config, 'orders');
+    const lagging = await status();
+    expect(lagging.lagVersions).toBe(2);
+    expect(lagging.retentionHeadroomHours).toBeGreaterThan(1.8);
+    expect(lagging.retentionHeadroomHours).toBeLessThan(2.1);
+    expect(lagging.retentionAtRisk).toBe(true);
+  });
+
   it('tells a caller that a source it names does not exist', async () => {
     const error = await t.client.workflow.getHandle(sourceWorkflowId(t.config, 'nope')).query(sourceStatusQuery).catch((e: Error) => e);
     expect(error).toBeInstanceOf(WorkflowNotFoundError);

@@ -24,7 +24,7 @@ const historyRow = z.object({
   operation: z.string(),
   operationParameters: z.record(z.string(), z.unknown()).nullish(),
 });
-const detailRow = z.object({ id: z.string() });
+const detailRow = z.object({ id: z.string(), properties: z.record(z.string(), z.string()).nullish() });
 const countsRow = z.object({ change_type: z.string(), n: integer, null_keys: integer });
 const offsetRow = z.object({ source: z.string(), table_id: z.string(), last_version: integer, last_commit_timestamp: z.string().nullish() });
 const dmlRow = z.object({ num_affected_rows: integer.optional(), num_inserted_rows: integer.optional() });
@@ -53,7 +53,12 @@ export class DatabricksLakehouse implements Lakehouse {
     const [latest] = (await this.runner.query(this.sql.latestCommit(source.table))).map((r) => historyRow.parse(r));
     const [detail] = (await this.runner.query(this.sql.tableDetail(source.table))).map((r) => detailRow.parse(r));
     if (!latest || !detail) throw new Error(`DESCRIBE HISTORY/DETAIL of ${source.table} returned no row`);
-    return { latestVersion: latest.version, latestCommitTimestamp: latest.timestamp, tableId: detail.id };
+    return {
+      latestVersion: latest.version,
+      latestCommitTimestamp: latest.timestamp,
+      tableId: detail.id,
+      deletedFileRetentionHours: retentionHours(detail.properties?.['delta.deletedFileRetentionDuration']),
+    };
   }
 
   async readOffset(sourceName: string): Promise<SourceOffset | null> {
@@ -159,6 +164,14 @@ export function breaksIncrementalRead(operation: string, parameters: Record<stri
   if (op === 'WRITE' && String(parameters.mode ?? '').toLowerCase() === 'overwrite') return true;
   if (op === 'SET TBLPROPERTIES' && /enableChangeDataFeed["']?\s*[:=]\s*["']?false/i.test(JSON.stringify(parameters.properties ?? parameters))) return true;
   return false;
+}
+
+/** Parses Delta's interval text ("interval 7 days", "168 hours"); Delta's default is 7 days. */
+export function retentionHours(text: string | undefined): number {
+  const match = /(\d+)\s*(week|day|hour|minute)s?/i.exec(text ?? '');
+  if (!match) return 168;
+  const perUnit: Record<string, number> = { week: 168, day: 24, hour: 1, minute: 1 / 60 };
+  return Number(match[1]) * perUnit[match[2]!.toLowerCase()]!;
 }
 
 function affected(rows: Row[]): number {

@@ -46,6 +46,8 @@ export interface TableState {
   keyColumn: string;
   latestVersion: number;
   latestCommitTimestamp: string;
+  /** delta.deletedFileRetentionDuration in hours: how old the start of a CDF read may be. */
+  deletedFileRetentionHours: number;
 }
 
 interface CatalogRow {
@@ -114,6 +116,7 @@ export class LocalDeltaEngine {
       keyColumn: table.key_column,
       latestVersion: Number(latest!.version),
       latestCommitTimestamp: latest!.ts,
+      deletedFileRetentionHours: table.deleted_file_retention_hours,
     };
   }
 

@@ -51,8 +51,9 @@ export class LocalLakehouse implements Lakehouse {
     });
   }
 
-  describeSource(source: SourceConfig): Promise<SourceDescription> {
-    return this.engine.describe(source.table);
+  async describeSource(source: SourceConfig): Promise<SourceDescription> {
+    const { latestVersion, latestCommitTimestamp, tableId, deletedFileRetentionHours } = await this.engine.describe(source.table);
+    return { latestVersion, latestCommitTimestamp, tableId, deletedFileRetentionHours };
   }
 
   async readOffset(sourceName: string): Promise<SourceOffset | null> {

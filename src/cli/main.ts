@@ -1,0 +1,245 @@
+/**
+ * `cdf`: the operator CLI. Each command is a thin layer over the Temporal client and
+ * src/client/operations.ts, so it does exactly what the Web UI's dialogs and `temporal workflow …`
+ * do. Exit codes: 0 done, 1 the operation failed (message says why and what to do), 2 bad usage.
+ */
+import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { runFanIn, sourceWorkflowId, startFanIn } from '../client/operations';
+import { ConfigError, loadConfig } from '../config/load';
+import type { Config } from '../config/schema';
+import { applyPlan, ScheduleConflictError } from '../schedules/apply';
+import { formatPlan, isEmptyPlan, planSchedules } from '../schedules/plan';
+import { pauseSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery, type SourceStatus } from '../workflows/messages';
+
+/** The operation could not be done; the message names what and the fix. Exit code 1. */
+export class OperationFailedError extends Error {
+  override readonly name = 'OperationFailedError';
+}
+
+interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+}
+
+interface Output {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/** A status row: the query's answer, or `running: false` when the source's workflow is not running. */
+export type SourceStatusRow = { source: string; workflowId: string; running: true } & SourceStatus;
+type StatusRow = SourceStatusRow | { source: string; workflowId: string; running: false };
+
+/** Runs the CLI on `argv` (as process.argv) and resolves to the exit code; never calls process.exit. */
+export async function runCli(argv: string[], output: Output = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): Promise<number> {
+  const program = buildProgram(output);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    // Commander has already printed its own usage errors; help and --version end here with code 0.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof OperationFailedError || error instanceof ConfigError || error instanceof ScheduleConflictError) {
+      output.err(`cdf: ${error.message}\n`);
+      return 1;
+    }
+    output.err(`cdf: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+function buildProgram(output: Output): Command {
+  const program = new Command()
+    .name('cdf')
+    .description('Operate cdf-orchestrator: source status, replay, pause/resume, fan-in and schedules.')
+    .option('--config <file>', 'configuration file (default: $CDF_CONFIG or ./cdf.config.yaml)')
+    .option('--json', 'print machine-readable JSON instead of text')
+    .exitOverride()
+    .configureOutput({ writeOut: output.out, writeErr: output.err })
+    .showHelpAfterError('(run with --help for usage)');
+  const globals = (command: Command) => command.optsWithGlobals<GlobalOptions>();
+  const print = (command: Command, json: unknown, text: string) => output.out(`${globals(command).json ? JSON.stringify(json, null, 2) : text}\n`);
+
+  program
+    .command('status')
+    .description('Show offset, latest version, lag and state of one source or of all sources (the `status` query).')
+    .argument('[source]', 'a source name from the config (default: all)')
+    .action(async (source: string | undefined, _options, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      const names = source === undefined ? config.sources.map((s) => s.name) : [knownSource(config, source)];
+      const rows = await withClient(config, (client) => Promise.all(names.map((name) => queryStatus(client, config, name))));
+      print(command, source === undefined ? rows : rows[0], formatStatusTable(rows));
+      const missing = rows.find((row) => !row.running);
+      if (source !== undefined && missing) throw notRunning(missing.workflowId, source);
+    });
+
+  program
+    .command('replay')
+    .description('Capture a source again from a Delta version (the replayFromVersionSync update); the registry stays deduplicated.')
+    .argument('<source>', 'a source name from the config')
+    .requiredOption('--from <version>', 'first Delta version to capture again (a whole number, 0 to the latest version)', parseVersion)
+    .option('--reason <text>', 'why, recorded with the request')
+    .action(async (source: string, options: { from: number; reason?: string }, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      knownSource(config, source);
+      const workflowId = sourceWorkflowId(config, source);
+      const accepted = await withClient(config, async (client) => {
+        try {
+          return await client.workflow.getHandle(workflowId).executeUpdate(replayFromVersionUpdate, {
+            args: [{ fromVersion: options.from, ...(options.reason ? { reason: options.reason } : {}) }],
+          });
+        } catch (error) {
+          if (error instanceof WorkflowUpdateFailedError) {
+            throw new OperationFailedError(`replay of ${source} from version ${options.from} refused by ${workflowId}: ${error.cause?.message ?? error.message}`);
+          }
+          throw asNotRunning(error, workflowId, source);
+        }
+      });
+      print(command, { source, workflowId, ...accepted }, `${source}: replay from version ${accepted.fromVersion} accepted (offset was ${accepted.previousOffset ?? 'none'}); it runs before the next cycle, which starts now`);
+    });
+
+  program
+    .command('pause')
+    .description('Stop capturing a source after the current range, until resume (the pause signal).')
+    .argument('<source>', 'a source name from the config')
+    .option('--reason <text>', 'shown in status while paused', 'paused with cdf pause')
+    .action(async (source: string, options: { reason: string }, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      knownSource(config, source);
+      const workflowId = sourceWorkflowId(config, source);
+      await withClient(config, (client) => client.workflow.getHandle(workflowId).signal(pauseSignal, { reason: options.reason }).catch((e) => Promise.reject(asNotRunning(e, workflowId, source))));
+      print(command, { source, workflowId, paused: true, reason: options.reason }, `${source}: pause sent (${options.reason}); \`cdf resume ${source}\` undoes it`);
+    });
+
+  program
+    .command('resume')
+    .description('Resume capturing a paused source and run a cycle now (the resume signal).')
+    .argument('<source>', 'a source name from the config')
+    .action(async (source: string, _options, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      knownSource(config, source);
+      const workflowId = sourceWorkflowId(config, source);
+      await withClient(config, (client) => client.workflow.getHandle(workflowId).signal(resumeSignal, {}).catch((e) => Promise.reject(asNotRunning(e, workflowId, source))));
+      print(command, { source, workflowId, paused: false }, `${source}: resume sent; a capture cycle starts now`);
+    });
+
+  program
+    .command('fan-in')
+    .description('Start one fan-in: dispatch the changed ids captured so far to downstream jobs.')
+    .option('--wait', 'wait for it to finish and print its summary')
+    .action(async (options: { wait?: boolean }, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      await withClient(config, async (client) => {
+        if (!options.wait) {
+          const handle = await startFanIn(client, config);
+          print(command, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId }, `started fan-in ${handle.workflowId}`);
+          return;
+        }
+        try {
+          const summary = await runFanIn(client, config);
+          print(command, summary, `fan-in ${summary.runKey}: ${summary.changedIds} changed ids in ${summary.batches} batches, ${summary.batchesSucceeded} succeeded, committed: ${summary.committed}`);
+        } catch (error) {
+          if (error instanceof WorkflowFailedError) throw new OperationFailedError(`the fan-in failed: ${error.cause?.message ?? error.message}`);
+          throw error;
+        }
+      });
+    });
+
+  const schedules = program.command('schedules').description('Temporal Schedules from the config\'s schedules section.');
+  schedules
+    .command('apply')
+    .description('Create, update, pause/unpause and delete this prefix\'s schedules so that they match the config; prints the plan.')
+    .option('--dry-run', 'print the plan only; change nothing')
+    .action(async (options: { dryRun?: boolean }, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      await withClient(config, async (client) => {
+        const plan = await planSchedules(client, config);
+        const apply = !options.dryRun && plan.conflicts.length === 0 && !isEmptyPlan(plan);
+        if (apply) await applyPlan(client, plan);
+        const footer = options.dryRun ? 'dry run: nothing changed' : apply ? 'applied' : plan.conflicts.length > 0 ? 'not applied: resolve the conflicts above' : 'nothing to change';
+        print(command, { plan, dryRun: Boolean(options.dryRun), applied: apply }, `${formatPlan(plan)}\n${footer}`);
+        if (plan.conflicts.length > 0) throw new ScheduleConflictError(plan.conflicts);
+      });
+    });
+
+  return program;
+}
+
+/** Connects, runs `action`, and always closes the connection so the process can end. */
+async function withClient<T>(config: Config, action: (client: Client) => Promise<T>): Promise<T> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
+  } catch (error) {
+    throw new OperationFailedError(
+      `cannot reach Temporal at ${config.temporal.address} (${(error as Error).message}): start it (npm start) or set temporal.address in the config or TEMPORAL_ADDRESS`,
+    );
+  }
+  try {
+    return await action(new Client({ connection, namespace: config.temporal.namespace }));
+  } finally {
+    await connection.close();
+  }
+}
+
+function parseVersion(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('must be a whole number of 0 or more (a Delta version), e.g. --from 12');
+  }
+  return Number(value);
+}
+
+function knownSource(config: Config, source: string): string {
+  if (config.sources.some((s) => s.name === source)) return source;
+  throw new OperationFailedError(`source ${source} is not in the config (known: ${config.sources.map((s) => s.name).join(', ')}): check the name or add it to sources`);
+}
+
+async function queryStatus(client: Client, config: Config, source: string): Promise<StatusRow> {
+  const workflowId = sourceWorkflowId(config, source);
+  try {
+    return { ...(await client.workflow.getHandle(workflowId).query(sourceStatusQuery)), source, workflowId, running: true };
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return { source, workflowId, running: false };
+    throw error;
+  }
+}
+
+function notRunning(workflowId: string, source: string): OperationFailedError {
+  return new OperationFailedError(`the workflow of source ${source} (${workflowId}) is not running: start the source workflows (npm start, or startSourceWorkflows)`);
+}
+
+function asNotRunning(error: unknown, workflowId: string, source: string): unknown {
+  return error instanceof WorkflowNotFoundError ? notRunning(workflowId, source) : error;
+}
+
+/** One line per source: state, offset, latest version, lag and what an operator should know. */
+export function formatStatusTable(rows: StatusRow[]): string {
+  const table = [['SOURCE', 'STATE', 'OFFSET', 'LATEST', 'LAG', 'LAG_S', 'CYCLES', 'NOTE']];
+  for (const row of rows) {
+    if (!row.running) {
+      table.push([row.source, 'not running', '-', '-', '-', '-', '-', `no workflow ${row.workflowId}`]);
+      continue;
+    }
+    const state = row.paused ? 'paused' : row.blocked ? 'blocked' : 'capturing';
+    const note = row.paused
+      ? `paused: ${row.paused.reason}`
+      : row.blocked
+        ? `${row.blocked.type}: ${row.blocked.remedy}`
+        : row.pendingReplay
+          ? `replay from ${row.pendingReplay.fromVersion} pending`
+          : row.lastRejected
+            ? `last rejected ${row.lastRejected.handler}: ${row.lastRejected.reason}`
+            : '';
+    const text = (value: number | null) => (value === null ? '-' : String(value));
+    table.push([row.source, state, text(row.offsetVersion), text(row.latestVersion), text(row.lagVersions), text(row.lagSeconds), String(row.cyclesCompleted), note]);
+  }
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((line) => line[column]!.length)));
+  return table.map((line) => line.map((cell, column) => (column === line.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ').trimEnd()).join('\n');
+}
+
+if (require.main === module) {
+  void runCli(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}
