@@ -3,7 +3,7 @@ export { sourceIngest } from './sourceIngest';
 export type { SourceIngestInput } from './sourceIngest';
 export { fanIn } from './fanIn';
 export type { FanInInput, FanInSummary, BatchResult } from './fanIn';
-export { fanInTrigger, changesCapturedSignal, fanInTriggerStatusQuery } from './fanInTrigger';
+export { fanInTrigger } from './fanInTrigger';
 export type { ChangesCaptured, FanInTriggerStatus } from './fanInTrigger';
 export { pollSource } from './scheduledCapture';
 export type { PollSourceInput } from './scheduledCapture';

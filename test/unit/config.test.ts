@@ -185,3 +185,30 @@ describe('loadConfig', () => {
     expect(config.lakehouse.local.path).toBe(join(repoRoot, '.data', 'lakehouse.duckdb'));
   });
 });
+
+describe('the schedules section', () => {
+  it('is optional: without it no schedule is configured', () => {
+    expect(parseConfig(configWith()).schedules).toEqual({});
+  });
+
+  it('fills in offset, jitter, overlap, catch-up window and paused', () => {
+    const config = parseConfig(configWith({ schedules: { fanIn: { every: '15m' } } }));
+    expect(config.schedules.fanIn).toEqual({ every: '15m', offset: '0s', jitter: '0s', overlap: 'skip', catchupWindow: '10m', paused: false });
+  });
+
+  it('rejects a duration with a space and an unknown overlap policy, naming the fields, the values and the fix', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ schedules: { sources: { every: '15 min', overlap: 'never' } } })));
+    expect(error.problems).toEqual([
+      expect.stringMatching(/^schedules\.sources\.every: got "15 min"; must be a whole number followed by s, m, h or d/),
+      expect.stringMatching(/^schedules\.sources\.overlap: got "never"; must be one of skip, buffer_one, buffer_all, cancel_other, terminate_other, allow_all/),
+    ]);
+  });
+
+  it('rejects a catch-up window under the server minimum of 10 s and an offset not shorter than every', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ schedules: { fanIn: { every: '1h', offset: '1h', catchupWindow: '5s' } } })));
+    expect(error.problems).toEqual([
+      'schedules.fanIn.offset: got "1h"; must be shorter than every (1h)',
+      'schedules.fanIn.catchupWindow: got "5s"; must be at least "10s" (the Temporal server\'s minimum)',
+    ]);
+  });
+});
