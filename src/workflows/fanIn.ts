@@ -124,11 +124,13 @@ async function runBatch(run: FanInRunStart, batchNumber: number, status: FanInSt
   try {
     let newLaunches = 0;
     for (let attempt = 1; ; attempt++) {
-      const launched = await launcher.launchBatchJob({ runKey: run.runKey, batchNumber, attempt });
+      const launched = await launcher.launchBatchJob.executeWithOptions({ summary: `launch batch ${batchNumber}, attempt ${attempt}` }, [
+        { runKey: run.runKey, batchNumber, attempt },
+      ]);
       if (!launched.reused) newLaunches += 1;
       const link = { batchNumber, runId: launched.runId, runPageUrl: launched.runPageUrl };
       if (status.runningRuns.length < 20) status.runningRuns.push(link);
-      const outcome = await watcher.awaitBatchJob({ runId: launched.runId });
+      const outcome = await watcher.awaitBatchJob.executeWithOptions({ summary: `batch ${batchNumber}: run ${launched.runId}` }, [{ runId: launched.runId }]);
       status.runningRuns = status.runningRuns.filter((r) => r !== link);
       if (outcome.succeeded || outcome.retryable === false || newLaunches >= run.maxAttemptsPerBatch) return { ...outcome, batchNumber, attempts: attempt, launches: newLaunches };
     }

@@ -115,9 +115,13 @@ async function runCycle(state: SourceState): Promise<void> {
     state.notifyFanIn = cycle.notifyFanIn;
     state.deletedFileRetentionHours = cycle.deletedFileRetentionHours;
     for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
-      const counts = await capture.readChangeSummary({ source: state.source, ...range });
-      const appended = await capture.appendToRegistry({ source: state.source, ...range });
-      const offset = await capture.commitOffset({ source: state.source, version: range.toVersion, tableId: cycle.tableId });
+      // Summaries make the UI's timeline read like the data flow: which stage, which versions.
+      const versions = `${state.source} v${range.fromVersion}–${range.toVersion}`;
+      const counts = await capture.readChangeSummary.executeWithOptions({ summary: `CDF read ${versions}` }, [{ source: state.source, ...range }]);
+      const appended = await capture.appendToRegistry.executeWithOptions({ summary: `registry append ${versions}` }, [{ source: state.source, ...range }]);
+      const offset = await capture.commitOffset.executeWithOptions({ summary: `offset → ${range.toVersion}` }, [
+        { source: state.source, version: range.toVersion, tableId: cycle.tableId },
+      ]);
       state.offsetVersion = report.offsetVersion = offset.lastVersion;
       state.offsetCommitTimestamp = offset.lastVersion === cycle.latestVersion ? cycle.latestCommitTimestamp : state.offsetCommitTimestamp;
       addCounts(report.changes, counts);
