@@ -1,6 +1,7 @@
 import { Worker } from '@temporalio/worker';
 import { captureUntilCaughtUp, fanInWorkflowId, runFanIn, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import type { FanInSummary } from '../../src/workflows/fanIn';
+import { fanInStatusQuery } from '../../src/workflows/messages';
 import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
 import { writeRandomTraffic, type WrittenChange } from '../support/traffic';
 import { recordHistories } from '../replay/record';
@@ -105,6 +106,13 @@ describe('the pipeline end to end on a real Temporal dev server', () => {
       expect.objectContaining({ batchNumber: 1, attempts: 1, succeeded: true, runPageUrl: expect.stringMatching(/^local-runner:\/\/runs\//) }),
     );
     expect(JSON.stringify(summary)).not.toMatch(/u0000/);
+  });
+
+  it('answers the fanInStatus query of a finished fan-in with its phase and batch counts', async () => {
+    const status = await t.client.workflow.getHandle(fanInId).query(fanInStatusQuery);
+    expect(status).toEqual(
+      expect.objectContaining({ runKey: summary.runKey, phase: 'done', changedIds: summary.changedIds, batches: summary.batches, batchesSucceeded: summary.batches, batchesRunning: 0, batchesFailed: 0, runningRuns: [] }),
+    );
   });
 
   it('replays its own recorded histories against the current workflow code', async () => {
