@@ -1,34 +1,13 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/temporal/devServer';
-
-const ROOT = join(__dirname, '..', '..');
-
-interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv, onStart?: (child: ReturnType<typeof spawn>) => void): Promise<Finished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-    onStart?.(child);
-  });
-}
+import { ROOT, runProcess } from '../support/cli';
 
 describe('the commands a newcomer runs', () => {
   it('`npm start -- --once` starts its own dev server, runs a full cycle and ends with a consistent JSON summary', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdf-start-'));
-    const result = await run('npm', ['start', '--silent', '--', '--once'], {
+    const result = await runProcess('npm', ['start', '--silent', '--', '--once'], {
       TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
       CDF_UI_PORT: String(await freePort()),
       CDF_LOCAL_LAKEHOUSE_PATH: join(dir, 'lakehouse.duckdb'),
@@ -59,7 +38,7 @@ describe('the commands a newcomer runs', () => {
       ].join('\n'),
     );
     // The process behind `npm run worker`, signalled directly as a process manager would.
-    const result = await run(join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/worker.ts'], { CDF_CONFIG: configFile }, (child) => {
+    const result = await runProcess(join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/worker.ts'], { CDF_CONFIG: configFile }, (child) => {
       child.stderr!.on('data', (chunk: Buffer) => {
         if (chunk.toString().includes('worker started')) child.kill('SIGTERM');
       });
@@ -73,7 +52,7 @@ describe('the commands a newcomer runs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdf-bad-'));
     const configFile = join(dir, 'cdf.config.yaml');
     writeFileSync(configFile, 'sources: [{ name: orders, table: "upstream.orders; DROP TABLE x" }]\nfanIn: { batchSize: -1 }\n');
-    const result = await run('npm', ['start', '--silent', '--', '--once', '--config', configFile], {});
+    const result = await runProcess('npm', ['start', '--silent', '--', '--once', '--config', configFile], {});
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('sources[0].table');
     expect(result.stderr).toContain('fanIn.batchSize');

@@ -2,18 +2,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { captureUntilCaughtUp, runFanIn, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
-import { LocalJobRunner } from '../../src/jobs/local/localJobRunner';
 import { openDatabricksLakehouse } from '../../src/lakehouse/databricks';
 import type { FanInSummary } from '../../src/workflows/fanIn';
-import { createPipelineWorker, type PipelineWorker } from '../../src/worker';
 import { FakeDatabricksSql, IDS_PER_VERSION } from '../support/fakeDatabricksSql';
 import { fetchHistory } from '../support/history';
-import { installQuietRuntime, terminateWorkflows } from '../support/pipeline';
+import { startWorkerOn, terminateWorkflows } from '../support/pipeline';
 
 const TOKEN = `dapi-secret-${randomBytes(8).toString('hex')}`;
 const ENV = { DATABRICKS_HOST: 'adb-1234.5.azuredatabricks.net:8443', DATABRICKS_TOKEN: TOKEN, DATABRICKS_WAREHOUSE_HTTP_PATH: '/sql/1.0/warehouses/abc123' };
@@ -31,7 +28,6 @@ interface Harness {
 
 /** The real workflows and worker on the dev server, with the SQL driver replaced at its boundary. */
 async function startDatabricksPipeline(): Promise<Harness> {
-  installQuietRuntime();
   const unique = randomBytes(4).toString('hex');
   const config = parseConfig({
     temporal: { address: process.env.CDF_TEST_TEMPORAL_ADDRESS, taskQueue: `cdf-dbx-${unique}`, workflowIdPrefix: `d${unique}` },
@@ -45,35 +41,14 @@ async function startDatabricksPipeline(): Promise<Harness> {
   const fake = new FakeDatabricksSql();
   fake.addTable('main.upstream.orders', 5);
   fake.addTable('main.upstream.customers', 3);
-  const lakehouse = openDatabricksLakehouse(config, ENV, fake);
-  const jobs = await LocalJobRunner.open(config.jobs.local.path, {
-    processor: (runKey, batchNumber) => lakehouse.processBatch(runKey, batchNumber),
-    maxConcurrentRuns: 2,
-    failFirstAttemptRate: 0,
-  });
-  const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection });
-  const pipeline: PipelineWorker = await createPipelineWorker({
-    config,
-    connection: nativeConnection,
-    lakehouse,
-    jobs,
-    workflowBundle: { codePath: process.env.CDF_TEST_WORKFLOW_BUNDLE! },
-  });
-  const running = pipeline.worker.run();
+  const t = await startWorkerOn(config, openDatabricksLakehouse(config, ENV, fake));
   return {
     config,
     fake,
-    client,
+    client: t.client,
     async stop() {
-      await terminateWorkflows(client, config);
-      pipeline.worker.shutdown();
-      await running;
-      await jobs.close();
-      await lakehouse.close();
-      await connection.close();
-      await nativeConnection.close();
+      await terminateWorkflows(t.client, config);
+      await t.stop();
     },
   };
 }

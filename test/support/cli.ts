@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,12 @@ export interface Finished {
 }
 
 /** Runs a program to its end, capturing both streams. */
-export function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Finished> {
+export function runProcess(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  onStart?: (child: ChildProcessByStdio<null, Readable, Readable>) => void,
+): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -24,6 +30,7 @@ export function runProcess(command: string, args: string[], env: NodeJS.ProcessE
     child.stderr.on('data', (chunk) => (stderr += chunk));
     child.once('error', reject);
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    onStart?.(child);
   });
 }
 

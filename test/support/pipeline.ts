@@ -8,6 +8,7 @@ import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { LocalJobRunner } from '../../src/jobs/local/localJobRunner';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
+import type { Lakehouse } from '../../src/lakehouse/port';
 import { createPipelineWorker, type PipelineWorker } from '../../src/worker';
 
 let runtimeInstalled = false;
@@ -55,10 +56,10 @@ export function testConfig(overrides: TestConfigOverrides = {}): Config {
   });
 }
 
-export interface TestPipeline {
+export interface TestPipeline<L extends Lakehouse = LocalLakehouse> {
   config: Config;
   client: Client;
-  lakehouse: LocalLakehouse;
+  lakehouse: L;
   jobs: LocalJobRunner;
   pipeline: PipelineWorker;
   /** Stops the worker and closes everything. */
@@ -67,8 +68,13 @@ export interface TestPipeline {
 
 /** A real worker (real activities, real DuckDB, local runner) polling the shared dev server. */
 export async function startTestPipeline(config: Config): Promise<TestPipeline> {
-  installQuietRuntime();
   const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults });
+  return startWorkerOn(config, lakehouse);
+}
+
+/** The real worker over a given lakehouse, with the local job runner running its demo processor. */
+export async function startWorkerOn<L extends Lakehouse>(config: Config, lakehouse: L): Promise<TestPipeline<L>> {
+  installQuietRuntime();
   const jobs = await LocalJobRunner.open(config.jobs.local.path, {
     processor: (runKey, batchNumber) => lakehouse.processBatch(runKey, batchNumber),
     maxConcurrentRuns: config.jobs.local.maxConcurrentRuns,
