@@ -1,15 +1,19 @@
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { autoHeartbeat } from './activities/autoHeartbeat';
 import { loadConfig } from './config/load';
 import type { Config } from './config/schema';
 import { openJobLauncher, type JobLauncher } from './jobs';
 import { openLakehouse, type Lakehouse } from './lakehouse';
+import { FaultInjector } from './faults/injector';
+import { withJobFaults, withLakehouseFaults } from './faults/faultyAdapters';
 import { logger, temporalLogger } from './logging';
 
 export interface PipelineWorker {
   worker: Worker;
   lakehouse: Lakehouse;
   jobs: JobLauncher;
+  faults: FaultInjector;
   /** Closes the adapters; call after `worker.run()` has returned. */
   closeAdapters(): Promise<void>;
 }
@@ -22,6 +26,10 @@ export interface CreateWorkerOptions {
   /** Adapters already open in this process (the demo writes upstream traffic through the same DuckDB). */
   lakehouse?: Lakehouse;
   jobs?: JobLauncher;
+  /** Extra activity interceptors after the built-in heartbeat (the reliability suite traces activities with one). */
+  /** Fault injection (default: from config.faults, off unless a rate is set). */
+  faults?: FaultInjector;
+  activityInterceptors?: NonNullable<NonNullable<WorkerOptions['interceptors']>['activity']>;
 }
 
 /**
@@ -30,15 +38,20 @@ export interface CreateWorkerOptions {
  */
 export async function createPipelineWorker(options: CreateWorkerOptions): Promise<PipelineWorker> {
   const { config } = options;
-  const lakehouse = options.lakehouse ?? (await openLakehouse(config));
-  await lakehouse.ensurePipelineTables();
-  const jobs = options.jobs ?? (await openJobLauncher(config, lakehouse));
+  const faults = options.faults ?? new FaultInjector(config.faults);
+  const openedLakehouse = options.lakehouse ?? (await openLakehouse(config));
+  await openedLakehouse.ensurePipelineTables();
+  const openedJobs = options.jobs ?? (await openJobLauncher(config, openedLakehouse));
+  // Faults sit between the activities and the adapters; the downstream job itself runs unharmed.
+  const lakehouse = faults.enabled ? withLakehouseFaults(openedLakehouse, faults) : openedLakehouse;
+  const jobs = faults.enabled ? withJobFaults(openedJobs, faults) : openedJobs;
   const worker = await Worker.create({
     connection: options.connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities({ config, lakehouse, jobs }),
+    interceptors: { activity: [autoHeartbeat, ...(options.activityInterceptors ?? [])] },
     maxConcurrentWorkflowTaskExecutions: Math.min(config.worker.maxConcurrentWorkflowTasks, config.worker.maxCachedWorkflows),
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
@@ -52,9 +65,10 @@ export async function createPipelineWorker(options: CreateWorkerOptions): Promis
     worker,
     lakehouse,
     jobs,
+    faults,
     async closeAdapters() {
-      if (ownsJobs) await jobs.close();
-      if (ownsLakehouse) await lakehouse.close();
+      if (ownsJobs) await openedJobs.close();
+      if (ownsLakehouse) await openedLakehouse.close();
     },
   };
 }

@@ -28,6 +28,10 @@ export interface SourceCycleStart {
   pollIntervalSeconds: number;
   /** fanIn.onChange.enabled: signal the fan-in trigger after a cycle that captured something. */
   notifyFanIn: boolean;
+  /** worker.heartbeatTimeoutSeconds: how soon an activity on a dead worker is retried. */
+  heartbeatTimeoutSeconds: number;
+  /** worker.activityTimeoutSeconds: start-to-close of each capture activity. */
+  activityTimeoutSeconds: number;
 }
 
 export type RangeRef = SourceRef & VersionRange;
@@ -68,6 +72,8 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
           maxVersionsPerRange: config.capture.maxVersionsPerRange,
           pollIntervalSeconds: config.capture.pollIntervalSeconds,
           notifyFanIn: config.fanIn.onChange.enabled,
+          heartbeatTimeoutSeconds: config.worker.heartbeatTimeoutSeconds,
+          activityTimeoutSeconds: config.worker.activityTimeoutSeconds,
         };
       });
     },

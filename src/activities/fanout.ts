@@ -19,6 +19,8 @@ export interface FanInRunStart {
   maxAttemptsPerBatch: number;
   jobPollIntervalSeconds: number;
   jobTimeoutMinutes: number;
+  heartbeatTimeoutSeconds: number;
+  activityTimeoutSeconds: number;
 }
 
 export interface BatchRef {
@@ -56,7 +58,7 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
     async openFanInRun({ proposedRunKey }: { proposedRunKey: string }): Promise<FanInRunStart> {
       const run = await classified(() => lakehouse.openFanInRun(proposedRunKey));
       const { concurrency, maxAttemptsPerBatch, jobPollIntervalSeconds, jobTimeoutMinutes } = config.fanIn;
-      return { ...run, concurrency, maxAttemptsPerBatch, jobPollIntervalSeconds, jobTimeoutMinutes };
+      return { ...run, concurrency, maxAttemptsPerBatch, jobPollIntervalSeconds, jobTimeoutMinutes, heartbeatTimeoutSeconds: config.worker.heartbeatTimeoutSeconds, activityTimeoutSeconds: config.worker.activityTimeoutSeconds };
     },
 
     async snapshotBatches({ runKey }: { runKey: string }): Promise<{ changedIds: number; batchCount: number }> {

@@ -11,6 +11,9 @@ const columnName = z
   .string({ error: 'must be a column name such as "uts_id"' })
   .regex(IDENTIFIER_PART, { error: 'must be letters, digits or underscores, not starting with a digit (e.g. "uts_id")' });
 
+/** A probability for fault injection. */
+const rate = (what: string) => z.number({ error: `must be a number between 0 and 1: share of ${what}` }).min(0, { error: 'must be between 0 and 1' }).max(1, { error: 'must be between 0 and 1' }).default(0);
+
 const positiveInt = (what: string) =>
   z.number({ error: `must be a number: ${what}` }).int({ error: `must be a whole number: ${what}` }).positive({
     error: `must be greater than 0: ${what}`,
@@ -175,12 +178,40 @@ export const configSchema = z
         sources: scheduleSchema.optional(),
       })
       .prefault({}),
+    /** Faults injected at the adapters' boundary, for reliability testing; all off by default. */
+    faults: z
+      .strictObject({
+        sql: z
+          .strictObject({
+            conflictRate: rate('SQL calls that first fail with a Delta write conflict (SQLSTATE 2D521)'),
+            droppedConnectionRate: rate('SQL calls whose connection drops, before or after the statement ran'),
+            slowQueryRate: rate('SQL calls delayed by slowQuerySeconds before they run'),
+            slowQuerySeconds: nonNegativeInt('the delay of a slow SQL call; above worker.activityTimeoutSeconds it outlasts its activity').default(0),
+            permissionDeniedRate: rate('SQL calls that fail with INSUFFICIENT_PERMISSIONS, a permanent error'),
+          })
+          .prefault({}),
+        jobs: z
+          .strictObject({
+            rateLimitRate: rate('Jobs API calls answered with HTTP 429'),
+            serverErrorRate: rate('Jobs API calls answered with HTTP 503'),
+            droppedConnectionRate: rate('Jobs API calls whose connection drops, before or after the call took effect'),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     worker: z
       .strictObject({
         maxConcurrentActivities: positiveInt('activities run at once by one worker').default(8),
         maxConcurrentWorkflowTasks: positiveInt('workflow tasks run at once by one worker').default(10),
         maxCachedWorkflows: positiveInt('workflows kept in the worker cache').default(200),
         shutdownGraceSeconds: nonNegativeInt('seconds in-flight activities get to finish on SIGTERM').default(30),
+        /**
+         * How long an activity may go without a heartbeat before Temporal retries it elsewhere: the
+         * time it takes to notice that a worker died mid-activity. Activities heartbeat at a third of it.
+         */
+        /** Start-to-close timeout of the SQL activities (capture, refresh, open, snapshot, commit). */
+        activityTimeoutSeconds: positiveInt('seconds a SQL activity may run before Temporal retries it').default(1800),
+        heartbeatTimeoutSeconds: positiveInt('seconds without a heartbeat before an activity counts as lost').max(600, { error: 'must be at most 600' }).default(20),
       })
       .prefault({}),
   })
@@ -210,5 +241,6 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type TablesConfig = Config['tables'];
+export type FaultsConfig = Config['faults'];
 export type ScheduleConfig = z.infer<typeof scheduleSchema>;
 export type OverlapPolicyName = (typeof OVERLAP_POLICIES)[number];

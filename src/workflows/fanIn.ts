@@ -2,15 +2,34 @@ import { ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@
 import type { Activities, BatchOutcome, FanInRunStart } from '../activities';
 import { fanInStatusQuery, type FanInStatus } from './messages';
 
-const fanout = proxyActivities<Activities>({
+/**
+ * Refresh and open run before the worker's config is known, so they heartbeat on a fixed timeout;
+ * everything after uses worker.heartbeatTimeoutSeconds from the opened run. A heartbeat timeout is
+ * what lets an activity on a worker that died be retried in seconds rather than at start-to-close.
+ */
+const OPENING_HEARTBEAT_TIMEOUT = '20 seconds';
+
+const opening = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: OPENING_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-const launcher = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+function fanoutActivities(run: FanInRunStart) {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: `${run.activityTimeoutSeconds ?? 1800} seconds`,
+    heartbeatTimeout: `${run.heartbeatTimeoutSeconds ?? 20} seconds`,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  });
+}
+
+function launcherActivities(run: FanInRunStart) {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: `${run.heartbeatTimeoutSeconds ?? 20} seconds`,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+  });
+}
 
 /** Per-batch detail kept in the result; beyond this only counts are returned. */
 const MAX_BATCH_RESULTS = 100;
@@ -65,8 +84,9 @@ export async function fanIn(_input: FanInInput = {}): Promise<FanInSummary> {
   };
   setHandler(fanInStatusQuery, () => status, { description: 'Current run key, phase and batches done, running and failed, with run links.' });
 
-  await fanout.refreshChangedIds();
-  const run = await fanout.openFanInRun({ proposedRunKey: proposeRunKey() });
+  await opening.refreshChangedIds();
+  const run = await opening.openFanInRun({ proposedRunKey: proposeRunKey() });
+  const fanout = fanoutActivities(run);
   status.runKey = run.runKey;
   status.phase = 'snapshotting';
   const snapshot = await fanout.snapshotBatches({ runKey: run.runKey });
@@ -117,9 +137,11 @@ async function dispatchBatches(run: FanInRunStart, batchCount: number, status: F
 async function runBatch(run: FanInRunStart, batchNumber: number, status: FanInStatus): Promise<BatchResult> {
   const watcher = proxyActivities<Activities>({
     startToCloseTimeout: `${run.jobTimeoutMinutes} minutes`,
-    heartbeatTimeout: `${Math.max(30, run.jobPollIntervalSeconds * 3)} seconds`,
+    // A poll must fit in the heartbeat timeout: the watcher heartbeats once per poll.
+    heartbeatTimeout: `${Math.max(run.heartbeatTimeoutSeconds ?? 20, run.jobPollIntervalSeconds * 3)} seconds`,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
   });
+  const launcher = launcherActivities(run);
   status.batchesRunning += 1;
   try {
     let newLaunches = 0;

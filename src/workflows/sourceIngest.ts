@@ -31,10 +31,21 @@ import { planRanges } from './ranges';
 import { validateReplayRequest } from './requests';
 import { CdfLastVersion, CdfState } from './searchAttributes';
 
-const capture = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+/** Until the first cycle reads worker.heartbeatTimeoutSeconds from the worker's config. */
+const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 20;
+const DEFAULT_ACTIVITY_TIMEOUT_SECONDS = 600;
+
+/**
+ * The capture activities, with the heartbeat timeout the worker's config gave in the last cycle:
+ * an activity on a worker that died is retried after that long, not after its start-to-close.
+ */
+function captureActivities(state: Pick<SourceState, 'heartbeatTimeoutSeconds' | 'activityTimeoutSeconds'>) {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: `${state.activityTimeoutSeconds} seconds`,
+    heartbeatTimeout: `${state.heartbeatTimeoutSeconds} seconds`,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  });
+}
 
 export interface SourceIngestInput {
   source: string;
@@ -60,6 +71,8 @@ interface CarriedState {
   published?: { state: string; version: number };
   notifyFanIn?: boolean;
   deletedFileRetentionHours?: number | null;
+  heartbeatTimeoutSeconds?: number;
+  activityTimeoutSeconds?: number;
 }
 
 interface SourceState extends Required<CarriedState> {
@@ -81,7 +94,7 @@ export async function sourceIngest(input: SourceIngestInput): Promise<void> {
     await runCycle(state);
     publishSearchAttributes(state);
     if (state.notifyFanIn && state.lastCycle?.registryRowsInserted && patched('notify-fan-in-v1')) {
-      await capture.notifyFanIn({ source: state.source, offsetVersion: state.offsetVersion ?? -1 });
+      await captureActivities(state).notifyFanIn({ source: state.source, offsetVersion: state.offsetVersion ?? -1 });
     }
     if (await readyToContinueAsNew(state)) {
       return continueAsNew<typeof sourceIngest>({ source: state.source, carried: carry(state) });
@@ -106,6 +119,7 @@ async function runCycle(state: SourceState): Promise<void> {
     blocked: null,
   };
   try {
+    let capture = captureActivities(state);
     const cycle = await capture.describeSource({ source: state.source });
     state.latestVersion = report.latestVersion = cycle.latestVersion;
     state.latestCommitTimestamp = cycle.latestCommitTimestamp;
@@ -114,6 +128,9 @@ async function runCycle(state: SourceState): Promise<void> {
     state.pollIntervalSeconds = cycle.pollIntervalSeconds;
     state.notifyFanIn = cycle.notifyFanIn;
     state.deletedFileRetentionHours = cycle.deletedFileRetentionHours;
+    state.heartbeatTimeoutSeconds = cycle.heartbeatTimeoutSeconds ?? state.heartbeatTimeoutSeconds;
+    state.activityTimeoutSeconds = cycle.activityTimeoutSeconds ?? state.activityTimeoutSeconds;
+    capture = captureActivities(state);
     for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
       // Summaries make the UI's timeline read like the data flow: which stage, which versions.
       const versions = `${state.source} v${range.fromVersion}–${range.toVersion}`;
@@ -160,7 +177,7 @@ async function applyReplay(state: SourceState): Promise<void> {
   const request = state.pendingReplay!;
   state.pendingReplay = null;
   try {
-    const rewound = await capture.rewindOffset({ source: state.source, fromVersion: request.fromVersion });
+    const rewound = await captureActivities(state).rewindOffset({ source: state.source, fromVersion: request.fromVersion });
     state.offsetVersion = rewound.lastVersion;
     state.offsetCommitTimestamp = null;
     state.blocked = null;
@@ -319,6 +336,8 @@ function restoreState(input: SourceIngestInput): SourceState {
     published: { state: '', version: -2 },
     notifyFanIn: false,
     deletedFileRetentionHours: null,
+    heartbeatTimeoutSeconds: DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+    activityTimeoutSeconds: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,
     ...carried,
     source: input.source,
     cycleInProgress: false,

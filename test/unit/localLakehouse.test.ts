@@ -150,6 +150,21 @@ describe('LocalLakehouse fan-in', () => {
     expect(await lakehouse.openFanInRun('run-2')).toEqual({ runKey: 'run-2', resumed: false, sources: 1 });
   });
 
+  it('never reopens a committed run key, so a timed-out open that runs late opens nothing', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1'] });
+    await capture(lakehouse, 1, 1);
+    await lakehouse.openFanInRun('run-1');
+    await lakehouse.commitFanInRun('run-1');
+    await commit(lakehouse, { insert: ['u2'] });
+    await capture(lakehouse, 2, 2);
+    await lakehouse.refreshChangedIds();
+
+    await lakehouse.openFanInRun('run-1');
+    const open = await lakehouse.db.all(`SELECT run_key FROM cdf.fan_in_runs WHERE status = 'open'`);
+    expect(open).toEqual([]);
+  });
+
   it('numbers snapshot batches by the given size', async () => {
     const lakehouse = await openPipeline();
     await commit(lakehouse, { insert: ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'] });

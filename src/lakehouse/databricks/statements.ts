@@ -148,7 +148,7 @@ FROM (SELECT source, max(last_commit_version) AS newest FROM ${t.changedIds} GRO
 LEFT JOIN (SELECT source, max(through_version) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source) AS d
   ON d.source = v.source
 WHERE v.newest > coalesce(d.dispatched, -1)
-  AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} WHERE status = 'open')`,
+  AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} WHERE status = 'open' OR run_key = :runKey)`,
       params: { runKey: text(runKey) },
     }),
 

@@ -105,7 +105,7 @@ export class LocalLakehouse implements Lakehouse {
     return this.db.transaction(async (tx) => {
       const [open] = await tx.all<{ run_key: string }>(this.sql.findOpenFanInRun);
       const runKey = open?.run_key ?? proposedRunKey;
-      if (!open) await tx.run(this.sql.openFanInRun, [runKey]);
+      if (!open) await tx.run(this.sql.openFanInRun, [runKey, runKey]);
       const [window] = await tx.all<{ n: bigint }>(this.sql.countFanInRunSources, [runKey]);
       return { runKey, resumed: Boolean(open), sources: Number(window!.n) };
     });

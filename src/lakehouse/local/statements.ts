@@ -95,12 +95,15 @@ export function pipelineStatements(tables: TablesConfig) {
      * changed-ids view. Registry rows arrive one whole range at a time, so every change up to
      * that newest version is already in the view.
      */
+    /** Params: run key, run key. */
     openFanInRun: `INSERT INTO ${t.fanInRuns} (run_key, source, after_version, through_version, status, opened_at)
       SELECT ?, v.source, coalesce(d.dispatched, -1), v.newest, 'open', now()::TIMESTAMP
       FROM (SELECT source, max(last_commit_version) AS newest FROM ${t.changedIds} GROUP BY source) v
       LEFT JOIN (SELECT source, max(through_version) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source) d
         ON d.source = v.source
-      WHERE v.newest > coalesce(d.dispatched, -1)`,
+      WHERE v.newest > coalesce(d.dispatched, -1)
+        -- A run key is used once: a late (timed-out) attempt must not reopen a run already committed.
+        AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} WHERE run_key = ?)`,
 
     countFanInRunSources: `SELECT count(*) AS n FROM ${t.fanInRuns} WHERE run_key = ?`,
 
