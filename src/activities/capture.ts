@@ -99,7 +99,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
       return classified(async () => {
         const { tableId, latestVersion } = await lakehouse.describeSource(sourceConfig);
         if (fromVersion > latestVersion) {
-          throw ApplicationFailure.nonRetryable(`cannot replay ${source} from version ${fromVersion}: the latest version is ${latestVersion}`, 'InvalidReplay');
+          throw ApplicationFailure.nonRetryable(`fromVersion ${fromVersion} is past the latest version ${latestVersion} of ${sourceConfig.table}: pick a version from 0 to ${latestVersion}`, 'InvalidReplay');
         }
         await lakehouse.rewindOffset({ source, table: sourceConfig.table, tableId, version: fromVersion - 1 });
         return { lastVersion: fromVersion - 1, tableId };

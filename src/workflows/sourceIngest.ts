@@ -28,7 +28,7 @@ import {
   type SourceStatus,
 } from './messages';
 import { planRanges } from './ranges';
-import { validateReplayRequest } from './requests';
+import { recordableRequest, validateReplayRequest } from './requests';
 import { CdfLastVersion, CdfState } from './searchAttributes';
 
 /** Until the first cycle reads worker.heartbeatTimeoutSeconds from the worker's config. */
@@ -78,6 +78,9 @@ interface CarriedState {
 interface SourceState extends Required<CarriedState> {
   source: string;
   cycleInProgress: boolean;
+  /** Replays applied (or refused by the rewind) in this run, and why the last one was refused. */
+  replaysApplied: number;
+  lastReplayRefusal: string | null;
 }
 
 /**
@@ -181,9 +184,13 @@ async function applyReplay(state: SourceState): Promise<void> {
     state.offsetVersion = rewound.lastVersion;
     state.offsetCommitTimestamp = null;
     state.blocked = null;
+    state.lastReplayRefusal = null;
   } catch (error) {
     if (!(error instanceof ActivityFailure)) throw error;
-    state.lastRejected = { handler: 'replayFromVersion', request, reason: error.cause?.message ?? error.message, at: new Date(Date.now()).toISOString() };
+    state.lastReplayRefusal = error.cause?.message ?? error.message;
+    state.lastRejected = { handler: 'replayFromVersion', request, reason: state.lastReplayRefusal, at: new Date(Date.now()).toISOString() };
+  } finally {
+    state.replaysApplied += 1;
   }
 }
 
@@ -205,9 +212,11 @@ function publishSearchAttributes(state: SourceState): void {
  * continue as new) or for the next one (it set pollRequested, so that cycle runs here first).
  */
 async function readyToContinueAsNew(state: SourceState): Promise<boolean> {
-  if (!workflowInfo().continueAsNewSuggested || state.pollRequested) return false;
-  await condition(() => allHandlersFinished() || state.pollRequested);
-  return !state.pollRequested;
+  // A replay update waits for its rewind, which the next loop applies: it must come first too.
+  const workPending = () => state.pollRequested || (state.pendingReplay !== null && !state.paused);
+  if (!workflowInfo().continueAsNewSuggested || workPending()) return false;
+  await condition(() => allHandlersFinished() || workPending());
+  return !workPending();
 }
 
 function registerHandlers(state: SourceState): void {
@@ -223,9 +232,9 @@ function registerHandlers(state: SourceState): void {
     replayFromVersionSignal,
     (request) => {
       try {
-        state.pendingReplay = validateReplayRequest(request, state.latestVersion);
+        state.pendingReplay = validateReplayRequest(request);
       } catch (error) {
-        state.lastRejected = { handler: 'replayFromVersion', request, reason: (error as Error).message, at: new Date(Date.now()).toISOString() };
+        state.lastRejected = { handler: 'replayFromVersion', request: recordableRequest(request), reason: (error as Error).message, at: new Date(Date.now()).toISOString() };
       }
     },
     { description: 'Capture again from a Delta version: rewinds the offset (the registry stays deduplicated). Input: {"fromVersion": 12, "reason": "…"}' },
@@ -234,12 +243,19 @@ function registerHandlers(state: SourceState): void {
     replayFromVersionUpdate,
     async (request) => {
       const previousOffset = state.offsetVersion;
-      state.pendingReplay = { fromVersion: request.fromVersion, ...(request.reason ? { reason: request.reason } : {}) };
+      state.pendingReplay = validateReplayRequest(request);
+      // The version is checked against the table's live latest version by the rewind itself (the
+      // one this workflow last saw may be stale, e.g. while the source is blocked); the caller
+      // waits for that answer, unless the source is paused and the replay waits for resume.
+      if (state.paused || !patched('replay-update-waits-for-rewind-v1')) return { fromVersion: request.fromVersion, previousOffset };
+      const ticket = state.replaysApplied + 1;
+      await condition(() => state.replaysApplied >= ticket);
+      if (state.lastReplayRefusal) throw ApplicationFailure.nonRetryable(state.lastReplayRefusal, 'InvalidReplay');
       return { fromVersion: request.fromVersion, previousOffset };
     },
     {
-      validator: (request) => void validateReplayRequest(request, state.latestVersion),
-      description: 'Like the replayFromVersion signal, but rejects a bad version with its reason. Input: {"fromVersion": 12}',
+      validator: (request) => void validateReplayRequest(request),
+      description: 'Like the replayFromVersion signal, but waits until the offset is rewound and fails with the reason if the version is refused. Input: {"fromVersion": 12}',
     },
   );
   setHandler(
@@ -341,11 +357,13 @@ function restoreState(input: SourceIngestInput): SourceState {
     ...carried,
     source: input.source,
     cycleInProgress: false,
+    replaysApplied: 0,
+    lastReplayRefusal: null,
   };
 }
 
 function carry(state: SourceState): CarriedState {
-  const { source: _source, cycleInProgress: _cycle, ...carried } = state;
+  const { source: _source, cycleInProgress: _cycle, replaysApplied: _applied, lastReplayRefusal: _refusal, ...carried } = state;
   return { ...carried, continuedAsNewTimes: carried.continuedAsNewTimes + 1 };
 }
 

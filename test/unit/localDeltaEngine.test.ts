@@ -202,6 +202,17 @@ describe('LocalDeltaEngine', () => {
     expect(error.message).toContain('[TABLE_OR_VIEW_NOT_FOUND]');
   });
 
+  it('brings a dropped table back on undrop with its id, rows and change feed', async () => {
+    const lakehouse = await lakehouseWithCommits(threeNewRows);
+    const before = await lakehouse.engine.describe(TABLE);
+    await lakehouse.engine.dropTable(TABLE);
+    await lakehouse.engine.undropTable(TABLE);
+    const after = await lakehouse.engine.describe(TABLE);
+    expect(after).toEqual(before);
+    expect(await lakehouse.db.all(`SELECT count(*)::INTEGER AS n FROM ${TABLE}`)).toEqual([{ n: 3 }]);
+    expect(await readFeed(lakehouse, 1, 1)).toHaveLength(3);
+  });
+
   it('fails a read starting at a commit older than the deleted file retention with BEYOND_DELETED_FILE_RETENTION_DURATION', async () => {
     const lakehouse = await lakehouseWithCommits(threeNewRows, threeNewRows);
     await lakehouse.engine.setDeletedFileRetentionHours(TABLE, 1);

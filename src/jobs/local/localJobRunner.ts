@@ -101,6 +101,14 @@ export class LocalJobRunner implements JobLauncher {
     return rows.map((r) => ({ runKey: r.run_key, batchNumber: r.batch_number, queuedAt: Number(r.queued_time) }));
   }
 
+  /** Every run with its batch, attempt, outcome and how often its token was asked for (for audits). */
+  async runRecords(): Promise<{ runKey: string; batchNumber: number; attempt: number; lifeCycleState: LifeCycleState; resultState: ResultState | null; launchRequests: number }[]> {
+    const rows = await this.db.all<{ run_key: string; batch_number: number; attempt: number; life_cycle_state: LifeCycleState; result_state: ResultState | null; launch_requests: number }>(
+      `SELECT run_key, batch_number, attempt, life_cycle_state, result_state, launch_requests FROM runs ORDER BY run_id`,
+    );
+    return rows.map((r) => ({ runKey: r.run_key, batchNumber: r.batch_number, attempt: r.attempt, lifeCycleState: r.life_cycle_state, resultState: r.result_state, launchRequests: r.launch_requests }));
+  }
+
   async runCount(): Promise<number> {
     const [row] = await this.db.all<{ n: bigint }>(`SELECT count(*) AS n FROM runs`);
     return Number(row!.n);

@@ -281,13 +281,28 @@ export class LocalDeltaEngine {
     });
   }
 
-  /** `DROP TABLE`: later reads fail with TABLE_OR_VIEW_NOT_FOUND until the name is created again. */
+  /**
+   * `DROP TABLE`: later reads fail with TABLE_OR_VIEW_NOT_FOUND until the name is created again or
+   * the table is undropped. Like Unity Catalog, which keeps a dropped managed table's data for a
+   * while, the rows are set aside (the change feed stays where it was) so that UNDROP can restore them.
+   */
   async dropTable(name: string): Promise<void> {
     const table = await this.liveTable(name);
     await this.db.transaction(async (tx) => {
+      await tx.run(`CREATE OR REPLACE TABLE ${table.shadow}_dropped AS SELECT * FROM ${quoteIdent(name)}`);
       await tx.run(`DROP TABLE ${quoteIdent(name)}`);
-      await tx.run(`DROP TABLE ${table.shadow}`);
       await tx.run(`UPDATE _delta.tables SET dropped = true WHERE name = ?`, [name]);
+    });
+  }
+
+  /** `UNDROP TABLE`: brings a dropped table back with its id, history and change feed. */
+  async undropTable(name: string): Promise<void> {
+    const table = await this.catalogRow(name);
+    if (!table?.dropped) throw engineError('TABLE_OR_VIEW_NOT_FOUND', `There is no dropped table ${name} to undrop.`, '42P01');
+    await this.db.transaction(async (tx) => {
+      await tx.run(`CREATE TABLE ${quoteIdent(name)} AS SELECT * FROM ${table.shadow}_dropped`);
+      await tx.run(`DROP TABLE ${table.shadow}_dropped`);
+      await tx.run(`UPDATE _delta.tables SET dropped = false WHERE name = ?`, [name]);
     });
   }
 

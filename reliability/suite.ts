@@ -1,0 +1,143 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { bundleWorkflowCode, Runtime } from '@temporalio/worker';
+import { ensureTemporalCli } from '../src/temporal/cli';
+import { startDevServer } from '../src/temporal/devServer';
+import { searchAttributeFlags } from '../src/temporal/searchAttributes';
+import { temporalLogger } from '../src/logging';
+import { badInputScenario } from './badInput';
+import type { Invariant, ScenarioContext, ScenarioResult } from './context';
+import { crashScenario, type CrashSize } from './crash';
+import { failureModesScenario } from './failureModes';
+import { faultsScenario, type FaultsSize } from './faults';
+import { saveHistories } from './histories';
+import { loadScenario, type LoadSize } from './load';
+import { scanForSecrets } from './secrets';
+import { Client, Connection } from '@temporalio/client';
+
+interface SuiteSize {
+  crash: CrashSize;
+  faults: FaultsSize;
+  load: LoadSize;
+}
+
+const SIZES: Record<'ci' | 'full', SuiteSize> = {
+  ci: {
+    crash: { sources: 3, changes: 40_000, kills: 12, serverRestarts: 1, opsPerCommit: 400, idSpace: 20_000 },
+    faults: { sources: 3, commitsPerSource: 15, opsPerCommit: 60 },
+    load: { sources: 50, commitsPerSource: 3, fanInIds: 20_000, batches: 100, concurrency: 8 },
+  },
+  full: {
+    crash: { sources: 5, changes: 1_000_000, kills: 100, serverRestarts: 3, opsPerCommit: 2_500, idSpace: 200_000 },
+    faults: { sources: 5, commitsPerSource: 30, opsPerCommit: 150 },
+    load: { sources: 50, commitsPerSource: 5, fanInIds: 100_000, batches: 100, concurrency: 8 },
+  },
+};
+
+const ROOT = join(__dirname, '..');
+
+/** Runs every scenario, scans for secrets, writes the report; true when every invariant held. */
+export async function runSuite(workDir: string): Promise<boolean> {
+  const sizeName = process.env.CDF_RELIABILITY_SIZE === 'full' ? 'full' : 'ci';
+  const size = SIZES[sizeName];
+  const reportPath = process.env.CDF_RELIABILITY_REPORT ?? join(ROOT, sizeName === 'full' ? 'docs' : 'test-artifacts', 'reliability-report.json');
+  const progress = (message: string) => process.stderr.write(`[reliability] ${message}\n`);
+  const started = Date.now();
+  progress(`size ${sizeName}; work directory ${workDir}; log ${process.env.CDF_LOG_FILE}`);
+
+  Runtime.install({ logger: temporalLogger('WARN') });
+  const cliPath = await ensureTemporalCli(progress);
+  const server = await startDevServer({ cliPath, logFile: join(workDir, 'temporal-dev-server.log'), extraArgs: searchAttributeFlags() });
+  const bundlePath = join(workDir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, (await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: quietBundleLogger })).code);
+  const secrets = [process.env.DATABRICKS_TOKEN!, process.env.DATABRICKS_CLIENT_SECRET!];
+  const ctx: ScenarioContext = { size: sizeName, address: server.address, bundlePath, workDir, secrets, progress };
+
+  const results: ScenarioResult[] = [];
+  const run = async (name: string, scenario: () => Promise<ScenarioResult>) => {
+    const at = Date.now();
+    progress(`${name}: starting`);
+    try {
+      results.push(await scenario());
+    } catch (error) {
+      results.push({ name, figures: {}, invariants: [{ name: `${name} ran to the end`, held: false, detail: (error as Error).stack ?? String(error) }], taskQueues: [], logFiles: [] });
+    }
+    const failed = results.at(-1)!.invariants.filter((i) => !i.held);
+    progress(`${name}: ${failed.length === 0 ? 'held' : `${failed.length} invariants FAILED`} in ${Math.round((Date.now() - at) / 1000)} s`);
+  };
+  let historyFiles: string[] = [];
+  try {
+    await run('badInput', () => badInputScenario(ctx));
+    await run('failureModes', () => failureModesScenario(ctx));
+    await run('faults', () => faultsScenario(ctx, size.faults));
+    await run('load', () => loadScenario(ctx, size.load));
+    await run('crash', () => crashScenario(ctx, size.crash, cliPath));
+  } finally {
+    historyFiles = await saveAllHistories(server.address, results, join(workDir, 'histories'));
+    await server.stop();
+  }
+
+  const figure = (scenario: string, key: string) => Number(results.find((r) => r.name === scenario)?.figures[key] ?? 0);
+  const sum = (key: string) => results.reduce((total, r) => total + Number(r.figures[key] ?? 0), 0);
+  const report = {
+    generatedAt: new Date().toISOString(),
+    size: sizeName,
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+    sources: figure('crash', 'sources'),
+    changesChecked: sum('changesChecked'),
+    workerKills: figure('crash', 'workerKills'),
+    serverRestarts: figure('crash', 'serverRestarts'),
+    faultsInjected: figure('faults', 'faultsInjected'),
+    badInputs: figure('badInput', 'badInputs'),
+    lost: sum('lost'),
+    duplicated: sum('duplicated'),
+    duplicateLaunches: sum('duplicateLaunches'),
+    secretsFound: 0,
+    secretScan: { filesScanned: 0, bytesScanned: 0 },
+    scenarios: results.map(({ name, figures, invariants }) => ({ name, figures, invariants })),
+    bugsFound: BUGS_FOUND,
+  };
+  mkdirSync(dirname(reportPath), { recursive: true });
+  writeFileSync(reportPath, JSON.stringify(report, null, 2));
+  // The report itself is scanned too, so it is written first and rewritten with the scan's result.
+  const logFiles = [process.env.CDF_LOG_FILE!, join(workDir, 'temporal-dev-server.log'), reportPath, ...historyFiles, ...results.flatMap((r) => r.logFiles)];
+  const scan = scanForSecrets(logFiles, secrets);
+  report.secretsFound = scan.secretsFound;
+  report.secretScan = { filesScanned: scan.filesScanned, bytesScanned: scan.bytesScanned };
+  const secretInvariant: Invariant = { name: 'no token value in any history, log line or report', held: scan.secretsFound === 0, detail: scan.hits.join('; ') || `${scan.filesScanned} files, ${scan.bytesScanned} bytes scanned` };
+  report.scenarios.push({ name: 'secrets', figures: { filesScanned: scan.filesScanned, bytesScanned: scan.bytesScanned, secretsFound: scan.secretsFound }, invariants: [secretInvariant] });
+  writeFileSync(reportPath, JSON.stringify(report, null, 2));
+
+  const all = report.scenarios.flatMap((s) => s.invariants.map((i) => ({ scenario: s.name, ...i })));
+  for (const i of all) process.stdout.write(`${i.held ? 'held  ' : 'FAILED'} ${i.scenario}: ${i.name} — ${i.detail}\n`);
+  const ok = all.every((i) => i.held) && report.lost === 0 && report.duplicated === 0 && report.duplicateLaunches === 0 && report.secretsFound === 0;
+  process.stdout.write(
+    `${JSON.stringify({ ok, report: reportPath, sources: report.sources, changesChecked: report.changesChecked, workerKills: report.workerKills, serverRestarts: report.serverRestarts, faultsInjected: report.faultsInjected, badInputs: report.badInputs, lost: report.lost, duplicated: report.duplicated, duplicateLaunches: report.duplicateLaunches, secretsFound: report.secretsFound, durationSeconds: report.durationSeconds })}\n`,
+  );
+  return ok;
+}
+
+/** Histories of every in-process scenario (the crash scenario saves its own from its own server). */
+async function saveAllHistories(address: string, results: ScenarioResult[], dir: string): Promise<string[]> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection });
+    const files: string[] = [];
+    for (const taskQueue of results.flatMap((r) => r.taskQueues)) files.push(...(await saveHistories(client, taskQueue, dir)).files);
+    return files;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** What the suite found in the product, and how each was fixed (kept with the report it produced). */
+const BUGS_FOUND: { bug: string; fix: string }[] = [];
+
+const quietBundleLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
+  error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
+};
