@@ -58,7 +58,8 @@ export async function crashScenario(ctx: ScenarioContext, size: CrashSize, cliPa
   const client = new Client({ connection, namespace: config.temporal.namespace });
   await ensureSearchAttributes(connection, config.temporal.namespace);
 
-  const logFile = join(dir, 'worker.log');
+  const workerLogFile = join(dir, 'worker.log');
+  const logFile = join(dir, 'worker-output.log');
   const log = createWriteStream(logFile, { flags: 'a' });
   const inFlight = new Map<string, string>();
   const killsByActivity: Record<string, number> = {};
@@ -70,12 +71,15 @@ export async function crashScenario(ctx: ScenarioContext, size: CrashSize, cliPa
   let armed: string | null = null;
   let struck: string | null = null;
 
-  const spawnWorker = async () => {
+  // Each worker life writes up to its share of the traffic, so that changes keep arriving until the last kill.
+  const trafficShare = (lives: number) => Math.min(size.changes, Math.ceil((lives / size.kills) * size.changes));
+  const spawnWorker = async (trafficTarget: number) => {
     inFlight.clear();
     ready = false;
-    const worker = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'crashWorker.ts'), configPath, ctx.bundlePath, String(size.changes), String(size.opsPerCommit), String(size.idSpace)], {
+    const worker = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'crashWorker.ts'), configPath, ctx.bundlePath, String(trafficTarget), String(size.opsPerCommit), String(size.idSpace)], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: process.env,
+      // The worker's JSON log gets a file of its own; what it prints otherwise goes to worker-output.log.
+      env: { ...process.env, CDF_LOG_FILE: workerLogFile },
     });
     worker.stderr!.pipe(log, { end: false });
     let buffered = '';
@@ -119,7 +123,7 @@ export async function crashScenario(ctx: ScenarioContext, size: CrashSize, cliPa
     child = null;
   };
 
-  await spawnWorker();
+  await spawnWorker(trafficShare(1));
   await startSourceWorkflows(client, config);
   const restartAfter = new Set(Array.from({ length: size.serverRestarts }, (_, i) => Math.floor(((i + 1) * size.kills) / (size.serverRestarts + 1))));
   let kills = 0;
@@ -127,12 +131,12 @@ export async function crashScenario(ctx: ScenarioContext, size: CrashSize, cliPa
   const started = Date.now();
   try {
     while (kills < size.kills) {
-      if (!child) await spawnWorker();
+      if (!child) await spawnWorker(trafficShare(kills + 1));
       const target = KILL_TARGETS[kills % KILL_TARGETS.length]!;
       // Aim at the target activity; if it does not come within the wait, kill whatever is running.
       struck = null;
       armed = target;
-      const deadline = Date.now() + (traffic.done ? 5_000 : 20_000);
+      const deadline = Date.now() + 20_000;
       while (Date.now() < deadline && !struck) await sleep(5);
       armed = null;
       const phase = struck ?? [...inFlight.values()][0] ?? 'between activities';
@@ -142,7 +146,7 @@ export async function crashScenario(ctx: ScenarioContext, size: CrashSize, cliPa
       if (kills % 10 === 0) ctx.progress(`crash: ${kills}/${size.kills} kills, ${traffic.changes} changes written, ${serverRestarts} server restarts, ${Math.round((Date.now() - started) / 1000)} s`);
       if (restartAfter.has(kills)) {
         // The server goes down while the worker is starting up again: both must find each other.
-        await spawnWorker();
+        await spawnWorker(trafficShare(kills + 1));
         await server.stop();
         await sleep(1000);
         server = await startServer();
@@ -150,8 +154,8 @@ export async function crashScenario(ctx: ScenarioContext, size: CrashSize, cliPa
         ctx.progress(`crash: dev server restarted (${serverRestarts}/${size.serverRestarts})`);
       }
     }
-    if (!child) await spawnWorker();
-    while (!traffic.done) await sleep(500);
+    if (!child) await spawnWorker(size.changes);
+    while (!(traffic.done && traffic.changes >= size.changes)) await sleep(500);
     ctx.progress(`crash: traffic done (${traffic.changes} changes); waiting for every source to catch up`);
     await waitForCatchUp(client, config);
     // The trigger may still be dispatching; fan-ins until one finds nothing open and nothing new.
@@ -190,7 +194,7 @@ export async function crashScenario(ctx: ScenarioContext, size: CrashSize, cliPa
         ...audit.invariants,
       ],
       taskQueues: [],
-      logFiles: [logFile, join(dir, 'temporal-dev-server.log'), ...histories.files],
+      logFiles: [logFile, workerLogFile, join(dir, 'temporal-dev-server.log'), ...histories.files],
     };
   } finally {
     await runner.close();
