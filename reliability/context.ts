@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { parseConfig } from '../src/config/load';
 import type { Config } from '../src/config/schema';
 import { ensureDemoSourceTable } from '../src/demo/upstream';
 import { FaultInjector } from '../src/faults/injector';
-import { LocalJobRunner } from '../src/jobs/local/localJobRunner';
+import type { LocalJobRunner } from '../src/jobs/local/localJobRunner';
 import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
-import { createPipelineWorker, type PipelineWorker } from '../src/worker';
+import type { PipelineWorker } from '../src/worker';
+import { startWorkerOn, terminateWorkflows } from '../test/support/pipeline';
 
 /** What every scenario gets from the suite runner. */
 export interface ScenarioContext {
@@ -87,37 +87,18 @@ export interface InProcessPipeline {
 export async function startInProcessPipeline(ctx: ScenarioContext, config: Config): Promise<InProcessPipeline> {
   const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults });
   for (const source of config.sources) await ensureDemoSourceTable(lakehouse, source);
-  const runner = await LocalJobRunner.open(config.jobs.local.path, {
-    processor: (runKey, batchNumber) => lakehouse.processBatch(runKey, batchNumber),
-    maxConcurrentRuns: config.jobs.local.maxConcurrentRuns,
-    failFirstAttemptRate: config.jobs.local.failFirstAttemptRate,
-  });
   const faults = new FaultInjector(config.faults);
-  const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
-  const pipeline = await createPipelineWorker({ config, connection: nativeConnection, lakehouse, jobs: runner, faults, workflowBundle: { codePath: ctx.bundlePath } });
-  const running = pipeline.worker.run();
-  let stopped = false;
+  const t = await startWorkerOn(config, lakehouse, { bundlePath: ctx.bundlePath, faults });
   return {
     config,
-    client,
+    client: t.client,
     lakehouse,
-    runner,
-    pipeline,
+    runner: t.jobs,
+    pipeline: t.pipeline,
     faults,
     async stop() {
-      if (stopped) return;
-      stopped = true;
-      for await (const execution of client.workflow.list({ query: `TaskQueue = "${config.temporal.taskQueue}" AND ExecutionStatus = "Running"` })) {
-        await client.workflow.getHandle(execution.workflowId).terminate('reliability scenario finished').catch(() => undefined);
-      }
-      pipeline.worker.shutdown();
-      await running;
-      await runner.close();
-      await lakehouse.close();
-      await connection.close();
-      await nativeConnection.close();
+      await terminateWorkflows(t.client, config);
+      await t.stop();
     },
   };
 }

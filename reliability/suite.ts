@@ -1,9 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { bundleWorkflowCode, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { ensureTemporalCli } from '../src/temporal/cli';
 import { startDevServer } from '../src/temporal/devServer';
 import { searchAttributeFlags } from '../src/temporal/searchAttributes';
+import { writeWorkflowBundle } from '../src/temporal/workflowBundle';
 import { temporalLogger } from '../src/logging';
 import { badInputScenario } from './badInput';
 import type { Invariant, ScenarioContext, ScenarioResult } from './context';
@@ -52,7 +53,7 @@ export async function runSuite(workDir: string): Promise<boolean> {
   const cliPath = await ensureTemporalCli(progress);
   const server = await startDevServer({ cliPath, logFile: join(workDir, 'temporal-dev-server.log'), extraArgs: searchAttributeFlags() });
   const bundlePath = join(workDir, 'workflow-bundle.js');
-  writeFileSync(bundlePath, (await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: quietBundleLogger })).code);
+  await writeWorkflowBundle(bundlePath);
   const secrets = [process.env.DATABRICKS_TOKEN!, process.env.DATABRICKS_CLIENT_SECRET!];
   const ctx: ScenarioContext = { size: sizeName, address: server.address, bundlePath, workDir, secrets, progress };
 
@@ -156,12 +157,3 @@ const BUGS_FOUND: { found: string; bug: string; fix: string }[] = [
     fix: 'Refusals quote at most 100 characters of a value and status keeps an oversized request as cut text (src/workflows/requests.ts describeValue/recordableRequest).',
   },
 ];
-
-const quietBundleLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-  error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-};

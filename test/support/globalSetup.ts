@@ -1,9 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { writeFileSync } from 'node:fs';
 import { ensureTemporalCli } from '../../src/temporal/cli';
 import { startDevServer } from '../../src/temporal/devServer';
+import { writeWorkflowBundle } from '../../src/temporal/workflowBundle';
 import { searchAttributeFlags } from '../../src/temporal/searchAttributes';
 
 export const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
@@ -16,20 +15,10 @@ export default async function globalSetup(): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const cliPath = await ensureTemporalCli((message) => process.stderr.write(`[test setup] ${message}\n`));
   const server = await startDevServer({ cliPath, logFile: join(ARTIFACTS, 'temporal-dev-server.log'), extraArgs: searchAttributeFlags() });
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger });
   const bundlePath = join(ARTIFACTS, 'workflow-bundle.js');
-  writeFileSync(bundlePath, bundle.code);
+  await writeWorkflowBundle(bundlePath);
   process.env.TEMPORAL_CLI_PATH = cliPath;
   process.env.CDF_TEST_TEMPORAL_ADDRESS = server.address;
   process.env.CDF_TEST_WORKFLOW_BUNDLE = bundlePath;
   (globalThis as { __cdfDevServer?: typeof server }).__cdfDevServer = server;
 }
-
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-  error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-};

@@ -9,6 +9,7 @@ import type { Config } from '../../src/config/schema';
 import { LocalJobRunner } from '../../src/jobs/local/localJobRunner';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
 import type { Lakehouse } from '../../src/lakehouse/port';
+import type { FaultInjector } from '../../src/faults/injector';
 import { createPipelineWorker, type PipelineWorker } from '../../src/worker';
 
 let runtimeInstalled = false;
@@ -72,8 +73,15 @@ export async function startTestPipeline(config: Config): Promise<TestPipeline> {
   return startWorkerOn(config, lakehouse);
 }
 
+export interface WorkerOnOptions {
+  /** Default: the bundle jest's global setup built. */
+  bundlePath?: string;
+  /** Default: from config.faults. */
+  faults?: FaultInjector;
+}
+
 /** The real worker over a given lakehouse, with the local job runner running its demo processor. */
-export async function startWorkerOn<L extends Lakehouse>(config: Config, lakehouse: L): Promise<TestPipeline<L>> {
+export async function startWorkerOn<L extends Lakehouse>(config: Config, lakehouse: L, options: WorkerOnOptions = {}): Promise<TestPipeline<L>> {
   installQuietRuntime();
   const jobs = await LocalJobRunner.open(config.jobs.local.path, {
     processor: (runKey, batchNumber) => lakehouse.processBatch(runKey, batchNumber),
@@ -88,7 +96,8 @@ export async function startWorkerOn<L extends Lakehouse>(config: Config, lakehou
     connection: nativeConnection,
     lakehouse,
     jobs,
-    workflowBundle: { codePath: process.env.CDF_TEST_WORKFLOW_BUNDLE! },
+    faults: options.faults,
+    workflowBundle: { codePath: options.bundlePath ?? process.env.CDF_TEST_WORKFLOW_BUNDLE! },
   });
   const running = pipeline.worker.run();
   let stopped = false;
