@@ -7,7 +7,7 @@
  *   CDF_RELIABILITY_REPORT    where the JSON report goes (default: test-artifacts/ for ci, docs/ for full)
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -22,7 +22,12 @@ process.env.LOG_LEVEL = process.env.LOG_LEVEL ?? 'info';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { runSuite } = require('./suite') as typeof import('./suite');
 runSuite(workDir).then(
-  (ok) => process.exit(ok ? 0 : 1),
+  (ok) => {
+    // A failed run keeps its data files, logs and histories for a post-mortem.
+    if (ok) rmSync(workDir, { recursive: true, force: true });
+    else process.stderr.write(`[reliability] kept ${workDir} (data files, logs, histories)\n`);
+    process.exit(ok ? 0 : 1);
+  },
   (error: Error) => {
     process.stderr.write(`reliability suite failed to run: ${error.stack ?? error.message}\n`);
     process.exit(1);
