@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Runtime } from '@temporalio/worker';
@@ -85,6 +86,7 @@ export async function runSuite(workDir: string): Promise<boolean> {
   const sum = (key: string) => results.reduce((total, r) => total + Number(r.figures[key] ?? 0), 0);
   const report = {
     generatedAt: new Date().toISOString(),
+    commit: gitCommit(),
     size: sizeName,
     durationSeconds: Math.round((Date.now() - started) / 1000),
     sources: figure('crash', 'sources'),
@@ -119,6 +121,17 @@ export async function runSuite(workDir: string): Promise<boolean> {
     `${JSON.stringify({ ok, report: reportPath, sources: report.sources, changesChecked: report.changesChecked, workerKills: report.workerKills, serverRestarts: report.serverRestarts, faultsInjected: report.faultsInjected, badInputs: report.badInputs, lost: report.lost, duplicated: report.duplicated, duplicateLaunches: report.duplicateLaunches, secretsFound: report.secretsFound, durationSeconds: report.durationSeconds })}\n`,
   );
   return ok;
+}
+
+/** The commit the suite ran on, marked when the working tree had changes; null outside a git checkout. */
+function gitCommit(): string | null {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${head} (with uncommitted changes)` : head;
+  } catch {
+    return null;
+  }
 }
 
 /** Histories of every in-process scenario (the crash scenario saves its own from its own server). */

@@ -78,8 +78,9 @@ interface CarriedState {
 interface SourceState extends Required<CarriedState> {
   source: string;
   cycleInProgress: boolean;
-  /** Replays applied (or refused by the rewind) in this run, and why the last one was refused. */
+  /** Replays applied (or refused by the rewind) in this run, whether one is being applied, and why the last one was refused. */
   replaysApplied: number;
+  replayInProgress: boolean;
   lastReplayRefusal: string | null;
 }
 
@@ -179,6 +180,7 @@ async function waitForNextCycle(state: SourceState): Promise<void> {
 async function applyReplay(state: SourceState): Promise<void> {
   const request = state.pendingReplay!;
   state.pendingReplay = null;
+  state.replayInProgress = true;
   try {
     const rewound = await captureActivities(state).rewindOffset({ source: state.source, fromVersion: request.fromVersion });
     state.offsetVersion = rewound.lastVersion;
@@ -191,6 +193,7 @@ async function applyReplay(state: SourceState): Promise<void> {
     state.lastRejected = { handler: 'replayFromVersion', request, reason: state.lastReplayRefusal, at: new Date(Date.now()).toISOString() };
   } finally {
     state.replaysApplied += 1;
+    state.replayInProgress = false;
   }
 }
 
@@ -248,7 +251,8 @@ function registerHandlers(state: SourceState): void {
       // one this workflow last saw may be stale, e.g. while the source is blocked); the caller
       // waits for that answer, unless the source is paused and the replay waits for resume.
       if (state.paused || !patched('replay-update-waits-for-rewind-v1')) return { fromVersion: request.fromVersion, previousOffset };
-      const ticket = state.replaysApplied + 1;
+      // A rewind already running was asked for before this request: wait for the one after it.
+      const ticket = state.replaysApplied + (state.replayInProgress ? 2 : 1);
       await condition(() => state.replaysApplied >= ticket);
       if (state.lastReplayRefusal) throw ApplicationFailure.nonRetryable(state.lastReplayRefusal, 'InvalidReplay');
       return { fromVersion: request.fromVersion, previousOffset };
@@ -358,12 +362,13 @@ function restoreState(input: SourceIngestInput): SourceState {
     source: input.source,
     cycleInProgress: false,
     replaysApplied: 0,
+    replayInProgress: false,
     lastReplayRefusal: null,
   };
 }
 
 function carry(state: SourceState): CarriedState {
-  const { source: _source, cycleInProgress: _cycle, replaysApplied: _applied, lastReplayRefusal: _refusal, ...carried } = state;
+  const { source: _source, cycleInProgress: _cycle, replaysApplied: _applied, replayInProgress: _replaying, lastReplayRefusal: _refusal, ...carried } = state;
   return { ...carried, continuedAsNewTimes: carried.continuedAsNewTimes + 1 };
 }
 
