@@ -33,7 +33,8 @@ describe('failures on the way', () => {
     }));
 
   it('relaunches a failed downstream run under a new token and commits once every batch succeeded', () =>
-    withPipeline({ jobs: { failFirstAttemptRate: 0.5 }, fanIn: { batchSize: 10, concurrency: 4 } }, async (t) => {
+    // Which first attempts fail depends on the (time-based) run key: enough batches that some fail and some do not.
+    withPipeline({ jobs: { failFirstAttemptRate: 0.5 }, fanIn: { batchSize: 2, concurrency: 4 } }, async (t) => {
       const written = await writeRandomTraffic(t.lakehouse, t.config.sources[0]!, { commits: 3, maxOpsPerCommit: 30, idSpace: 200, seed: 9 });
       await startSourceWorkflows(t.client, t.config);
       await captureUntilCaughtUp(t.client, t.config, 'orders');
@@ -48,7 +49,7 @@ describe('failures on the way', () => {
     }));
 
   it('leaves the fan-in run open when batches keep failing, and the next fan-in finishes it without relaunching what succeeded', () =>
-    withPipeline({ jobs: { failFirstAttemptRate: 0.5 }, fanIn: { batchSize: 10, concurrency: 4, maxAttemptsPerBatch: 1 } }, async (t) => {
+    withPipeline({ jobs: { failFirstAttemptRate: 0.5 }, fanIn: { batchSize: 2, concurrency: 4, maxAttemptsPerBatch: 1 } }, async (t) => {
       const written = await writeRandomTraffic(t.lakehouse, t.config.sources[0]!, { commits: 3, maxOpsPerCommit: 30, idSpace: 200, seed: 9 });
       await startSourceWorkflows(t.client, t.config);
       await captureUntilCaughtUp(t.client, t.config, 'orders');
