@@ -26,9 +26,9 @@ export interface CreateWorkerOptions {
   /** Adapters already open in this process (the demo writes upstream traffic through the same DuckDB). */
   lakehouse?: Lakehouse;
   jobs?: JobLauncher;
-  /** Extra activity interceptors after the built-in heartbeat (the reliability suite traces activities with one). */
   /** Fault injection (default: from config.faults, off unless a rate is set). */
   faults?: FaultInjector;
+  /** Extra activity interceptors after the built-in heartbeat (the reliability suite traces activities with one). */
   activityInterceptors?: NonNullable<NonNullable<WorkerOptions['interceptors']>['activity']>;
 }
 
