@@ -46,7 +46,7 @@ export async function auditPipeline(config: Config, lakehouse: LocalLakehouse, r
       `INSERT INTO oracle_changes
        SELECT ?, CAST(${quoteIdent(catalog.key_column)} AS VARCHAR), _commit_version,
               CASE WHEN bool_or(_change_type = 'delete') THEN 'delete' WHEN bool_or(_change_type = 'insert') THEN 'insert' ELSE 'update_postimage' END
-       FROM ${catalog.shadow.split('.').map((p) => quoteIdent(p)).join('.')} WHERE ${quoteIdent(catalog.key_column)} IS NOT NULL
+       FROM ${quoteIdent(catalog.shadow)} WHERE ${quoteIdent(catalog.key_column)} IS NOT NULL
        GROUP BY ALL`,
       [source.name],
     );

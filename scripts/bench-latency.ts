@@ -11,17 +11,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { startSourceWorkflows } from '../src/client/operations';
 import { parseConfig } from '../src/config/load';
 import { ensureDemoSourceTable } from '../src/demo/upstream';
-import { LocalJobRunner } from '../src/jobs/local/localJobRunner';
 import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
 import { ensureTemporalCli } from '../src/temporal/cli';
 import { startDevServer } from '../src/temporal/devServer';
 import { searchAttributeFlags } from '../src/temporal/searchAttributes';
-import { createPipelineWorker } from '../src/worker';
+import { writeWorkflowBundle } from '../src/temporal/workflowBundle';
+import { startWorkerOn } from '../test/support/pipeline';
 
 const options = new Command()
   .option('--commits <n>', 'commits to measure', (v) => Number(v), 50)
@@ -32,7 +30,6 @@ const options = new Command()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
   const dir = mkdtempSync(join(tmpdir(), 'cdf-bench-'));
   const server = await startDevServer({ cliPath: await ensureTemporalCli(), extraArgs: searchAttributeFlags() });
   const config = parseConfig({
@@ -43,14 +40,12 @@ async function main(): Promise<void> {
     capture: { pollIntervalSeconds: 1 },
     fanIn: { batchSize: 1000, jobPollIntervalSeconds: 1, onChange: { enabled: true, waitAfterLastChangeSeconds: 1, minSecondsBetweenRuns: 0 } },
   });
+  const bundlePath = join(dir, 'workflow-bundle.js');
+  await writeWorkflowBundle(bundlePath);
   const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
-  const jobs = await LocalJobRunner.open(config.jobs.local.path, { processor: (k, b) => lakehouse.processBatch(k, b), maxConcurrentRuns: 4, failFirstAttemptRate: 0 });
-  const nativeConnection = await NativeConnection.connect({ address: server.address });
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection });
-  const pipeline = await createPipelineWorker({ config, connection: nativeConnection, lakehouse, jobs });
-  const running = pipeline.worker.run();
   await ensureDemoSourceTable(lakehouse, config.sources[0]!);
+  // The same worker harness as the tests: real activities, the local runner, the bundle just built.
+  const { client, jobs, stop } = await startWorkerOn(config, lakehouse, { bundlePath });
   await startSourceWorkflows(client, config);
 
   const commits: { utsId: string; committedAt: number }[] = [];
@@ -74,12 +69,7 @@ async function main(): Promise<void> {
       if (launchedAt !== undefined) latencies.push(launchedAt - commit.committedAt);
     }
   }
-  pipeline.worker.shutdown();
-  await running;
-  await jobs.close();
-  await lakehouse.close();
-  await connection.close();
-  await nativeConnection.close();
+  await stop();
   await server.stop();
 
   const sorted = [...latencies].sort((a, b) => a - b);

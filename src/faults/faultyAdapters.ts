@@ -43,7 +43,7 @@ export function withLakehouseFaults<L extends Lakehouse>(lakehouse: L, faults: F
       }
       if (faults.roll('sqlSlowQuery', name)) await sleep(faults.slowQuerySeconds * 1000);
       if (faults.roll('sqlDroppedConnection', name)) {
-        if (Math.random() < 0.5) await call(...args);
+        if (faults.coin()) await call(...args);
         throw new Error(`read ECONNRESET: the connection to the warehouse was dropped (injected in ${name})`);
       }
       return call(...args);
@@ -67,7 +67,7 @@ export function withJobFaults(jobs: JobLauncher, faults: FaultInjector): JobLaun
           ? 'DATABRICKS_NETWORK_ECONNRESET'
           : null;
     if (!kind) return call();
-    if (Math.random() < 0.5) await call();
+    if (faults.coin()) await call();
     throw new TransientError(kind, `${operation} failed: ${kind} (injected)`);
   };
   return {

@@ -53,6 +53,11 @@ export class FaultInjector {
     return true;
   }
 
+  /** A fair coin from the same source of randomness (e.g. whether a dropped connection strikes before or after the call). */
+  coin(): boolean {
+    return this.random() < 0.5;
+  }
+
   total(): number {
     return Object.values(this.counts).reduce((sum, n) => sum + n, 0);
   }

@@ -3,33 +3,22 @@ import type { Activities, BatchOutcome, FanInRunStart } from '../activities';
 import { fanInStatusQuery, type FanInStatus } from './messages';
 
 /**
- * Refresh and open run before the worker's config is known, so they heartbeat on a fixed timeout;
- * everything after uses worker.heartbeatTimeoutSeconds from the opened run. A heartbeat timeout is
- * what lets an activity on a worker that died be retried in seconds rather than at start-to-close.
+ * The fan-in's activities with their limits. Every one has a heartbeat timeout: that is what lets
+ * an activity on a worker that died be retried in seconds rather than at start-to-close.
  */
-const OPENING_HEARTBEAT_TIMEOUT = '20 seconds';
-
-const opening = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: OPENING_HEARTBEAT_TIMEOUT,
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
-
-function fanoutActivities(run: FanInRunStart) {
+function activities(startToCloseSeconds: number, heartbeatTimeoutSeconds: number, maximumRetryInterval: '1 minute' | '30 seconds' = '1 minute') {
   return proxyActivities<Activities>({
-    startToCloseTimeout: `${run.activityTimeoutSeconds ?? 1800} seconds`,
-    heartbeatTimeout: `${run.heartbeatTimeoutSeconds ?? 20} seconds`,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+    startToCloseTimeout: `${startToCloseSeconds} seconds`,
+    heartbeatTimeout: `${heartbeatTimeoutSeconds} seconds`,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: maximumRetryInterval },
   });
 }
 
-function launcherActivities(run: FanInRunStart) {
-  return proxyActivities<Activities>({
-    startToCloseTimeout: '2 minutes',
-    heartbeatTimeout: `${run.heartbeatTimeoutSeconds ?? 20} seconds`,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-  });
-}
+/** worker.heartbeatTimeoutSeconds from the opened run (runs recorded before it existed: 20 s). */
+const heartbeatOf = (run: FanInRunStart) => run.heartbeatTimeoutSeconds ?? 20;
+
+/** Refresh and open run before the worker's config is known, so they use fixed limits. */
+const opening = activities(30 * 60, 20);
 
 /** Per-batch detail kept in the result; beyond this only counts are returned. */
 const MAX_BATCH_RESULTS = 100;
@@ -86,7 +75,7 @@ export async function fanIn(_input: FanInInput = {}): Promise<FanInSummary> {
 
   await opening.refreshChangedIds();
   const run = await opening.openFanInRun({ proposedRunKey: proposeRunKey() });
-  const fanout = fanoutActivities(run);
+  const fanout = activities(run.activityTimeoutSeconds ?? 30 * 60, heartbeatOf(run));
   status.runKey = run.runKey;
   status.phase = 'snapshotting';
   const snapshot = await fanout.snapshotBatches({ runKey: run.runKey });
@@ -135,13 +124,9 @@ async function dispatchBatches(run: FanInRunStart, batchCount: number, status: F
  * anything that already succeeded.
  */
 async function runBatch(run: FanInRunStart, batchNumber: number, status: FanInStatus): Promise<BatchResult> {
-  const watcher = proxyActivities<Activities>({
-    startToCloseTimeout: `${run.jobTimeoutMinutes} minutes`,
-    // A poll must fit in the heartbeat timeout: the watcher heartbeats once per poll.
-    heartbeatTimeout: `${Math.max(run.heartbeatTimeoutSeconds ?? 20, run.jobPollIntervalSeconds * 3)} seconds`,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-  });
-  const launcher = launcherActivities(run);
+  const launcher = activities(2 * 60, heartbeatOf(run), '30 seconds');
+  // A poll must fit in the heartbeat timeout: the watcher heartbeats once per poll.
+  const watcher = activities(run.jobTimeoutMinutes * 60, Math.max(heartbeatOf(run), run.jobPollIntervalSeconds * 3));
   status.batchesRunning += 1;
   try {
     let newLaunches = 0;
