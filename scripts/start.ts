@@ -105,7 +105,7 @@ async function main(): Promise<number> {
     let lastLine = '';
     const fanIn = await runFanIn(client, config, {
       onStatus: (status) => {
-        const line = `fan-in ${status.runKey ?? ''}: ${status.phase}, ${status.batchesSucceeded}/${status.batches} batches done, ${status.batchesRunning} running, ${status.batchesFailed} failed`;
+        const line = `fan-in ${status.runKey ?? ''}: ${status.phase}, ${status.batchesSucceeded}/${status.batches} batches done, ${status.batchesRunning} running, ${status.batchesParked} parked`;
         if (line !== lastLine) say((lastLine = line));
       },
     });
@@ -130,7 +130,7 @@ async function main(): Promise<number> {
       console.log(JSON.stringify(summary));
       return 0;
     }
-    say('serving: sources keep polling; start another fan-in from the UI or with `temporal workflow start --type fanIn ...`. Ctrl-C stops.');
+    say('serving: sources keep polling; run another fan-in with `bin/cdf fan-in` (it starts or joins the one fan-in workflow). Ctrl-C stops.');
     await running;
     await shutdown();
     return 0;

@@ -1,6 +1,7 @@
-import { CancelledFailure, Context, heartbeat, sleep } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context, heartbeat, sleep } from '@temporalio/activity';
+import { fanInWorkflowId } from '../client/operations';
 import type { Config } from '../config/schema';
-import type { Lakehouse } from '../lakehouse/port';
+import type { BatchKey, BatchSnapshot, BatchState, BatchStatus, Lakehouse } from '../lakehouse/port';
 import { TERMINAL_STATES, idempotencyToken, type JobLauncher, type RunState } from '../jobs/port';
 import { classified } from './failures';
 
@@ -17,104 +18,181 @@ export interface FanInRunStart {
   /** From the worker's config, so that concurrency changes apply to the next run without a redeploy. */
   concurrency: number;
   maxAttemptsPerBatch: number;
+  relaunchBackoffSeconds: number;
   jobPollIntervalSeconds: number;
   jobTimeoutMinutes: number;
   heartbeatTimeoutSeconds: number;
   activityTimeoutSeconds: number;
 }
 
-export interface BatchRef {
-  runKey: string;
+/** How one attempt of a batch ended, as recorded in the batch-state table. */
+export interface BatchAttempt {
   batchNumber: number;
+  runKey: string;
+  /**
+   * succeeded · failed (relaunch after a backoff) · parked (attempts used up) · jobFailed (the job
+   * itself cannot run: nothing is relaunched until it is fixed) · skipped (already succeeded,
+   * parked or abandoned: nothing was launched).
+   */
+  outcome: 'succeeded' | 'failed' | 'parked' | 'jobFailed' | 'skipped';
+  /** The batch's status after this attempt. */
+  status: BatchStatus;
   attempt: number;
-}
-
-export interface LaunchedBatch {
-  runId: string;
-  runPageUrl: string;
-  reused: boolean;
-  idempotencyToken: string;
-}
-
-export interface BatchOutcome {
-  runId: string;
-  runPageUrl: string;
-  succeeded: boolean;
-  lifeCycleState: RunState['lifeCycleState'];
-  resultState: RunState['resultState'];
+  /** False when the attempt's run already existed (a retried activity or a resumed fan-in). */
+  launched: boolean;
+  runId: string | null;
+  runPageUrl: string | null;
   stateMessage: string;
   durationMs: number;
-  /** False when launching again cannot help (e.g. a Databricks CLIENT_ERROR termination). */
-  retryable: boolean;
 }
 
-/** Activities of the fan-in stage: refresh, snapshot, launch and watch downstream runs, commit. */
+/** `cdf batches …` answers: rows of the batch-state table, at most `limit`. */
+export interface BatchListRequest {
+  statuses?: BatchStatus[];
+  runKey?: string;
+  limit: number;
+}
+
+/** Activities of the fan-in stage: refresh, snapshot, run batches, commit, and the operators' batch commands. */
 export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) {
   return {
     async refreshChangedIds(): Promise<{ rows: number }> {
       return classified(() => lakehouse.refreshChangedIds());
     },
 
+    /**
+     * Opens (or resumes) the run. Only the fan-in with the one workflow id may: Temporal then
+     * guarantees that two fan-ins never dispatch at once, which no warehouse row can.
+     */
     async openFanInRun({ proposedRunKey }: { proposedRunKey: string }): Promise<FanInRunStart> {
+      const expected = fanInWorkflowId(config);
+      const actual = Context.current().info.workflowExecution?.workflowId;
+      if (actual !== expected) {
+        throw ApplicationFailure.nonRetryable(
+          `a fan-in must run as workflow id ${expected}, not ${actual}: Temporal keeps one execution per id, which is what stops two fan-ins dispatching at once. ` +
+            `Start it with \`cdf fan-in\`, or \`temporal workflow start --type fanIn --task-queue ${config.temporal.taskQueue} -w ${expected} --id-conflict-policy UseExisting --input '{}'\``,
+          'FanInWorkflowIdMismatch',
+        );
+      }
       const run = await classified(() => lakehouse.openFanInRun(proposedRunKey));
-      const { concurrency, maxAttemptsPerBatch, jobPollIntervalSeconds, jobTimeoutMinutes } = config.fanIn;
-      return { ...run, concurrency, maxAttemptsPerBatch, jobPollIntervalSeconds, jobTimeoutMinutes, heartbeatTimeoutSeconds: config.worker.heartbeatTimeoutSeconds, activityTimeoutSeconds: config.worker.activityTimeoutSeconds };
+      const { concurrency, maxAttemptsPerBatch, relaunchBackoffSeconds, jobPollIntervalSeconds, jobTimeoutMinutes } = config.fanIn;
+      return {
+        ...run,
+        concurrency,
+        maxAttemptsPerBatch,
+        relaunchBackoffSeconds,
+        jobPollIntervalSeconds,
+        jobTimeoutMinutes,
+        heartbeatTimeoutSeconds: config.worker.heartbeatTimeoutSeconds,
+        activityTimeoutSeconds: config.worker.activityTimeoutSeconds,
+      };
     },
 
-    async snapshotBatches({ runKey }: { runKey: string }): Promise<{ changedIds: number; batchCount: number }> {
-      return classified(() => lakehouse.snapshotBatches(runKey, config.fanIn.batchSize));
+    async snapshotBatches({ runKey }: { runKey: string }): Promise<BatchSnapshot> {
+      return classified(() => lakehouse.snapshotBatches(runKey, config.fanIn.batchSize, config.fanIn.maxAttemptsPerBatch));
     },
 
-    /** Launches one batch; the idempotency token makes a retried launch return the same run. */
-    async launchBatchJob({ runKey, batchNumber, attempt }: BatchRef): Promise<LaunchedBatch> {
-      const token = idempotencyToken(runKey, batchNumber, attempt);
-      const run = await classified(() => jobs.launch({ idempotencyToken: token, runKey, batchNumber, attempt, batchTable: config.tables.batches }));
-      return { ...run, idempotencyToken: token };
+    /** The next page of the run's batches still to dispatch: numbers only, so a page stays a few KB. */
+    async pendingBatches({ runKey, afterBatch, limit }: { runKey: string; afterBatch: number; limit: number }): Promise<number[]> {
+      return classified(() => lakehouse.pendingBatches(runKey, afterBatch, limit));
+    },
+
+    async requeuedBatches({ limit }: { limit: number }): Promise<BatchKey[]> {
+      return classified(() => lakehouse.requeuedBatches(limit));
     },
 
     /**
-     * Polls a run to a terminal state, heartbeating each poll. If the fan-in is cancelled, the run
-     * is cancelled too and watched until it stops, so no downstream work outlives its workflow.
+     * One attempt of one batch: launch (the idempotency token makes a retried launch return the same
+     * run), record it, watch it to a terminal state and record how it ended. The attempt number
+     * comes from the batch-state table, so a resumed fan-in continues a batch's numbering instead
+     * of mistaking an earlier execution's failed run for its own. If the fan-in is cancelled, the
+     * run is cancelled too and watched until it stops, so no downstream work outlives its workflow.
      */
-    async awaitBatchJob({ runId }: { runId: string }): Promise<BatchOutcome> {
-      const pollMs = config.fanIn.jobPollIntervalSeconds * 1000;
-      const started = Date.now();
-      try {
-        for (;;) {
-          const state = await classified(() => jobs.getRun(runId));
-          heartbeat({ runId, lifeCycleState: state.lifeCycleState });
-          if (TERMINAL_STATES.has(state.lifeCycleState)) return outcome(state, started);
-          await sleep(pollMs);
-        }
-      } catch (error) {
-        // Only a cancel of the workflow stops the downstream run; a worker shutdown or timeout leaves it to the retry.
-        if (!(error instanceof CancelledFailure) || !Context.current().cancellationDetails?.cancelRequested) throw error;
-        await jobs.cancel(runId);
-        for (let polls = 0; polls < 60; polls++) {
-          const state = await jobs.getRun(runId);
-          if (TERMINAL_STATES.has(state.lifeCycleState)) break;
-          await new Promise((resolve) => setTimeout(resolve, pollMs));
-        }
-        throw error;
-      }
+    async runBatchAttempt(batch: BatchKey): Promise<BatchAttempt> {
+      const state = await classified(() => lakehouse.readBatchState(batch));
+      if (!state) throw ApplicationFailure.nonRetryable(`batch ${batch.batchNumber} of fan-in run ${batch.runKey} has no state row`, 'UnknownBatch');
+      if (state.status === 'succeeded' || state.status === 'parked' || state.status === 'abandoned') return skipped(state);
+      // A launched attempt whose outcome was not recorded is watched again under its own token.
+      const attempt = state.status === 'launched' ? state.attempts : state.attempts + 1;
+      const token = idempotencyToken(batch.runKey, batch.batchNumber, attempt);
+      const run = await classified(() => jobs.launch({ idempotencyToken: token, ...batch, attempt, batchTable: config.tables.batches }));
+      await classified(() => lakehouse.recordBatchLaunch(batch, attempt, run));
+      const final = await watchRun(run.runId);
+      const durationMs = final.startTime && final.endTime ? final.endTime - final.startTime : 0;
+      const succeeded = final.lifeCycleState === 'TERMINATED' && final.resultState === 'SUCCESS';
+      const stateMessage = describeEnd(final);
+      const outcome: BatchAttempt['outcome'] = succeeded ? 'succeeded' : final.relaunchable === false ? 'jobFailed' : attempt >= state.attemptLimit ? 'parked' : 'failed';
+      const status: BatchStatus = outcome === 'jobFailed' ? 'failed' : outcome;
+      await classified(() => lakehouse.recordBatchOutcome(batch, attempt, { status: status as 'succeeded' | 'failed' | 'parked', stateMessage }));
+      return { ...batch, outcome, status, attempt, launched: !run.reused, runId: run.runId, runPageUrl: run.runPageUrl, stateMessage, durationMs };
+    },
+
+    async batchStatusCounts({ runKey }: { runKey: string }): Promise<Partial<Record<BatchStatus, number>>> {
+      return classified(() => lakehouse.batchStatusCounts(runKey));
     },
 
     async commitFanInRun({ runKey }: { runKey: string }): Promise<{ committed: boolean }> {
       return classified(() => lakehouse.commitFanInRun(runKey));
     },
+
+    async listBatches(request: BatchListRequest): Promise<BatchState[]> {
+      return classified(() => lakehouse.listBatches(request));
+    },
+
+    /** An operator's retry: the batch gets `fanIn.maxAttemptsPerBatch` more attempts in the next fan-in. */
+    async requeueBatch(batch: BatchKey): Promise<{ before: BatchState | null; after: BatchState | null }> {
+      const before = await classified(() => lakehouse.readBatchState(batch));
+      const after = before ? await classified(() => lakehouse.requeueBatch(batch, config.fanIn.maxAttemptsPerBatch)) : null;
+      return { before, after };
+    },
+
+    async abandonBatch({ reason, ...batch }: BatchKey & { reason: string }): Promise<{ before: BatchState | null; after: BatchState | null }> {
+      const before = await classified(() => lakehouse.readBatchState(batch));
+      const after = before ? await classified(() => lakehouse.abandonBatch(batch, reason)) : null;
+      return { before, after };
+    },
+  };
+
+  /** Polls a run to a terminal state, heartbeating each poll; the first polls come sooner, for short jobs. */
+  async function watchRun(runId: string): Promise<RunState> {
+    const pollMs = config.fanIn.jobPollIntervalSeconds * 1000;
+    try {
+      for (let poll = 0; ; poll++) {
+        const state = await classified(() => jobs.getRun(runId));
+        heartbeat({ runId, lifeCycleState: state.lifeCycleState });
+        if (TERMINAL_STATES.has(state.lifeCycleState)) return state;
+        await sleep(Math.min(pollMs, 100 * 2 ** poll));
+      }
+    } catch (error) {
+      // Only a cancel of the workflow stops the downstream run; a worker shutdown or timeout leaves it to the retry.
+      if (!(error instanceof CancelledFailure) || !Context.current().cancellationDetails?.cancelRequested) throw error;
+      await jobs.cancel(runId);
+      for (let polls = 0; polls < 60; polls++) {
+        const state = await jobs.getRun(runId);
+        if (TERMINAL_STATES.has(state.lifeCycleState)) break;
+        await new Promise((resolve) => setTimeout(resolve, pollMs));
+      }
+      throw error;
+    }
+  }
+}
+
+function skipped(state: BatchState): BatchAttempt {
+  return {
+    runKey: state.runKey,
+    batchNumber: state.batchNumber,
+    outcome: 'skipped',
+    status: state.status,
+    attempt: state.attempts,
+    launched: false,
+    runId: state.runId,
+    runPageUrl: state.runPageUrl,
+    stateMessage: state.stateMessage ?? '',
+    durationMs: 0,
   };
 }
 
-function outcome(state: RunState, started: number): BatchOutcome {
-  const durationMs = state.startTime && state.endTime ? state.endTime - state.startTime : Date.now() - started;
-  return {
-    runId: state.runId,
-    runPageUrl: state.runPageUrl,
-    succeeded: state.lifeCycleState === 'TERMINATED' && state.resultState === 'SUCCESS',
-    lifeCycleState: state.lifeCycleState,
-    resultState: state.resultState,
-    stateMessage: state.stateMessage.slice(0, 500),
-    durationMs,
-    retryable: state.retryable ?? true,
-  };
+function describeEnd(state: RunState): string {
+  const result = state.resultState ?? state.lifeCycleState;
+  return (state.stateMessage ? `${result}: ${state.stateMessage}` : result).slice(0, 500);
 }

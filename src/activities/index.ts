@@ -1,13 +1,15 @@
 import { createCaptureActivities, type CaptureDeps } from './capture';
+import { createDispatchActivities } from './dispatch';
 import { createFanoutActivities, type FanoutDeps } from './fanout';
 
 export type ActivityDeps = CaptureDeps & FanoutDeps;
 
 /** All activities, bound to the worker's adapters. Workflows see only `typeof` this. */
 export function createActivities(deps: ActivityDeps) {
-  return { ...createCaptureActivities(deps), ...createFanoutActivities(deps) };
+  return { ...createCaptureActivities(deps), ...createFanoutActivities(deps), ...createDispatchActivities(deps) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { SourceCycleStart, RangeRef } from './capture';
-export type { BatchOutcome, FanInRunStart, LaunchedBatch } from './fanout';
+export type { BatchAttempt, BatchListRequest, FanInRunStart } from './fanout';
+export type { FanInRequestResult } from './dispatch';

@@ -5,7 +5,10 @@
  */
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { runFanIn, sourceWorkflowId, startFanIn } from '../client/operations';
+import { runFanIn, sourceWorkflowId, startOrJoinFanIn, type FanInStart } from '../client/operations';
+import { runBatchCommand, formatBatchTable } from './batches';
+import { BATCH_STATUSES, type BatchStatus } from '../lakehouse/port';
+import type { FanInSummary } from '../workflows/fanInProgress';
 import { ConfigError, loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { applyPlan, ScheduleConflictError } from '../schedules/apply';
@@ -126,24 +129,79 @@ function buildProgram(output: Output): Command {
 
   program
     .command('fan-in')
-    .description('Start one fan-in: dispatch the changed ids captured so far to downstream jobs.')
+    .description('Start the fan-in (or join the one running: there is never more than one): dispatch the changed ids captured so far to downstream jobs.')
     .option('--wait', 'wait for it to finish and print its summary')
     .action(async (options: { wait?: boolean }, command: Command) => {
       const config = loadConfig({ file: globals(command).config });
       await withClient(config, async (client) => {
         if (!options.wait) {
-          const handle = await startFanIn(client, config);
-          print(command, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId }, `started fan-in ${handle.workflowId}`);
+          const start = await startOrJoinFanIn(client, config);
+          print(command, { workflowId: start.workflowId, joined: start.joined }, describeStart(start));
           return;
         }
         try {
-          const summary = await runFanIn(client, config);
-          print(command, summary, `fan-in ${summary.runKey}: ${summary.changedIds} changed ids in ${summary.batches} batches, ${summary.batchesSucceeded} succeeded, committed: ${summary.committed}`);
+          let start: FanInStart | undefined;
+          const summary = await runFanIn(client, config, { onStart: (s) => (start = s) });
+          if (start?.joined && !globals(command).json) output.out(`${describeStart(start)}\n`);
+          print(command, { ...summary, joined: start?.joined ?? false }, describeSummary(summary));
         } catch (error) {
           if (error instanceof WorkflowFailedError) throw new OperationFailedError(`the fan-in failed: ${error.cause?.message ?? error.message}`);
           throw error;
         }
       });
+    });
+
+  const batches = program.command('batches').description('Dispatch batches: list them, retry a parked one, or abandon it.');
+  batches
+    .command('list')
+    .description('List batches of fan-in runs with their status, attempts and last run (default: parked and requeued ones).')
+    .option('--status <statuses>', `comma-separated statuses: ${BATCH_STATUSES.join(', ')}, or "all"`, parseStatuses, ['parked', 'retry'] as BatchStatus[])
+    .option('--run <runKey>', 'only batches of this fan-in run')
+    .option('--limit <n>', 'at most this many rows (1 to 1000)', parseLimit, 100)
+    .action(async (options: { status: BatchStatus[]; run?: string; limit: number }, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      const result = await withClient(config, (client) =>
+        runBatchCommand(client, config, { action: 'list', statuses: options.status, ...(options.run ? { runKey: options.run } : {}), limit: options.limit }),
+      );
+      print(command, result.batches, result.batches.length ? formatBatchTable(result.batches) : `no batches with status ${options.status.join(' or ') || 'any'}`);
+    });
+  batches
+    .command('retry')
+    .description('Queue a parked batch for the next fan-in with fanIn.maxAttemptsPerBatch more attempts, and start (or join) a fan-in.')
+    .argument('<runKey>', 'the fan-in run key (see `cdf batches list`)')
+    .argument('<batch>', 'the batch number', parseBatchNumber)
+    .option('--wait', 'wait until a fan-in has run the batch and print its new status')
+    .action(async (runKey: string, batchNumber: number, options: { wait?: boolean }, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      await withClient(config, async (client) => {
+        const result = await runBatchCommand(client, config, { action: 'retry', runKey, batchNumber });
+        if (result.refused) throw new OperationFailedError(`retry refused: ${result.refused}`);
+        if (!options.wait) {
+          const start = await startOrJoinFanIn(client, config);
+          print(command, { batch: result.batches[0], fanIn: { workflowId: start.workflowId, joined: start.joined } }, `batch ${batchNumber} of ${runKey} queued for retry; ${describeStart(start)}`);
+          return;
+        }
+        // A fan-in that was already running may have passed its requeued stage: then one more runs it.
+        let batch = result.batches[0]!;
+        for (let fanIns = 0; fanIns < 2 && batch.status === 'retry'; fanIns++) {
+          await runFanIn(client, config).catch((error: Error) => Promise.reject(new OperationFailedError(`the fan-in failed: ${(error as WorkflowFailedError).cause?.message ?? error.message}`)));
+          batch = (await runBatchCommand(client, config, { action: 'list', runKey, limit: 1000 })).batches.find((b) => b.batchNumber === batchNumber) ?? batch;
+        }
+        print(command, batch, `batch ${batchNumber} of ${runKey}: ${batch.status} after attempt ${batch.attempts}${batch.stateMessage ? ` (${batch.stateMessage})` : ''}`);
+        if (batch.status !== 'succeeded') throw new OperationFailedError(`batch ${batchNumber} of ${runKey} is ${batch.status} after the retry: see \`cdf batches list\` and the run ${batch.runPageUrl ?? ''}`);
+      });
+    });
+  batches
+    .command('abandon')
+    .description('Give up on a parked batch: it is never launched again; its ids and your reason stay recorded.')
+    .argument('<runKey>', 'the fan-in run key (see `cdf batches list`)')
+    .argument('<batch>', 'the batch number', parseBatchNumber)
+    .requiredOption('--reason <text>', 'why (kept with the batch as its audit record)')
+    .action(async (runKey: string, batchNumber: number, options: { reason: string }, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      const result = await withClient(config, (client) => runBatchCommand(client, config, { action: 'abandon', runKey, batchNumber, reason: options.reason }));
+      if (result.refused) throw new OperationFailedError(`abandon refused: ${result.refused}`);
+      print(command, result.batches[0], `batch ${batchNumber} of ${runKey} abandoned (${options.reason}); its ${result.batches[0]!.ids} ids stay in the batch table`);
     });
 
   const schedules = program.command('schedules').description('Temporal Schedules from the config\'s schedules section.');
@@ -181,6 +239,42 @@ async function withClient<T>(config: Config, action: (client: Client) => Promise
   } finally {
     await connection.close();
   }
+}
+
+function describeStart(start: FanInStart): string {
+  return start.joined
+    ? `joined the fan-in already running (${start.workflowId}); there is only ever one, and changes captured after it opened its window wait for the next one`
+    : `started fan-in ${start.workflowId}`;
+}
+
+function describeSummary(summary: FanInSummary): string {
+  const requeued = summary.requeued.succeeded + summary.requeued.parked;
+  const parked = summary.batchesParked + summary.requeued.parked;
+  if (summary.outcome === 'nothing to dispatch') return `fan-in ${summary.runKey}: nothing to dispatch`;
+  return (
+    `fan-in ${summary.runKey}: ${summary.changedIds} changed ids from ${summary.sources} source(s) in ${summary.batches} batch(es): ` +
+    `${summary.batchesSucceeded} succeeded, ${summary.batchesParked} parked${requeued ? `; ${requeued} requeued batch(es): ${summary.requeued.succeeded} succeeded, ${summary.requeued.parked} parked again` : ''}; ` +
+    `${summary.committed ? 'window committed' : 'window not committed'}` +
+    (parked ? '. Parked batches: `cdf batches list`, then `cdf batches retry|abandon <runKey> <batch>`' : '')
+  );
+}
+
+function parseStatuses(value: string): BatchStatus[] {
+  if (value === 'all') return [];
+  const statuses = value.split(',').map((s) => s.trim());
+  const unknown = statuses.filter((s) => !(BATCH_STATUSES as readonly string[]).includes(s));
+  if (unknown.length) throw new InvalidArgumentError(`unknown status ${unknown.join(', ')}: use ${BATCH_STATUSES.join(', ')} or all`);
+  return statuses as BatchStatus[];
+}
+
+function parseLimit(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1000) throw new InvalidArgumentError('must be a whole number from 1 to 1000, e.g. --limit 50');
+  return Number(value);
+}
+
+function parseBatchNumber(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('must be a batch number, a whole number from 1');
+  return Number(value);
 }
 
 function parseVersion(value: string): number {

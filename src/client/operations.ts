@@ -1,14 +1,16 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Config } from '../config/schema';
 import { CdfSource } from '../workflows/searchAttributes';
 import { captureNowUpdate, fanInStatusQuery, type CycleReport, type FanInStatus } from '../workflows/messages';
 import type { FanInSummary } from '../workflows/fanIn';
 
-/** Workflow ids that say what they are: one per source, one per fan-in run. */
+/**
+ * Workflow ids that say what they are: one per source, and one for every fan-in: Temporal runs at
+ * most one execution per id, which is what keeps fan-ins from dispatching at the same time.
+ */
 export const sourceWorkflowId = (config: Config, source: string) => `${config.temporal.workflowIdPrefix}-source-${source}`;
 export const fanInTriggerWorkflowId = (config: Config) => `${config.temporal.workflowIdPrefix}-fan-in-trigger`;
-export const fanInWorkflowId = (config: Config, at: Date = new Date()) =>
-  `${config.temporal.workflowIdPrefix}-fan-in-${at.toISOString().replace(/[:.]/g, '-')}`;
+export const fanInWorkflowId = (config: Config) => `${config.temporal.workflowIdPrefix}-fan-in`;
 
 /** Starts the long-lived ingest workflow of every configured source; existing ones are kept. */
 export async function startSourceWorkflows(client: Client, config: Config): Promise<void> {
@@ -37,27 +39,50 @@ export async function captureUntilCaughtUp(client: Client, config: Config, sourc
   }
 }
 
-/** Starts one fan-in and returns at once; `handle.result()` waits for its summary. */
-export async function startFanIn(client: Client, config: Config, options: { workflowId?: string } = {}) {
-  return client.workflow.start('fanIn', {
-    workflowId: options.workflowId ?? fanInWorkflowId(config),
-    taskQueue: config.temporal.taskQueue,
-    args: [{}],
-    staticSummary: 'Dispatch changed ids to downstream jobs',
-  });
+export interface FanInStart {
+  handle: WorkflowHandle;
+  workflowId: string;
+  /** True when a fan-in was already running: this request joined it instead of starting one. */
+  joined: boolean;
 }
 
-/** Runs one fan-in to completion and returns its summary; `onStatus` sees its progress every second. */
+/**
+ * Starts the fan-in, or joins the one already running (every way of starting a fan-in goes
+ * through this one workflow id). A joined fan-in opened its window before this request, so
+ * changes captured since wait for the next fan-in.
+ */
+export async function startOrJoinFanIn(client: Client, config: Config): Promise<FanInStart> {
+  const workflowId = fanInWorkflowId(config);
+  try {
+    const handle = await client.workflow.start('fanIn', {
+      workflowId,
+      taskQueue: config.temporal.taskQueue,
+      args: [{}],
+      workflowIdConflictPolicy: 'FAIL',
+      staticSummary: 'Dispatch changed ids to downstream jobs',
+    });
+    return { handle, workflowId, joined: false };
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    return { handle: client.workflow.getHandle(workflowId), workflowId, joined: true };
+  }
+}
+
+/**
+ * Runs one fan-in to completion (or joins the running one) and returns its summary; `onStatus`
+ * sees its progress every second, `onStart` whether it was started or joined.
+ */
 export async function runFanIn(
   client: Client,
   config: Config,
-  options: { workflowId?: string; onStatus?: (status: FanInStatus) => void } = {},
+  options: { onStatus?: (status: FanInStatus) => void; onStart?: (start: FanInStart) => void } = {},
 ): Promise<FanInSummary> {
-  const handle = await startFanIn(client, config, options);
+  const start = await startOrJoinFanIn(client, config);
+  options.onStart?.(start);
   const onStatus = options.onStatus;
-  const ticker = onStatus && setInterval(() => void handle.query(fanInStatusQuery).then(onStatus, () => undefined), 1000);
+  const ticker = onStatus && setInterval(() => void start.handle.query(fanInStatusQuery).then(onStatus, () => undefined), 1000);
   try {
-    return (await handle.result()) as FanInSummary;
+    return (await start.handle.result()) as FanInSummary;
   } finally {
     if (ticker) clearInterval(ticker);
   }

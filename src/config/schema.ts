@@ -127,7 +127,8 @@ export const configSchema = z
         warehouseHttpPath: z.string().regex(/^\/[A-Za-z0-9/_.-]+$/, { error: 'must be the warehouse HTTP path, e.g. "/sql/1.0/warehouses/abc123"' }).optional(),
         /** The downstream job launched once per batch; else $DATABRICKS_JOB_ID. */
         jobId: z.number().int().positive({ error: 'must be the numeric id of the downstream job' }).optional(),
-        statementTimeoutSeconds: positiveInt('seconds a SQL statement may run on the warehouse (STATEMENT_TIMEOUT)').default(3600),
+        /** Below worker.activityTimeoutSeconds, so a statement never outlives the activity that ran it (and runs again beside its retry). */
+        statementTimeoutSeconds: positiveInt('seconds a SQL statement may run on the warehouse (STATEMENT_TIMEOUT)').default(1500),
         /** The driver's usage telemetry; off unless turned on here. */
         telemetry: z.boolean().default(false),
       })
@@ -139,6 +140,7 @@ export const configSchema = z
         changedIds: tableName.default('cdf.changed_ids'),
         batches: tableName.default('cdf.dispatch_batches'),
         fanInRuns: tableName.default('cdf.fan_in_runs'),
+        batchStates: tableName.default('cdf.dispatch_batch_states'),
         master: tableName.default('demo.entity_master'),
         target: tableName.default('demo.entity_target'),
       })
@@ -156,7 +158,9 @@ export const configSchema = z
       .strictObject({
         batchSize: positiveInt('the number of uts_ids per downstream job').default(1000),
         concurrency: positiveInt('downstream jobs in flight at once').max(100, { error: 'must be at most 100' }).default(4),
-        maxAttemptsPerBatch: positiveInt('launches per batch before the fan-in gives up').default(3),
+        maxAttemptsPerBatch: positiveInt('launches per batch before it is parked for an operator').default(3),
+        /** Wait before relaunching a failed batch; doubles with each attempt, at most 10 minutes. */
+        relaunchBackoffSeconds: positiveInt('seconds before a failed batch is relaunched (doubling each attempt)').default(30),
         jobPollIntervalSeconds: positiveInt('seconds between job status checks').default(2),
         jobTimeoutMinutes: positiveInt('the longest a downstream job may run').default(120),
         /** Event-driven fan-in: a source that captured new changes signals the fan-in trigger. */
@@ -224,6 +228,14 @@ export const configSchema = z
       }
       seen.set(source.name, index);
     });
+    if (config.databricks.statementTimeoutSeconds >= config.worker.activityTimeoutSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['databricks', 'statementTimeoutSeconds'],
+        input: config.databricks.statementTimeoutSeconds,
+        message: `must be below worker.activityTimeoutSeconds (${config.worker.activityTimeoutSeconds}): a statement that outlives its activity runs again beside the activity's retry. Lower it or raise worker.activityTimeoutSeconds`,
+      });
+    }
     if (config.lakehouse.target === 'local') {
       for (const [key, name] of Object.entries(config.tables)) {
         if (name.split('.').length > 2) {

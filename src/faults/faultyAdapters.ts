@@ -16,6 +16,12 @@ const SQL_CALLS = [
   'refreshChangedIds',
   'openFanInRun',
   'snapshotBatches',
+  'pendingBatches',
+  'requeuedBatches',
+  'readBatchState',
+  'batchStatusCounts',
+  'recordBatchLaunch',
+  'recordBatchOutcome',
   'commitFanInRun',
 ] as const;
 

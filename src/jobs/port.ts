@@ -40,11 +40,13 @@ export interface RunState {
   startTime?: number;
   endTime?: number;
   /**
-   * For a failed run: whether launching again may help. Databricks reports CLIENT_ERROR
-   * terminations (bad parameters, missing permissions) as not retryable, INTERNAL_ERROR and
-   * CLOUD_FAILURE as retryable. Undefined means retryable.
+   * For a failed run: false when the failure is the job's, not the batch's (the job is missing,
+   * its configuration is invalid, the principal lacks permission), so relaunching any batch
+   * fails the same way until someone fixes the job. Every other failure, an exception in the
+   * job's code (Databricks' CLIENT_ERROR / RUN_EXECUTION_ERROR) included, may pass on a relaunch.
+   * Undefined means relaunchable.
    */
-  retryable?: boolean;
+  relaunchable?: boolean;
 }
 
 export const TERMINAL_STATES: ReadonlySet<LifeCycleState> = new Set(['TERMINATED', 'SKIPPED', 'INTERNAL_ERROR']);

@@ -32,8 +32,31 @@ export interface Lakehouse {
    * source: (last dispatched version, newest version in the changed-ids view].
    */
   openFanInRun(proposedRunKey: string): Promise<FanInRun>;
-  /** Writes the run's ids into the batch table once; later calls return the same snapshot. */
-  snapshotBatches(runKey: string, batchSize: number): Promise<BatchSnapshot>;
+  /**
+   * Writes the run's ids into the batch table once, with one state row per batch (pending, parked
+   * after `attemptLimit` failed attempts); later calls return the same snapshot.
+   */
+  snapshotBatches(runKey: string, batchSize: number, attemptLimit: number): Promise<BatchSnapshot>;
+  /** Batch numbers of the run after `afterBatch` still to dispatch (not succeeded, parked or abandoned), ascending. */
+  pendingBatches(runKey: string, afterBatch: number, limit: number): Promise<number[]>;
+  /** Batches of committed runs that an operator asked to retry and that are not done yet, oldest first. */
+  requeuedBatches(limit: number): Promise<BatchKey[]>;
+  readBatchState(batch: BatchKey): Promise<BatchState | null>;
+  /** How many of the run's batches are in each status. */
+  batchStatusCounts(runKey: string): Promise<Partial<Record<BatchStatus, number>>>;
+  /** Records that `attempt` was launched as `runId`; never moves a batch back to an earlier attempt. */
+  recordBatchLaunch(batch: BatchKey, attempt: number, run: { runId: string; runPageUrl: string }): Promise<void>;
+  /** Records how `attempt` ended: succeeded, failed (to be relaunched) or parked (attempts used up). */
+  recordBatchOutcome(batch: BatchKey, attempt: number, outcome: { status: 'succeeded' | 'failed' | 'parked'; stateMessage: string }): Promise<void>;
+  /** Batch states, newest runs first, optionally only those with the given statuses. */
+  listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]>;
+  /**
+   * An operator's retry of a parked batch: it is queued for the next fan-in with `extraAttempts`
+   * more attempts. Returns the state after the change, or null if there is no such batch.
+   */
+  requeueBatch(batch: BatchKey, extraAttempts: number): Promise<BatchState | null>;
+  /** An operator gives up on a parked batch: it keeps its ids and the reason, and is never launched again. */
+  abandonBatch(batch: BatchKey, reason: string): Promise<BatchState | null>;
   /** Marks the run dispatched, which advances every source's dispatch watermark to its window end. */
   commitFanInRun(runKey: string): Promise<{ committed: boolean }>;
 
@@ -89,9 +112,50 @@ export interface FanInRun {
   sources: number;
 }
 
+/** One source's part of a fan-in run: versions (afterVersion, throughVersion] and its distinct ids. */
+export interface SourceWindow {
+  source: string;
+  afterVersion: number;
+  throughVersion: number;
+  changedIds: number;
+}
+
 export interface BatchSnapshot {
   changedIds: number;
   batchCount: number;
+  /** The run's windows, at most MAX_WINDOWS_REPORTED of them (`sources` counts them all). */
+  windows: SourceWindow[];
+  sources: number;
+}
+
+export const MAX_WINDOWS_REPORTED = 50;
+
+export interface BatchKey {
+  runKey: string;
+  batchNumber: number;
+}
+
+/**
+ * pending: not launched yet · launched: a run exists for `attempts` · failed: that run failed and
+ * the batch will be relaunched · succeeded · parked: attempts used up, waiting for an operator ·
+ * retry: an operator asked for another try, the next fan-in takes it · abandoned: an operator gave up.
+ */
+export type BatchStatus = 'pending' | 'launched' | 'failed' | 'succeeded' | 'parked' | 'retry' | 'abandoned';
+export const BATCH_STATUSES: readonly BatchStatus[] = ['pending', 'launched', 'failed', 'succeeded', 'parked', 'retry', 'abandoned'];
+
+export interface BatchState extends BatchKey {
+  status: BatchStatus;
+  /** Attempts launched so far; attempt N runs under the token `<runKey>-b<batch>-a<N>`. */
+  attempts: number;
+  /** The batch parks when a failed attempt reaches this number. */
+  attemptLimit: number;
+  ids: number;
+  runId: string | null;
+  runPageUrl: string | null;
+  stateMessage: string | null;
+  /** Why it was abandoned (an operator's words). */
+  reason: string | null;
+  updatedAt: string;
 }
 
 export interface TableCounts {

@@ -13,7 +13,7 @@ export interface DesiredSchedule {
   scheduleId: string;
   /** Where it comes from in the config, for messages: "schedules.fanIn" or "schedules.sources". */
   configPath: string;
-  workflowType: 'fanIn' | 'pollSource';
+  workflowType: 'scheduledFanIn' | 'pollSource';
   workflowId: string;
   taskQueue: string;
   args: unknown[];
@@ -52,7 +52,8 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
     desired.push({
       scheduleId: fanInScheduleId(config),
       configPath: 'schedules.fanIn',
-      workflowType: 'fanIn',
+      // The schedule's short workflow starts or joins the one fan-in workflow id (<prefix>-fan-in).
+      workflowType: 'scheduledFanIn',
       workflowId: `${config.temporal.workflowIdPrefix}-fan-in-scheduled`,
       taskQueue: config.temporal.taskQueue,
       args: [{}],

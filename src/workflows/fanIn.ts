@@ -1,171 +1,176 @@
-import { ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities, BatchOutcome, FanInRunStart } from '../activities';
-import { fanInStatusQuery, type FanInStatus } from './messages';
+import { ApplicationFailure, continueAsNew, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { Activities, BatchAttempt, FanInRunStart } from '../activities';
+import type { BatchKey } from '../lakehouse/port';
+import { FanInProgress, type FanInCursor, type FanInSummary } from './fanInProgress';
+import { fanInStatusQuery } from './messages';
+import { CdfDispatchedIds, CdfFanInOutcome, CdfParkedBatches } from './searchAttributes';
+
+export type { FanInSummary, BatchResult } from './fanInProgress';
+
+/** Batch numbers fetched per page: a page of numbers is a few KB of payload. */
+const PAGE_SIZE = 1000;
+/**
+ * Lanes stop taking batches once the history has this many events, drain, and the fan-in continues
+ * as new. An attempt costs about six events, so the lanes in flight (at most 100) stay well under
+ * the 10,000 events any execution may hold (Temporal's own hard limit is 51,200).
+ */
+const HISTORY_EVENTS_BEFORE_CONTINUING = 6000;
+const MAX_RELAUNCH_BACKOFF_SECONDS = 600;
 
 /**
  * The fan-in's activities with their limits. Every one has a heartbeat timeout: that is what lets
  * an activity on a worker that died be retried in seconds rather than at start-to-close.
  */
-function activities(startToCloseSeconds: number, heartbeatTimeoutSeconds: number, maximumRetryInterval: '1 minute' | '30 seconds' = '1 minute') {
+function activities(startToCloseSeconds: number, heartbeatTimeoutSeconds: number) {
   return proxyActivities<Activities>({
     startToCloseTimeout: `${startToCloseSeconds} seconds`,
     heartbeatTimeout: `${heartbeatTimeoutSeconds} seconds`,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: maximumRetryInterval },
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
   });
 }
-
-/** worker.heartbeatTimeoutSeconds from the opened run (runs recorded before it existed: 20 s). */
-const heartbeatOf = (run: FanInRunStart) => run.heartbeatTimeoutSeconds ?? 20;
 
 /** Refresh and open run before the worker's config is known, so they use fixed limits. */
 const opening = activities(30 * 60, 20);
 
-/** Per-batch detail kept in the result; beyond this only counts are returned. */
-const MAX_BATCH_RESULTS = 100;
-
-/** No options yet: every setting comes from the worker's config when the run opens. One object for the UI's start dialog. */
-export type FanInInput = Record<string, never>;
-
-export interface BatchResult extends BatchOutcome {
-  batchNumber: number;
-  /** The attempt whose run this result describes (attempt N uses token …-bB-aN). */
-  attempts: number;
-  /** Runs this execution started for the batch (0 when a resumed run found it already done). */
-  launches: number;
-}
-
-export interface FanInSummary {
-  runKey: string;
-  /** True when this run finished a fan-in that an earlier run left open. */
-  resumed: boolean;
-  changedIds: number;
-  batches: number;
-  batchesSucceeded: number;
-  batchesFailed: number;
-  /** Downstream runs this execution started (retries included, runs found from earlier executions excluded). */
-  launches: number;
-  committed: boolean;
-  durationMs: number;
-  batchDurationMs: { p50: number; max: number };
-  /** The first batches' results (run ids, links, durations); never id lists. */
-  batchResults: BatchResult[];
-  batchResultsOmitted: number;
+/** Set by continue-as-new only; a fan-in is started with `{}` (the UI's start dialog sends one object). */
+export interface FanInInput {
+  cursor?: FanInCursor;
 }
 
 /**
- * Dispatches every changed id exactly once: refresh the changed-ids view, open (or resume) a run
- * with a pinned window, snapshot its ids into numbered batches, launch one downstream job per
- * batch with bounded concurrency, retry failed batches, and commit the window only when all
- * batches succeeded. A run left open by a failure is resumed by the next fan-in, so nothing is
- * lost and no succeeded batch is launched again.
+ * Dispatches every changed id exactly once. Refresh the changed-ids view, open (or resume) a run
+ * with a pinned window per source, snapshot its ids into numbered batches, run each batch (launch,
+ * watch, relaunch a failure after a backoff, park it once its attempts are used up) on
+ * `fanIn.concurrency` lanes, and commit the window once every batch succeeded or parked. Then run
+ * the parked batches operators requeued. It continues as new every few thousand batches, so no
+ * execution's history grows with the backlog. It runs only as the one workflow id
+ * `<prefix>-fan-in`, so Temporal never lets two dispatch at once.
  */
-export async function fanIn(_input: FanInInput = {}): Promise<FanInSummary> {
-  const startedAt = Date.now();
-  const status: FanInStatus = {
-    runKey: null,
-    phase: 'refreshing',
-    changedIds: 0,
-    batches: 0,
-    batchesSucceeded: 0,
-    batchesRunning: 0,
-    batchesFailed: 0,
-    runningRuns: [],
-  };
-  setHandler(fanInStatusQuery, () => status, { description: 'Current run key, phase and batches done, running and failed, with run links.' });
+export async function fanIn(input: FanInInput = {}): Promise<FanInSummary> {
+  const progress = new FanInProgress(input.cursor);
+  setHandler(fanInStatusQuery, () => progress.status, { description: 'Run key, phase, batches succeeded, parked, running and waiting to relaunch, with run links.' });
+  const cursor = input.cursor ?? (await openRun(progress));
+  const lanes = batchLanes(cursor.run, progress);
 
+  if (cursor.stage === 'own') {
+    for (;;) {
+      const page = await lanes.activities.pendingBatches({ runKey: cursor.run.runKey, afterBatch: cursor.afterBatch, limit: PAGE_SIZE });
+      if (page.length === 0) break;
+      const done = await lanes.run(page.map((batchNumber) => ({ runKey: cursor.run.runKey, batchNumber })), true);
+      if (done > 0) cursor.afterBatch = page[done - 1]!;
+      if (done < page.length) return continueWith(cursor, progress);
+    }
+    progress.counted(await lanes.activities.batchStatusCounts({ runKey: cursor.run.runKey }));
+    progress.status.phase = 'committing';
+    cursor.committed = (await lanes.activities.commitFanInRun({ runKey: cursor.run.runKey })).committed;
+    cursor.stage = 'requeued';
+    publishOutcome(progress.summary(Date.now()));
+  }
+
+  progress.status.phase = 'retrying requeued batches';
+  for (;;) {
+    const requeued = await lanes.activities.requeuedBatches({ limit: PAGE_SIZE });
+    if (requeued.length === 0) break;
+    const done = await lanes.run(requeued, false);
+    if (done < requeued.length) return continueWith(cursor, progress);
+  }
+  progress.status.phase = 'done';
+  const summary = progress.summary(Date.now());
+  publishOutcome(summary);
+  return summary;
+}
+
+async function openRun(progress: FanInProgress): Promise<FanInCursor> {
+  const startedAt = Date.now();
   await opening.refreshChangedIds();
   const run = await opening.openFanInRun({ proposedRunKey: proposeRunKey() });
-  const fanout = activities(run.activityTimeoutSeconds ?? 30 * 60, heartbeatOf(run));
-  status.runKey = run.runKey;
-  status.phase = 'snapshotting';
-  const snapshot = await fanout.snapshotBatches({ runKey: run.runKey });
-  status.changedIds = snapshot.changedIds;
-  status.batches = snapshot.batchCount;
-  status.phase = 'dispatching';
-
-  const results = await dispatchBatches(run, snapshot.batchCount, status);
-  const failed = results.filter((r) => !r.succeeded);
-  if (failed.length > 0) {
-    status.phase = 'failed';
-    throw ApplicationFailure.nonRetryable(
-      `${failed.length} of ${results.length} batches of fan-in run ${run.runKey} failed after ${run.maxAttemptsPerBatch} attempts (first: batch ${failed[0]!.batchNumber}: ${failed[0]!.stateMessage}). ` +
-        'The run stays open: the next fan-in resumes it and relaunches only the failed batches.',
-      'FanInBatchesFailed',
-      summarize(run, snapshot.changedIds, results, false, startedAt),
-    );
-  }
-  status.phase = 'committing';
-  const commit = await fanout.commitFanInRun({ runKey: run.runKey });
-  status.phase = 'done';
-  return summarize(run, snapshot.changedIds, results, commit.committed, startedAt);
-}
-
-/** Runs batches 1..batchCount on `concurrency` lanes; each lane takes the next batch when it is free. */
-async function dispatchBatches(run: FanInRunStart, batchCount: number, status: FanInStatus): Promise<BatchResult[]> {
-  const results: BatchResult[] = [];
-  let nextBatch = 1;
-  const lane = async () => {
-    while (nextBatch <= batchCount) {
-      const batchNumber = nextBatch++;
-      const result = await runBatch(run, batchNumber, status);
-      results.push(result);
-      if (result.succeeded) status.batchesSucceeded += 1;
-      else status.batchesFailed += 1;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(run.concurrency, batchCount) }, lane));
-  return results.sort((a, b) => a.batchNumber - b.batchNumber);
+  progress.status.runKey = run.runKey;
+  progress.status.phase = 'snapshotting';
+  const snapshot = await activities(run.activityTimeoutSeconds, run.heartbeatTimeoutSeconds).snapshotBatches({ runKey: run.runKey });
+  const cursor = progress.opened(run, snapshot, startedAt);
+  upsertSearchAttributes([
+    { key: CdfFanInOutcome, value: snapshot.batchCount === 0 ? 'nothing' : 'dispatching' },
+    { key: CdfDispatchedIds, value: snapshot.changedIds },
+    { key: CdfParkedBatches, value: 0 },
+  ]);
+  return cursor;
 }
 
 /**
- * Launches a batch and watches its run; a failed run is relaunched under the next attempt's token.
- * Attempts that only found a run an earlier execution had launched (a resumed fan-in) do not
- * count against `maxAttemptsPerBatch`, so a resumed run gets a fresh budget without relaunching
- * anything that already succeeded.
+ * Runs batches on `run.concurrency` lanes; each lane takes the next batch when it is free, until
+ * the list ends or the history is big enough to continue as new. Returns how many batches (from
+ * the start of the list) are finished. A failure of the job itself (missing, misconfigured, not
+ * permitted) stops the lanes and fails the fan-in: the run stays open for the next one.
  */
-async function runBatch(run: FanInRunStart, batchNumber: number, status: FanInStatus): Promise<BatchResult> {
-  const launcher = activities(2 * 60, heartbeatOf(run), '30 seconds');
+function batchLanes(run: FanInRunStart, progress: FanInProgress) {
+  const sql = activities(run.activityTimeoutSeconds, run.heartbeatTimeoutSeconds);
   // A poll must fit in the heartbeat timeout: the watcher heartbeats once per poll.
-  const watcher = activities(run.jobTimeoutMinutes * 60, Math.max(heartbeatOf(run), run.jobPollIntervalSeconds * 3));
-  status.batchesRunning += 1;
-  try {
-    let newLaunches = 0;
-    for (let attempt = 1; ; attempt++) {
-      const launched = await launcher.launchBatchJob.executeWithOptions({ summary: `launch batch ${batchNumber}, attempt ${attempt}` }, [
-        { runKey: run.runKey, batchNumber, attempt },
-      ]);
-      if (!launched.reused) newLaunches += 1;
-      const link = { batchNumber, runId: launched.runId, runPageUrl: launched.runPageUrl };
-      if (status.runningRuns.length < 20) status.runningRuns.push(link);
-      const outcome = await watcher.awaitBatchJob.executeWithOptions({ summary: `batch ${batchNumber}: run ${launched.runId}` }, [{ runId: launched.runId }]);
-      status.runningRuns = status.runningRuns.filter((r) => r !== link);
-      if (outcome.succeeded || outcome.retryable === false || newLaunches >= run.maxAttemptsPerBatch) return { ...outcome, batchNumber, attempts: attempt, launches: newLaunches };
+  const watcher = activities(run.jobTimeoutMinutes * 60 + 300, Math.max(run.heartbeatTimeoutSeconds, run.jobPollIntervalSeconds * 3));
+  let jobFailure: BatchAttempt | null = null;
+  const historyFull = () => workflowInfo().historyLength >= HISTORY_EVENTS_BEFORE_CONTINUING || workflowInfo().continueAsNewSuggested;
+
+  async function runBatch(batch: BatchKey, own: boolean): Promise<void> {
+    const status = progress.status;
+    for (;;) {
+      status.batchesRunning += 1;
+      if (status.runningBatches.length < 20) status.runningBatches.push(batch);
+      let attempt: BatchAttempt;
+      try {
+        attempt = await watcher.runBatchAttempt.executeWithOptions({ summary: `${own ? '' : `requeued ${batch.runKey} `}batch ${batch.batchNumber}` }, [batch]);
+      } finally {
+        status.batchesRunning -= 1;
+        status.runningBatches = status.runningBatches.filter((running) => running !== batch);
+      }
+      progress.attempted(attempt, own);
+      if (attempt.outcome === 'jobFailed') jobFailure ??= attempt;
+      if (attempt.outcome !== 'failed' || jobFailure) return;
+      status.batchesWaitingToRelaunch += 1;
+      await sleep(Math.min(MAX_RELAUNCH_BACKOFF_SECONDS, run.relaunchBackoffSeconds * 2 ** (attempt.attempt - 1)) * 1000);
+      status.batchesWaitingToRelaunch -= 1;
     }
-  } finally {
-    status.batchesRunning -= 1;
   }
+
+  return {
+    activities: sql,
+    async run(batches: BatchKey[], own: boolean): Promise<number> {
+      let next = 0;
+      const lane = async () => {
+        while (next < batches.length && !jobFailure && !historyFull()) await runBatch(batches[next++]!, own);
+      };
+      await Promise.all(Array.from({ length: Math.min(run.concurrency, batches.length) }, lane));
+      if (jobFailure) failOnJob(run, jobFailure, progress);
+      return next;
+    },
+  };
+}
+
+function failOnJob(run: FanInRunStart, failure: BatchAttempt, progress: FanInProgress): never {
+  progress.status.phase = 'failed';
+  upsertSearchAttributes([{ key: CdfFanInOutcome, value: 'failed' }]);
+  throw ApplicationFailure.nonRetryable(
+    `batch ${failure.batchNumber} of fan-in run ${run.runKey}: the downstream job cannot run (${failure.stateMessage}). ` +
+      'Relaunching cannot help until the job is fixed; the run stays open and the next fan-in resumes it where this one stopped.',
+    'DownstreamJobFailed',
+    progress.summary(Date.now()),
+  );
+}
+
+function continueWith(cursor: FanInCursor, progress: FanInProgress): Promise<never> {
+  publishOutcome(progress.summary(Date.now()));
+  return continueAsNew<typeof fanIn>({ cursor: { ...cursor, execution: cursor.execution + 1 } });
+}
+
+function publishOutcome(summary: FanInSummary): void {
+  const parked = summary.batchesParked + summary.requeued.parked;
+  const outcome = summary.outcome === 'nothing to dispatch' ? 'nothing' : parked > 0 ? 'parked' : summary.committed || summary.requeued.succeeded ? 'dispatched' : 'dispatching';
+  upsertSearchAttributes([
+    { key: CdfFanInOutcome, value: outcome },
+    { key: CdfParkedBatches, value: parked },
+  ]);
 }
 
 /** Short enough for a 64-character idempotency token with batch and attempt appended. */
 function proposeRunKey(): string {
   const stamp = new Date(Date.now()).toISOString().replace(/[-:TZ.]/g, '').slice(0, 14);
-  return `fi-${stamp}-${workflowInfo().runId.replace(/-/g, "").slice(-10)}`;
-}
-
-function summarize(run: FanInRunStart, changedIds: number, results: BatchResult[], committed: boolean, startedAt: number): FanInSummary {
-  const durations = results.map((r) => r.durationMs).sort((a, b) => a - b);
-  return {
-    runKey: run.runKey,
-    resumed: run.resumed,
-    changedIds,
-    batches: results.length,
-    batchesSucceeded: results.filter((r) => r.succeeded).length,
-    batchesFailed: results.filter((r) => !r.succeeded).length,
-    launches: results.reduce((sum, r) => sum + r.launches, 0),
-    committed,
-    durationMs: Date.now() - startedAt,
-    batchDurationMs: { p50: durations[Math.floor((durations.length - 1) / 2)] ?? 0, max: durations[durations.length - 1] ?? 0 },
-    batchResults: results.slice(0, MAX_BATCH_RESULTS),
-    batchResultsOmitted: Math.max(0, results.length - MAX_BATCH_RESULTS),
-  };
+  return `fi-${stamp}-${workflowInfo().runId.replace(/-/g, '').slice(-10)}`;
 }

@@ -1,17 +1,15 @@
-import {
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  defineQuery,
-  defineSignal,
-  executeChild,
-  log,
-  ParentClosePolicy,
-  setHandler,
-  sleep,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type { FanInSummary } from './fanIn';
+import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, log, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+
+/** Waiting for a fan-in can take as long as its downstream jobs; the heartbeat notices a dead worker. */
+const { requestFanIn } = proxyActivities<Activities>({
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** Backoff after a failed fan-in: 5 s doubling to at most 5 minutes, then retried with the same pending sources. */
+const FAILED_RUN_BACKOFF_MS = { initial: 5_000, max: 300_000 };
 
 export interface ChangesCaptured {
   source: string;
@@ -24,7 +22,9 @@ export interface FanInTriggerStatus {
   pendingSources: string[];
   lastChangeAt: string | null;
   runsStarted: number;
-  lastRun: { workflowId: string; changedIds: number; batches: number; failed: boolean } | null;
+  lastRun: { workflowId: string; changedIds: number; batches: number; failed: boolean; joined: boolean } | null;
+  /** Failed fan-ins in a row; the next try waits 5 s · 2^(n-1), at most 5 minutes. */
+  consecutiveFailures: number;
 }
 
 /** Sent by a source (through signal-with-start) each time it captured new changes. */
@@ -39,8 +39,9 @@ export interface FanInTriggerInput {
  * Event-driven fan-in, like a Databricks table-update trigger but in seconds: waits for a change,
  * lets a burst settle (no new change for `waitAfterLastChangeSeconds`), keeps
  * `minSecondsBetweenRuns` between run starts, and then runs one fan-in for everything that
- * arrived; changes that land during a run cause exactly one more. Schedules can run fan-ins
- * beside it: fan-ins resume one another's open run, so overlaps dispatch nothing twice.
+ * arrived; changes that land during a run cause exactly one more. It starts fan-ins through the
+ * one fan-in workflow id: if a schedule's or an operator's fan-in is running, it waits for that
+ * one and then runs its own. A failed fan-in is retried with backoff until one succeeds.
  */
 export async function fanInTrigger(input: FanInTriggerInput = {}): Promise<void> {
   const pending = new Set<string>();
@@ -49,6 +50,7 @@ export async function fanInTrigger(input: FanInTriggerInput = {}): Promise<void>
   let runsStarted = input.carried?.runsStarted ?? 0;
   let lastRunStartedAt = input.carried?.lastRunStartedAt ?? null;
   let lastRun: FanInTriggerStatus['lastRun'] = null;
+  let consecutiveFailures = 0;
 
   setHandler(
     changesCapturedSignal,
@@ -64,6 +66,7 @@ export async function fanInTrigger(input: FanInTriggerInput = {}): Promise<void>
     lastChangeAt: lastChangeAt === null ? null : new Date(lastChangeAt).toISOString(),
     runsStarted,
     lastRun,
+    consecutiveFailures,
   }));
 
   for (;;) {
@@ -73,22 +76,23 @@ export async function fanInTrigger(input: FanInTriggerInput = {}): Promise<void>
       const wait = lastRunStartedAt + settings.minSecondsBetweenRuns * 1000 - Date.now();
       if (wait > 0) await sleep(wait);
     }
+    const covered = [...pending];
     pending.clear();
     lastRunStartedAt = Date.now();
     runsStarted += 1;
-    const workflowId = `${workflowInfo().workflowId.replace(/-trigger$/, '')}-${runsStarted}-${new Date(lastRunStartedAt).toISOString().replace(/[:.]/g, '-')}`;
     try {
-      const summary: FanInSummary = await executeChild('fanIn', {
-        workflowId,
-        args: [{}],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        staticSummary: 'Fan-in triggered by captured changes',
-      });
-      lastRun = { workflowId, changedIds: summary.changedIds, batches: summary.batches, failed: false };
+      const result = await requestFanIn.executeWithOptions({ summary: `fan-in for ${covered.join(', ')}`.slice(0, 200) }, []);
+      lastRun = { workflowId: result.workflowId, changedIds: result.summary.changedIds, batches: result.summary.batches, failed: false, joined: result.joined };
+      consecutiveFailures = 0;
+      // A fan-in that was already running opened its window before these changes: run one more.
+      if (result.joined) covered.forEach((source) => pending.add(source));
     } catch (error) {
-      // The run stays open and the next trigger resumes it; the trigger itself keeps going.
-      log.warn('triggered fan-in failed', { workflowId, error: (error as Error).message });
-      lastRun = { workflowId, changedIds: 0, batches: 0, failed: true };
+      // Nothing is lost (the run stays open and the next fan-in resumes it), but the changes must not wait for the next one.
+      consecutiveFailures += 1;
+      log.warn('triggered fan-in failed; retrying after a backoff', { error: (error as Error).message, consecutiveFailures });
+      lastRun = { workflowId: '', changedIds: 0, batches: 0, failed: true, joined: false };
+      covered.forEach((source) => pending.add(source));
+      await sleep(Math.min(FAILED_RUN_BACKOFF_MS.max, FAILED_RUN_BACKOFF_MS.initial * 2 ** (consecutiveFailures - 1)));
     }
     if (workflowInfo().continueAsNewSuggested && pending.size === 0) {
       await condition(allHandlersFinished);

@@ -96,14 +96,18 @@ export const resumeSignal = defineSignal<[EmptyRequest]>('resume');
 
 export interface FanInStatus {
   runKey: string | null;
-  phase: 'refreshing' | 'snapshotting' | 'dispatching' | 'committing' | 'done' | 'failed';
+  phase: 'refreshing' | 'snapshotting' | 'dispatching' | 'committing' | 'retrying requeued batches' | 'done' | 'failed';
+  /** Executions of this fan-in so far: it continues as new every few thousand batches to keep each history small. */
+  execution: number;
   changedIds: number;
   batches: number;
   batchesSucceeded: number;
+  batchesParked: number;
   batchesRunning: number;
-  batchesFailed: number;
-  /** Links of runs in flight (at most 20). */
-  runningRuns: { batchNumber: number; runId: string; runPageUrl: string }[];
+  /** Batches waiting out the backoff before their next attempt. */
+  batchesWaitingToRelaunch: number;
+  /** Batches in flight (at most 20); their run links are in `cdf batches list --status launched`. */
+  runningBatches: { runKey: string; batchNumber: number }[];
 }
 
 export const fanInStatusQuery = defineQuery<FanInStatus>('fanInStatus');

@@ -11,4 +11,11 @@ export const CdfState = defineSearchAttributeKey('CdfState', SearchAttributeType
 /** The source's offset: the last Delta version captured (-1 before the first). */
 export const CdfLastVersion = defineSearchAttributeKey('CdfLastVersion', SearchAttributeType.INT);
 
-export const CDF_SEARCH_ATTRIBUTES = [CdfSource, CdfState, CdfLastVersion];
+/** A fan-in's outcome: dispatching | dispatched | parked (dispatched, some batches parked) | nothing | failed. */
+export const CdfFanInOutcome = defineSearchAttributeKey('CdfFanInOutcome', SearchAttributeType.KEYWORD);
+/** Distinct ids a fan-in's run dispatches. */
+export const CdfDispatchedIds = defineSearchAttributeKey('CdfDispatchedIds', SearchAttributeType.INT);
+/** Batches a fan-in parked so far. */
+export const CdfParkedBatches = defineSearchAttributeKey('CdfParkedBatches', SearchAttributeType.INT);
+
+export const CDF_SEARCH_ATTRIBUTES = [CdfSource, CdfState, CdfLastVersion, CdfFanInOutcome, CdfDispatchedIds, CdfParkedBatches];

@@ -70,6 +70,8 @@ interface CarriedState {
   offsetCommitTimestamp?: string | null;
   published?: { state: string; version: number };
   notifyFanIn?: boolean;
+  /** The offset the fan-in trigger was last told about; a source notifies whenever its offset is past it. */
+  notifiedOffset?: number | null;
   deletedFileRetentionHours?: number | null;
   heartbeatTimeoutSeconds?: number;
   activityTimeoutSeconds?: number;
@@ -94,11 +96,14 @@ export async function sourceIngest(input: SourceIngestInput): Promise<void> {
   const state = restoreState(input);
   registerHandlers(state);
   for (;;) {
+    // A paused source (also one that just continued as new) captures nothing and applies no replay until resume.
+    if (state.paused && patched('paused-source-waits-before-cycle-v1')) await condition(() => !state.paused);
     if (state.pendingReplay) await applyReplay(state);
     await runCycle(state);
     publishSearchAttributes(state);
-    if (state.notifyFanIn && state.lastCycle?.registryRowsInserted && patched('notify-fan-in-v1')) {
+    if (shouldNotifyFanIn(state)) {
       await captureActivities(state).notifyFanIn({ source: state.source, offsetVersion: state.offsetVersion ?? -1 });
+      state.notifiedOffset = state.offsetVersion;
     }
     if (await readyToContinueAsNew(state)) {
       return continueAsNew<typeof sourceIngest>({ source: state.source, carried: carry(state) });
@@ -136,6 +141,8 @@ async function runCycle(state: SourceState): Promise<void> {
     state.activityTimeoutSeconds = cycle.activityTimeoutSeconds ?? state.activityTimeoutSeconds;
     capture = captureActivities(state);
     for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
+      // Pause takes effect between ranges: the range in flight finishes, the next waits for resume.
+      if (state.paused && patched('pause-between-ranges-v1')) break;
       // Summaries make the UI's timeline read like the data flow: which stage, which versions.
       const versions = `${state.source} v${range.fromVersion}–${range.toVersion}`;
       const counts = await capture.readChangeSummary.executeWithOptions({ summary: `CDF read ${versions}` }, [{ source: state.source, ...range }]);
@@ -167,6 +174,17 @@ async function runCycle(state: SourceState): Promise<void> {
 }
 
 /**
+ * The trigger is told whenever the offset is past what it was last told, not only when this
+ * attempt inserted rows: an append retried after a crash inserts nothing, yet its changes still
+ * wait for a fan-in. (Histories from before this rule keep the old one.)
+ */
+function shouldNotifyFanIn(state: SourceState): boolean {
+  if (!state.notifyFanIn) return false;
+  if (patched('notify-when-offset-ahead-v1')) return state.offsetVersion !== null && state.offsetVersion > (state.notifiedOffset ?? -1);
+  return Boolean(state.lastCycle?.registryRowsInserted) && patched('notify-fan-in-v1');
+}
+
+/**
  * Paused sources wait for resume; blocked ones for an operator (replay, pollNow, captureNow)
  * instead of hitting the same error on every poll; the others for the poll interval.
  */
@@ -187,6 +205,8 @@ async function applyReplay(state: SourceState): Promise<void> {
     state.offsetCommitTimestamp = null;
     state.blocked = null;
     state.lastReplayRefusal = null;
+    // What is captured again must reach a fan-in again, even up to a version the trigger saw before.
+    state.notifiedOffset = null;
   } catch (error) {
     if (!(error instanceof ActivityFailure)) throw error;
     state.lastReplayRefusal = error.cause?.message ?? error.message;
@@ -355,6 +375,7 @@ function restoreState(input: SourceIngestInput): SourceState {
     offsetCommitTimestamp: null,
     published: { state: '', version: -2 },
     notifyFanIn: false,
+    notifiedOffset: null,
     deletedFileRetentionHours: null,
     heartbeatTimeoutSeconds: DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
     activityTimeoutSeconds: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,

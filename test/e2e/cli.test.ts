@@ -94,7 +94,7 @@ describe('the cdf CLI', () => {
     const result = await cdf('fan-in', '--wait', '--json');
     expect(result.code).toBe(0);
     const summary = JSON.parse(result.stdout);
-    expect(summary).toEqual(expect.objectContaining({ committed: true, batchesFailed: 0 }));
+    expect(summary).toEqual(expect.objectContaining({ committed: true, batchesParked: 0 }));
     expect(summary.changedIds).toBeGreaterThan(0);
   });
 

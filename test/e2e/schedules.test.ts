@@ -44,7 +44,7 @@ describe('schedules from the config', () => {
     expect(fanIn.policies).toEqual(expect.objectContaining({ overlap: ScheduleOverlapPolicy.BUFFER_ONE, catchupWindow: 10 * 60_000 }));
     expect(fanIn.spec.jitter).toBe(30_000);
     expect(fanIn.spec.intervals).toEqual([{ every: 86_400_000, offset: 5 * 3_600_000 }]);
-    expect(fanIn.action).toEqual(expect.objectContaining({ workflowType: 'fanIn', args: [{}], taskQueue: config.temporal.taskQueue, workflowId: `${config.temporal.workflowIdPrefix}-fan-in-scheduled` }));
+    expect(fanIn.action).toEqual(expect.objectContaining({ workflowType: 'scheduledFanIn', args: [{}], taskQueue: config.temporal.taskQueue, workflowId: `${config.temporal.workflowIdPrefix}-fan-in-scheduled` }));
     expect(fanIn.memo).toEqual({ managedBy: 'cdf-orchestrator', workflowIdPrefix: config.temporal.workflowIdPrefix });
     expect(fanIn.state.paused).toBe(false);
 

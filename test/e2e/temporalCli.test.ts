@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { captureUntilCaughtUp, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
+import { captureUntilCaughtUp, fanInWorkflowId, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import { applyPlan } from '../../src/schedules/apply';
 import { fanInScheduleId, planSchedules } from '../../src/schedules/plan';
 import { sourceStatusQuery } from '../../src/workflows/messages';
@@ -47,10 +47,10 @@ describe('operating with the temporal CLI', () => {
     expect(rewinds).toHaveLength(1);
   });
 
-  it('`temporal schedule trigger` of the fan-in schedule runs a fan-in to completion', async () => {
+  it('`temporal schedule trigger` of the fan-in schedule runs a fan-in to completion under the one fan-in workflow id', async () => {
     await applyPlan(t.client, await planSchedules(t.client, t.config));
     await temporal('schedule', 'trigger', '--schedule-id', fanInScheduleId(t.config));
-    const query = `WorkflowType = "fanIn" AND TaskQueue = "${t.config.temporal.taskQueue}" AND ExecutionStatus = "Completed"`;
+    const query = `WorkflowType = "scheduledFanIn" AND TaskQueue = "${t.config.temporal.taskQueue}" AND ExecutionStatus = "Completed"`;
     let completed: string[] = [];
     for (let attempt = 0; attempt < 120 && completed.length === 0; attempt++) {
       completed = [];
@@ -58,8 +58,8 @@ describe('operating with the temporal CLI', () => {
       if (completed.length === 0) await new Promise((resolve) => setTimeout(resolve, 500));
     }
     expect(completed).toEqual([expect.stringMatching(new RegExp(`^${t.config.temporal.workflowIdPrefix}-fan-in-scheduled-`))]);
-    const summary = await t.client.workflow.getHandle(completed[0]!).result();
-    expect(summary).toEqual(expect.objectContaining({ committed: true, batchesFailed: 0 }));
+    const result = await t.client.workflow.getHandle(completed[0]!).result();
+    expect(result).toEqual(expect.objectContaining({ workflowId: fanInWorkflowId(t.config), joined: false, summary: expect.objectContaining({ committed: true, batchesParked: 0 }) }));
   });
 
   it('`temporal workflow describe --output json` shows the CdfSource, CdfState and CdfLastVersion search attributes', async () => {

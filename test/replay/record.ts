@@ -13,6 +13,7 @@ export const HISTORIES_DIR = join(__dirname, 'histories');
 export async function recordHistories(client: Client, workflowIdsByType: Record<string, string>): Promise<void> {
   for (const [type, workflowId] of Object.entries(workflowIdsByType)) {
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
-    writeFileSync(join(HISTORIES_DIR, `${type}-${new Date().toISOString().slice(0, 10)}.json`), historyToJSON(history));
+    // Date and time in the name: a second recording on one day must not replace the first.
+    writeFileSync(join(HISTORIES_DIR, `${type}-${new Date().toISOString().slice(0, 16).replace(':', '')}.json`), historyToJSON(history));
   }
 }

@@ -13,6 +13,20 @@ interface HistoryEntry {
   operationParameters: Record<string, unknown>;
 }
 
+interface FakeBatchState {
+  run_key: string;
+  batch_number: number;
+  status: string;
+  attempts: number;
+  attempt_limit: number;
+  ids: bigint;
+  run_id: string | null;
+  run_page_url: string | null;
+  state_message: string | null;
+  reason: string | null;
+  updated_at: string;
+}
+
 interface FakeTable {
   id: string;
   history: HistoryEntry[];
@@ -43,7 +57,8 @@ export class FakeDatabricksSql implements DriverClient {
   private readonly offsets = new Map<string, { table: string; tableId: string; version: bigint }>();
   private view = new Map<string, number>();
   private readonly runs: { runKey: string; windows: Map<string, { after: number; through: number }>; status: 'open' | 'committed' }[] = [];
-  private readonly batches = new Map<string, { ids: number; batches: number }>();
+  private readonly batches = new Map<string, { ids: number; batches: number; batchSize: number }>();
+  private readonly batchStates = new Map<string, FakeBatchState>();
 
   addTable(name: string, versions: number, id = `id-${name}`): void {
     const history: HistoryEntry[] = [];
@@ -181,14 +196,65 @@ export class FakeDatabricksSql implements DriverClient {
       if (this.batches.has(runKey)) return [dml(0)];
       const run = this.runs.find((r) => r.runKey === runKey);
       const ids = [...(run?.windows.values() ?? [])].reduce((sum, w) => sum + this.changedVersions(w.after + 1, w.through).length * IDS_PER_VERSION, 0);
-      this.batches.set(runKey, { ids, batches: Math.ceil(ids / Number(value('batchSize'))) });
+      this.batches.set(runKey, { ids, batches: Math.ceil(ids / Number(value('batchSize'))), batchSize: Number(value('batchSize')) });
       return [dml(ids)];
     }
     if (/^SELECT count\(\*\) AS ids/.test(sql)) {
       const batch = this.batches.get(String(value('runKey')));
       return [{ ids: BigInt(batch?.ids ?? 0), batches: batch?.batches ?? 0 }];
     }
+    if (/^MERGE INTO `cdf`\.`dispatch_batch_states`/.test(sql)) {
+      const runKey = String(value('runKey'));
+      const batch = this.batches.get(runKey);
+      let inserted = 0;
+      for (let n = 1; n <= (batch?.batches ?? 0); n++) {
+        if (this.batchStates.has(`${runKey}/${n}`)) continue;
+        const ids = n < batch!.batches ? batch!.batchSize : batch!.ids - batch!.batchSize * (batch!.batches - 1);
+        this.batchStates.set(`${runKey}/${n}`, { run_key: runKey, batch_number: n, status: 'pending', attempts: 0, attempt_limit: Number(value('attemptLimit')), ids: BigInt(ids), run_id: null, run_page_url: null, state_message: null, reason: null, updated_at: '2026-11-01T02:00:00.000Z' });
+        inserted += 1;
+      }
+      return [dml(inserted)];
+    }
+    if (/^SELECT w\.source, w\.after_version/.test(sql)) {
+      const run = this.runs.find((r) => r.runKey === value('runKey'));
+      const windows = [...(run?.windows ?? new Map())].sort(([a], [b]) => a.localeCompare(b));
+      return windows.map(([source, w]) => ({ source, after_version: BigInt(w.after), through_version: BigInt(w.through), changed_ids: BigInt(this.changedVersions(w.after + 1, w.through).length * IDS_PER_VERSION), sources: BigInt(windows.length) }));
+    }
+    if (/^SELECT batch_number FROM `cdf`\.`dispatch_batch_states`/.test(sql)) {
+      const limit = Number(/LIMIT (\d+)/.exec(sql)![1]);
+      return this.statesOf(String(value('runKey')))
+        .filter((b) => b.batch_number > Number(value('afterBatch')) && ['pending', 'launched', 'failed', 'retry'].includes(b.status))
+        .slice(0, limit)
+        .map((b) => ({ batch_number: b.batch_number }));
+    }
+    if (/^SELECT s\.run_key, s\.batch_number FROM `cdf`\.`dispatch_batch_states`/.test(sql)) {
+      const open = new Set(this.runs.filter((r) => r.status === 'open').map((r) => r.runKey));
+      return [...this.batchStates.values()].filter((b) => ['retry', 'launched', 'failed'].includes(b.status) && !open.has(b.run_key)).map((b) => ({ run_key: b.run_key, batch_number: b.batch_number }));
+    }
+    if (/^SELECT status, count\(\*\) AS n FROM `cdf`\.`dispatch_batch_states`/.test(sql)) {
+      const counts = new Map<string, number>();
+      for (const b of this.statesOf(String(value('runKey')))) counts.set(b.status, (counts.get(b.status) ?? 0) + 1);
+      return [...counts].map(([status, n]) => ({ status, n: BigInt(n) }));
+    }
+    if (/^SELECT run_key, batch_number, status, attempts/.test(sql) && /WHERE run_key = :runKey AND batch_number = :batchNumber/.test(sql)) {
+      const state = this.batchStates.get(`${value('runKey')}/${value('batchNumber')}`);
+      return state ? [{ ...state }] : [];
+    }
+    if (/^UPDATE `cdf`\.`dispatch_batch_states` SET status = 'launched'/.test(sql)) {
+      const state = this.batchStates.get(`${value('runKey')}/${value('batchNumber')}`);
+      const attempt = Number(value('attempt'));
+      if (!state || state.attempts > attempt || state.status === 'succeeded' || state.status === 'abandoned') return [dml(0)];
+      Object.assign(state, { status: 'launched', attempts: attempt, run_id: String(value('runId')), run_page_url: String(value('runPageUrl')), state_message: null });
+      return [dml(1)];
+    }
+    if (/^UPDATE `cdf`\.`dispatch_batch_states` SET status = :status/.test(sql)) {
+      const state = this.batchStates.get(`${value('runKey')}/${value('batchNumber')}`);
+      if (!state || state.attempts !== Number(value('attempt')) || state.status !== 'launched') return [dml(0)];
+      Object.assign(state, { status: String(value('status')), state_message: String(value('stateMessage')) });
+      return [dml(1)];
+    }
     if (/^UPDATE `cdf`\.`fan_in_runs`/.test(sql)) {
+      if (this.statesOf(String(value('runKey'))).some((b) => ['pending', 'launched', 'failed'].includes(b.status))) return [dml(0)];
       const run = this.runs.find((r) => r.runKey === value('runKey') && r.status === 'open');
       if (run) run.status = 'committed';
       return [dml(run ? run.windows.size : 0)];
@@ -196,6 +262,10 @@ export class FakeDatabricksSql implements DriverClient {
     if (/^MERGE INTO `demo`\.`entity_target`/.test(sql)) return [dml(1)];
     if (/^SELECT \(SELECT count\(\*\)/.test(sql)) return [{ registry_rows: 0n, changed_ids: 0n, target_rows: 0n }];
     throw new Error(`FakeDatabricksSql does not know this statement:\n${sql}`);
+  }
+
+  private statesOf(runKey: string): FakeBatchState[] {
+    return [...this.batchStates.values()].filter((b) => b.run_key === runKey).sort((a, b) => a.batch_number - b.batch_number);
   }
 
   private table(quoted: string): FakeTable {

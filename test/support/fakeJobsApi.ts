@@ -61,6 +61,8 @@ const SUCCESS: RunOutcome = { code: 'SUCCESS', type: 'SUCCESS', message: '' };
 export class FakeJobsApi {
   readonly requests: RecordedRequest[] = [];
   outcome: RunOutcome = SUCCESS;
+  /** When set, decides each new run's outcome from its job parameters (else `outcome`). */
+  outcomeFor?: (jobParameters: Record<string, string>) => RunOutcome;
   cancelPolls = 2;
   readonly jobId: number;
   readonly pat: string;
@@ -108,6 +110,11 @@ export class FakeJobsApi {
   /** Moves a run's start_time into the past, as if an earlier launch had created it. */
   backdate(runId: string, ms: number): void {
     this.runs.get(Number(runId))!.startTime -= ms;
+  }
+
+  /** Every run launched so far: its token, parameters and the code it terminates with. */
+  launchedRuns(): { runId: number; idempotencyToken?: string; jobParameters: Record<string, string>; code: string }[] {
+    return [...this.runs.values()].map((r) => ({ runId: r.runId, idempotencyToken: r.idempotencyToken, jobParameters: r.jobParameters, code: r.outcome.code }));
   }
 
   runCount(): number {
@@ -159,7 +166,7 @@ export class FakeJobsApi {
     }
     let run = [...this.runs.values()].find((r) => token !== undefined && r.idempotencyToken === token);
     if (!run) {
-      run = { runId: this.nextRunId++, numberInJob: this.runs.size + 1, idempotencyToken: token, jobParameters: parameters as Record<string, string>, startTime: Date.now(), step: 0, outcome: this.outcome };
+      run = { runId: this.nextRunId++, numberInJob: this.runs.size + 1, idempotencyToken: token, jobParameters: parameters as Record<string, string>, startTime: Date.now(), step: 0, outcome: this.outcomeFor?.(parameters as Record<string, string>) ?? this.outcome };
       this.runs.set(run.runId, run);
     }
     send(res, 200, { run_id: run.runId, number_in_job: run.numberInJob });

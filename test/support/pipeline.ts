@@ -6,7 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
-import { LocalJobRunner } from '../../src/jobs/local/localJobRunner';
+import { LocalJobRunner, type BatchProcessor } from '../../src/jobs/local/localJobRunner';
+import type { JobLauncher } from '../../src/jobs/port';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
 import type { Lakehouse } from '../../src/lakehouse/port';
 import type { FaultInjector } from '../../src/faults/injector';
@@ -28,6 +29,7 @@ export function installQuietRuntime(): void {
 export interface TestConfigOverrides {
   sources?: { name: string; table: string; extraColumns?: string[]; startingVersion?: number }[];
   fanIn?: Partial<Config['fanIn']>;
+  worker?: Partial<Config['worker']>;
   capture?: Partial<Config['capture']>;
   jobs?: Partial<Config['jobs']['local']>;
   faults?: Partial<Config['lakehouse']['local']['faults']>;
@@ -52,8 +54,8 @@ export function testConfig(overrides: TestConfigOverrides = {}): Config {
       { name: 'shipments', table: 'upstream.shipments' },
     ],
     capture: { maxVersionsPerRange: 3, pollIntervalSeconds: 3600, ...overrides.capture },
-    fanIn: { batchSize: 100, concurrency: 3, jobPollIntervalSeconds: 1, ...overrides.fanIn },
-    worker: { shutdownGraceSeconds: 5 },
+    fanIn: { batchSize: 100, concurrency: 3, jobPollIntervalSeconds: 1, relaunchBackoffSeconds: 1, ...overrides.fanIn },
+    worker: { shutdownGraceSeconds: 5, ...overrides.worker },
   });
 }
 
@@ -78,13 +80,17 @@ export interface WorkerOnOptions {
   bundlePath?: string;
   /** Default: from config.faults. */
   faults?: FaultInjector;
+  /** The local runner's downstream work (default: the demo MERGE of the batch into the target). */
+  processor?: BatchProcessor;
+  /** The launcher the worker uses instead of the local runner (e.g. the Databricks client against a fake workspace). */
+  launcher?: JobLauncher;
 }
 
 /** The real worker over a given lakehouse, with the local job runner running its demo processor. */
 export async function startWorkerOn<L extends Lakehouse>(config: Config, lakehouse: L, options: WorkerOnOptions = {}): Promise<TestPipeline<L>> {
   installQuietRuntime();
   const jobs = await LocalJobRunner.open(config.jobs.local.path, {
-    processor: (runKey, batchNumber) => lakehouse.processBatch(runKey, batchNumber),
+    processor: options.processor ?? ((runKey, batchNumber) => lakehouse.processBatch(runKey, batchNumber)),
     maxConcurrentRuns: config.jobs.local.maxConcurrentRuns,
     failFirstAttemptRate: config.jobs.local.failFirstAttemptRate,
   });
@@ -95,7 +101,7 @@ export async function startWorkerOn<L extends Lakehouse>(config: Config, lakehou
     config,
     connection: nativeConnection,
     lakehouse,
-    jobs,
+    jobs: options.launcher ?? jobs,
     faults: options.faults,
     workflowBundle: { codePath: options.bundlePath ?? process.env.CDF_TEST_WORKFLOW_BUNDLE! },
   });

@@ -21,10 +21,10 @@ function configFile(yaml: string): string {
 }
 
 describe('bootstrap', () => {
-  it('creates schemas, the four pipeline tables and the materialized view, all IF NOT EXISTS', () => {
+  it('creates schemas, the five pipeline tables and the materialized view, all IF NOT EXISTS', () => {
     const statements = bootstrapStatements(databricksConfig(), { enableCdf: false }).map((s) => s.sql);
     expect(statements.every((sql) => /IF NOT EXISTS/.test(sql))).toBe(true);
-    expect(statements.filter((sql) => sql.startsWith('CREATE TABLE'))).toHaveLength(4);
+    expect(statements.filter((sql) => sql.startsWith('CREATE TABLE'))).toHaveLength(5);
     expect(statements.filter((sql) => sql.startsWith('CREATE MATERIALIZED VIEW'))).toHaveLength(1);
   });
 

@@ -147,13 +147,16 @@ describe('DatabricksJobsLauncher against a fake workspace', () => {
   });
 
   it.each([
-    { code: 'SUCCESS', type: 'SUCCESS', resultState: 'SUCCESS', retryable: undefined },
-    { code: 'SUCCESS_WITH_FAILURES', type: 'SUCCESS', resultState: 'FAILED', retryable: undefined },
-    { code: 'RUN_EXECUTION_ERROR', type: 'CLIENT_ERROR', resultState: 'FAILED', retryable: false },
-    { code: 'INTERNAL_ERROR', type: 'INTERNAL_ERROR', resultState: 'FAILED', retryable: true },
-    { code: 'CLOUD_FAILURE', type: 'CLOUD_FAILURE', resultState: 'FAILED', retryable: true },
-    { code: 'USER_CANCELED', type: 'SUCCESS', resultState: 'CANCELED', retryable: undefined },
-  ])('a run terminated with $code ($type) reads as $resultState, retryable $retryable', async ({ code, type, resultState, retryable }) => {
+    { code: 'SUCCESS', type: 'SUCCESS', resultState: 'SUCCESS', relaunchable: undefined },
+    { code: 'SUCCESS_WITH_FAILURES', type: 'SUCCESS', resultState: 'FAILED', relaunchable: undefined },
+    { code: 'RUN_EXECUTION_ERROR', type: 'CLIENT_ERROR', resultState: 'FAILED', relaunchable: undefined },
+    { code: 'INVALID_RUN_CONFIGURATION', type: 'CLIENT_ERROR', resultState: 'FAILED', relaunchable: false },
+    { code: 'UNAUTHORIZED_ERROR', type: 'CLIENT_ERROR', resultState: 'FAILED', relaunchable: false },
+    { code: 'RESOURCE_NOT_FOUND', type: 'CLIENT_ERROR', resultState: 'FAILED', relaunchable: false },
+    { code: 'INTERNAL_ERROR', type: 'INTERNAL_ERROR', resultState: 'FAILED', relaunchable: undefined },
+    { code: 'CLOUD_FAILURE', type: 'CLOUD_FAILURE', resultState: 'FAILED', relaunchable: undefined },
+    { code: 'USER_CANCELED', type: 'SUCCESS', resultState: 'CANCELED', relaunchable: undefined },
+  ])('a run terminated with $code ($type) reads as $resultState, relaunchable $relaunchable', async ({ code, type, resultState, relaunchable }) => {
     const fake = await startFake();
     fake.outcome = { code, type, message: `ended with ${code}` };
     const client = await clientFor(fake);
@@ -163,7 +166,7 @@ describe('DatabricksJobsLauncher against a fake workspace', () => {
 
     const last = states.at(-1)!;
     expect(states.map((s) => s.lifeCycleState)).toEqual(['RUNNING', 'TERMINATED']); // launch's own runs/get saw QUEUED
-    expect({ resultState: last.resultState, retryable: last.retryable, stateMessage: last.stateMessage }).toEqual({ resultState, retryable, stateMessage: `ended with ${code}` });
+    expect({ resultState: last.resultState, relaunchable: last.relaunchable, stateMessage: last.stateMessage }).toEqual({ resultState, relaunchable, stateMessage: `ended with ${code}` });
     expect(last.endTime).toBeGreaterThanOrEqual(last.startTime!);
   });
 

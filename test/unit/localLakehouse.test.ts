@@ -4,6 +4,7 @@ import { ensureDemoSourceTable } from '../../src/demo/upstream';
 import { TransientError } from '../../src/errors';
 import { classifyLakehouseError } from '../../src/lakehouse/errors';
 import { LocalLakehouse, type LocalFaults } from '../../src/lakehouse/local/localLakehouse';
+import type { BatchKey } from '../../src/lakehouse/port';
 
 const { tables } = parseConfig({ sources: [{ name: 'orders', table: 'upstream.orders' }] });
 
@@ -41,12 +42,19 @@ async function capture(lakehouse: LocalLakehouse, fromVersion: number, toVersion
   return rowsInserted;
 }
 
-/** Opens a fan-in run, snapshots it, commits it, and returns the ids it dispatched. */
+/** Opens a fan-in run, snapshots it, runs every batch to success, commits it, and returns the ids it dispatched. */
 async function dispatchAll(lakehouse: LocalLakehouse, runKey: string): Promise<string[]> {
   const run = await lakehouse.openFanInRun(runKey);
-  await lakehouse.snapshotBatches(run.runKey, 100);
-  await lakehouse.commitFanInRun(run.runKey);
+  const { batchCount } = await lakehouse.snapshotBatches(run.runKey, 100, 3);
+  for (let batchNumber = 1; batchNumber <= batchCount; batchNumber++) await finishAttempt(lakehouse, { runKey: run.runKey, batchNumber }, 1, 'succeeded');
+  expect(await lakehouse.commitFanInRun(run.runKey)).toEqual({ committed: batchCount > 0 });
   return batchIds(lakehouse, run.runKey);
+}
+
+/** Records one attempt's launch and outcome, as runBatchAttempt does. */
+async function finishAttempt(lakehouse: LocalLakehouse, batch: BatchKey, attempt: number, status: 'succeeded' | 'failed' | 'parked'): Promise<void> {
+  await lakehouse.recordBatchLaunch(batch, attempt, { runId: `r${attempt}`, runPageUrl: `local-runner://runs/r${attempt}` });
+  await lakehouse.recordBatchOutcome(batch, attempt, { status, stateMessage: status });
 }
 
 async function registryRows(lakehouse: LocalLakehouse) {
@@ -171,7 +179,7 @@ describe('LocalLakehouse fan-in', () => {
     await capture(lakehouse, 1, 1);
     const { runKey } = await lakehouse.openFanInRun('run-1');
 
-    expect(await lakehouse.snapshotBatches(runKey, 3)).toEqual({ changedIds: 7, batchCount: 3 });
+    expect(await lakehouse.snapshotBatches(runKey, 3, 3)).toMatchObject({ changedIds: 7, batchCount: 3 });
     const sizes = await lakehouse.db.all<{ batch_number: number; n: bigint }>(
       `SELECT batch_number, count(*) AS n FROM cdf.dispatch_batches WHERE run_key = ? GROUP BY batch_number ORDER BY batch_number`,
       [runKey],
@@ -189,8 +197,8 @@ describe('LocalLakehouse fan-in', () => {
     await capture(lakehouse, 1, 1);
     const { runKey } = await lakehouse.openFanInRun('run-1');
 
-    const first = await lakehouse.snapshotBatches(runKey, 2);
-    expect(await lakehouse.snapshotBatches(runKey, 2)).toEqual(first);
+    const first = await lakehouse.snapshotBatches(runKey, 2, 3);
+    expect(await lakehouse.snapshotBatches(runKey, 2, 3)).toEqual(first);
     expect(await batchIds(lakehouse, runKey)).toEqual(['u1', 'u2', 'u3', 'u4', 'u5']);
   });
 
@@ -202,7 +210,7 @@ describe('LocalLakehouse fan-in', () => {
 
     const next = await lakehouse.openFanInRun('run-2');
     expect(next).toEqual({ runKey: 'run-2', resumed: false, sources: 0 });
-    expect(await lakehouse.snapshotBatches(next.runKey, 100)).toEqual({ changedIds: 0, batchCount: 0 });
+    expect(await lakehouse.snapshotBatches(next.runKey, 100, 3)).toEqual({ changedIds: 0, batchCount: 0, windows: [], sources: 0 });
   });
 
   it('snapshots only ids changed after the last dispatch, not ids whose newest change was dispatched', async () => {
@@ -221,7 +229,7 @@ describe('LocalLakehouse fan-in', () => {
     await commit(lakehouse, { insert: ['u1', 'u2', 'u3', 'u4'] });
     await capture(lakehouse, 1, 1);
     const { runKey } = await lakehouse.openFanInRun('run-1');
-    await lakehouse.snapshotBatches(runKey, 2);
+    await lakehouse.snapshotBatches(runKey, 2, 3);
 
     expect(await lakehouse.processBatch(runKey, 1)).toEqual({ rowsMerged: 2 });
     const target = await lakehouse.db.all(
@@ -233,5 +241,85 @@ describe('LocalLakehouse fan-in', () => {
     );
     expect(master).toHaveLength(2);
     expect(target).toEqual(master);
+  });
+
+  describe('batch states', () => {
+    /** A run of `ids` inserted ids, snapshotted in batches of 2 with `attemptLimit` attempts each. */
+    async function snapshotted(ids: string[], attemptLimit = 2) {
+      const lakehouse = await openPipeline();
+      await commit(lakehouse, { insert: ids });
+      await capture(lakehouse, 1, 1);
+      const { runKey } = await lakehouse.openFanInRun('run-1');
+      const snapshot = await lakehouse.snapshotBatches(runKey, 2, attemptLimit);
+      return { lakehouse, runKey, snapshot };
+    }
+
+    it('reports the window of every source with its ids', async () => {
+      const { snapshot } = await snapshotted(['u1', 'u2', 'u3']);
+      expect(snapshot).toEqual({ changedIds: 3, batchCount: 2, sources: 1, windows: [{ source: 'orders', afterVersion: -1, throughVersion: 1, changedIds: 3 }] });
+    });
+
+    it('starts every batch pending with no attempts and its id count', async () => {
+      const { lakehouse, runKey } = await snapshotted(['u1', 'u2', 'u3']);
+      expect(await lakehouse.listBatches({ runKey, limit: 10 })).toEqual([
+        expect.objectContaining({ batchNumber: 1, status: 'pending', attempts: 0, attemptLimit: 2, ids: 2 }),
+        expect.objectContaining({ batchNumber: 2, status: 'pending', attempts: 0, attemptLimit: 2, ids: 1 }),
+      ]);
+      expect(await lakehouse.pendingBatches(runKey, 0, 10)).toEqual([1, 2]);
+    });
+
+    it('does not commit a window while a batch has no final outcome', async () => {
+      const { lakehouse, runKey } = await snapshotted(['u1', 'u2', 'u3']);
+      await finishAttempt(lakehouse, { runKey, batchNumber: 1 }, 1, 'succeeded');
+      await finishAttempt(lakehouse, { runKey, batchNumber: 2 }, 1, 'failed');
+      expect(await lakehouse.commitFanInRun(runKey)).toEqual({ committed: false });
+      expect(await lakehouse.pendingBatches(runKey, 0, 10)).toEqual([2]);
+    });
+
+    it('commits a window whose batches succeeded or parked, and keeps the parked batch and its ids', async () => {
+      const { lakehouse, runKey } = await snapshotted(['u1', 'u2', 'u3']);
+      await finishAttempt(lakehouse, { runKey, batchNumber: 1 }, 1, 'succeeded');
+      await finishAttempt(lakehouse, { runKey, batchNumber: 2 }, 2, 'parked');
+      expect(await lakehouse.commitFanInRun(runKey)).toEqual({ committed: true });
+      expect(await lakehouse.listBatches({ statuses: ['parked'], limit: 10 })).toEqual([expect.objectContaining({ runKey, batchNumber: 2, attempts: 2, ids: 1 })]);
+      expect(await batchIds(lakehouse, runKey)).toEqual(['u1', 'u2', 'u3']);
+    });
+
+    it('never records an older attempt over a newer one', async () => {
+      const { lakehouse, runKey } = await snapshotted(['u1', 'u2']);
+      const batch = { runKey, batchNumber: 1 };
+      await lakehouse.recordBatchLaunch(batch, 2, { runId: 'r2', runPageUrl: 'x' });
+      await lakehouse.recordBatchLaunch(batch, 1, { runId: 'r1', runPageUrl: 'x' });
+      await lakehouse.recordBatchOutcome(batch, 1, { status: 'failed', stateMessage: 'late' });
+      expect(await lakehouse.readBatchState(batch)).toEqual(expect.objectContaining({ status: 'launched', attempts: 2, runId: 'r2' }));
+    });
+
+    it('requeues a parked batch of a committed run with more attempts, and lists it for the next fan-in', async () => {
+      const { lakehouse, runKey } = await snapshotted(['u1', 'u2', 'u3']);
+      await finishAttempt(lakehouse, { runKey, batchNumber: 1 }, 1, 'succeeded');
+      await finishAttempt(lakehouse, { runKey, batchNumber: 2 }, 2, 'parked');
+      await lakehouse.commitFanInRun(runKey);
+      expect(await lakehouse.requeueBatch({ runKey, batchNumber: 2 }, 3)).toEqual(expect.objectContaining({ status: 'retry', attempts: 2, attemptLimit: 5 }));
+      expect(await lakehouse.requeuedBatches(10)).toEqual([{ runKey, batchNumber: 2 }]);
+    });
+
+    it('refuses to requeue or abandon a batch that is not parked', async () => {
+      const { lakehouse, runKey } = await snapshotted(['u1', 'u2']);
+      await finishAttempt(lakehouse, { runKey, batchNumber: 1 }, 1, 'succeeded');
+      expect(await lakehouse.requeueBatch({ runKey, batchNumber: 1 }, 3)).toEqual(expect.objectContaining({ status: 'succeeded' }));
+      expect(await lakehouse.abandonBatch({ runKey, batchNumber: 1 }, 'no')).toEqual(expect.objectContaining({ status: 'succeeded', reason: null }));
+      expect(await lakehouse.requeueBatch({ runKey, batchNumber: 9 }, 3)).toBeNull();
+    });
+
+    it('abandons a parked batch with its reason, and never lists it for a fan-in again', async () => {
+      const { lakehouse, runKey } = await snapshotted(['u1', 'u2']);
+      await finishAttempt(lakehouse, { runKey, batchNumber: 1 }, 2, 'parked');
+      await lakehouse.commitFanInRun(runKey);
+      expect(await lakehouse.abandonBatch({ runKey, batchNumber: 1 }, 'bad upstream rows, reloaded by hand')).toEqual(
+        expect.objectContaining({ status: 'abandoned', reason: 'bad upstream rows, reloaded by hand' }),
+      );
+      expect(await lakehouse.requeuedBatches(10)).toEqual([]);
+      expect(await lakehouse.pendingBatches(runKey, 0, 10)).toEqual([]);
+    });
   });
 });

@@ -245,7 +245,7 @@ export function toRunState(run: RunResponse): RunState {
     runPageUrl: run.run_page_url,
     startTime: run.start_time || undefined,
     endTime: run.end_time || undefined,
-    retryable: terminal ? retryableOf(termination?.type) : undefined,
+    relaunchable: terminal ? relaunchableOf(termination?.code) : undefined,
   };
 }
 
@@ -287,11 +287,16 @@ function resultStateOf(run: RunResponse): ResultState {
   return 'FAILED';
 }
 
-/** CLIENT_ERROR (bad parameters, permissions, configuration) will fail again; platform and cloud failures may not. */
-function retryableOf(terminationType: string | undefined): boolean | undefined {
-  if (terminationType === 'CLIENT_ERROR') return false;
-  if (terminationType === 'INTERNAL_ERROR' || terminationType === 'CLOUD_FAILURE') return true;
-  return undefined;
+/**
+ * Termination codes that say the job itself cannot run (Jobs API 2.2 `termination_details.code`):
+ * relaunching a batch cannot cure them. RUN_EXECUTION_ERROR, although typed CLIENT_ERROR ("caused
+ * by user input or the job configuration"), is an exception in the job's code, which a relaunch
+ * after a fix, or a transient cause, does cure: it is relaunched like any other failure.
+ */
+const JOB_LEVEL_TERMINATION_CODES = new Set(['RESOURCE_NOT_FOUND', 'UNAUTHORIZED_ERROR', 'INVALID_RUN_CONFIGURATION', 'FEATURE_DISABLED']);
+
+function relaunchableOf(code: string | undefined): boolean | undefined {
+  return code !== undefined && JOB_LEVEL_TERMINATION_CODES.has(code) ? false : undefined;
 }
 
 function remedyFor(status: number, errorCode: string | undefined, jobId: number): string {

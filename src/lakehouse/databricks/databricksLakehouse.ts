@@ -2,16 +2,21 @@ import { z } from 'zod';
 import type { SourceConfig, TablesConfig } from '../../config/schema';
 import { PermanentError } from '../../errors';
 import { INCREMENTAL_READ_BROKEN } from '../errors';
-import type {
-  BatchSnapshot,
-  ChangeCounts,
-  FanInRun,
-  Lakehouse,
-  OffsetUpdate,
-  SourceDescription,
-  SourceOffset,
-  TableCounts,
-  VersionRange,
+import {
+  BATCH_STATUSES,
+  MAX_WINDOWS_REPORTED,
+  type BatchKey,
+  type BatchSnapshot,
+  type BatchState,
+  type BatchStatus,
+  type ChangeCounts,
+  type FanInRun,
+  type Lakehouse,
+  type OffsetUpdate,
+  type SourceDescription,
+  type SourceOffset,
+  type TableCounts,
+  type VersionRange,
 } from '../port';
 import { databricksStatements, type DatabricksStatements } from './statements';
 import type { Row, SqlRunner } from './sqlRunner';
@@ -27,6 +32,21 @@ const historyRow = z.object({
 const detailRow = z.object({ id: z.string(), properties: z.record(z.string(), z.string()).nullish() });
 const countsRow = z.object({ change_type: z.string(), n: integer, null_keys: integer });
 const offsetRow = z.object({ source: z.string(), table_id: z.string(), last_version: integer, last_commit_timestamp: z.string().nullish() });
+const windowRow = z.object({ source: z.string(), after_version: integer, through_version: integer, changed_ids: integer, sources: integer });
+const batchKeyRow = z.object({ run_key: z.string(), batch_number: integer });
+const batchStateRow = z.object({
+  run_key: z.string(),
+  batch_number: integer,
+  status: z.enum(BATCH_STATUSES as [BatchStatus, ...BatchStatus[]]),
+  attempts: integer,
+  attempt_limit: integer,
+  ids: integer,
+  run_id: z.string().nullish(),
+  run_page_url: z.string().nullish(),
+  state_message: z.string().nullish(),
+  reason: z.string().nullish(),
+  updated_at: z.string(),
+});
 const dmlRow = z.object({ num_affected_rows: integer.optional(), num_inserted_rows: integer.optional() });
 
 /**
@@ -108,10 +128,58 @@ export class DatabricksLakehouse implements Lakehouse {
     return { runKey, resumed: Boolean(existing), sources: integer.parse(count?.n ?? 0) };
   }
 
-  async snapshotBatches(runKey: string, batchSize: number): Promise<BatchSnapshot> {
+  async snapshotBatches(runKey: string, batchSize: number, attemptLimit: number): Promise<BatchSnapshot> {
     await this.runner.query(this.sql.snapshotBatches(runKey, batchSize));
+    await this.runner.query(this.sql.createBatchStates(runKey, attemptLimit));
     const [row] = await this.runner.query(this.sql.countBatchRows(runKey));
-    return { changedIds: integer.parse(row?.ids ?? 0), batchCount: integer.parse(row?.batches ?? 0) };
+    const windows = (await this.runner.query(this.sql.fanInWindows(runKey, MAX_WINDOWS_REPORTED))).map((r) => windowRow.parse(r));
+    return {
+      changedIds: integer.parse(row?.ids ?? 0),
+      batchCount: integer.parse(row?.batches ?? 0),
+      windows: windows.map((w) => ({ source: w.source, afterVersion: w.after_version, throughVersion: w.through_version, changedIds: w.changed_ids })),
+      sources: windows[0]?.sources ?? 0,
+    };
+  }
+
+  async pendingBatches(runKey: string, afterBatch: number, limit: number): Promise<number[]> {
+    return (await this.runner.query(this.sql.pendingBatches(runKey, afterBatch, limit))).map((r) => integer.parse(r.batch_number));
+  }
+
+  async requeuedBatches(limit: number): Promise<BatchKey[]> {
+    return (await this.runner.query(this.sql.requeuedBatches(limit))).map((r) => batchKeyRow.parse(r)).map((r) => ({ runKey: r.run_key, batchNumber: r.batch_number }));
+  }
+
+  async readBatchState(batch: BatchKey): Promise<BatchState | null> {
+    const [row] = await this.runner.query(this.sql.readBatchState(batch.runKey, batch.batchNumber));
+    return row ? toBatchState(batchStateRow.parse(row)) : null;
+  }
+
+  async batchStatusCounts(runKey: string): Promise<Partial<Record<BatchStatus, number>>> {
+    const rows = await this.runner.query(this.sql.batchStatusCounts(runKey));
+    return Object.fromEntries(rows.map((r) => [z.enum(BATCH_STATUSES as [BatchStatus, ...BatchStatus[]]).parse(r.status), integer.parse(r.n)]));
+  }
+
+  async recordBatchLaunch(batch: BatchKey, attempt: number, run: { runId: string; runPageUrl: string }): Promise<void> {
+    await this.runner.query(this.sql.recordBatchLaunch(batch.runKey, batch.batchNumber, attempt, run.runId, run.runPageUrl));
+  }
+
+  async recordBatchOutcome(batch: BatchKey, attempt: number, outcome: { status: 'succeeded' | 'failed' | 'parked'; stateMessage: string }): Promise<void> {
+    await this.runner.query(this.sql.recordBatchOutcome(batch.runKey, batch.batchNumber, attempt, outcome.status, outcome.stateMessage));
+  }
+
+  async listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]> {
+    const rows = await this.runner.query(this.sql.listBatches({ statuses: filter.statuses ?? [], runKey: filter.runKey, limit: filter.limit }));
+    return rows.map((r) => toBatchState(batchStateRow.parse(r)));
+  }
+
+  async requeueBatch(batch: BatchKey, extraAttempts: number): Promise<BatchState | null> {
+    await this.runner.query(this.sql.requeueBatch(batch.runKey, batch.batchNumber, extraAttempts));
+    return this.readBatchState(batch);
+  }
+
+  async abandonBatch(batch: BatchKey, reason: string): Promise<BatchState | null> {
+    await this.runner.query(this.sql.abandonBatch(batch.runKey, batch.batchNumber, reason));
+    return this.readBatchState(batch);
   }
 
   async commitFanInRun(runKey: string): Promise<{ committed: boolean }> {
@@ -172,6 +240,22 @@ export function retentionHours(text: string | undefined): number {
   if (!match) return 168;
   const perUnit: Record<string, number> = { week: 168, day: 24, hour: 1, minute: 1 / 60 };
   return Number(match[1]) * perUnit[match[2]!.toLowerCase()]!;
+}
+
+function toBatchState(row: z.infer<typeof batchStateRow>): BatchState {
+  return {
+    runKey: row.run_key,
+    batchNumber: row.batch_number,
+    status: row.status,
+    attempts: row.attempts,
+    attemptLimit: row.attempt_limit,
+    ids: row.ids,
+    runId: row.run_id ?? null,
+    runPageUrl: row.run_page_url ?? null,
+    stateMessage: row.state_message ?? null,
+    reason: row.reason ?? null,
+    updatedAt: row.updated_at,
+  };
 }
 
 function affected(rows: Row[]): number {

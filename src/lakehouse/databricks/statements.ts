@@ -36,6 +36,10 @@ USING DELTA TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')`,
 USING DELTA`,
         `CREATE TABLE IF NOT EXISTS ${t.batches} (run_key STRING NOT NULL, batch_number INT NOT NULL, uts_id STRING NOT NULL)
 USING DELTA CLUSTER BY (run_key, batch_number)`,
+        `CREATE TABLE IF NOT EXISTS ${t.batchStates} (
+  run_key STRING NOT NULL, batch_number INT NOT NULL, status STRING NOT NULL, attempts INT NOT NULL, attempt_limit INT NOT NULL,
+  ids BIGINT NOT NULL, run_id STRING, run_page_url STRING, state_message STRING, reason STRING, updated_at TIMESTAMP NOT NULL)
+USING DELTA CLUSTER BY (run_key, batch_number) TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')`,
         // GROUP BY rather than DISTINCT, and no scalar-subquery watermark: both keep the refresh incremental.
         `CREATE MATERIALIZED VIEW IF NOT EXISTS ${t.changedIds} AS
 SELECT source, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
@@ -175,8 +179,98 @@ WHERE NOT EXISTS (SELECT 1 FROM ${t.batches} WHERE run_key = :runKey)`,
       params: { runKey: text(runKey) },
     }),
 
+    /** One pending state row per batch of the run; a second call inserts nothing. */
+    createBatchStates: (runKey: string, attemptLimit: number): Statement => ({
+      sql: `MERGE INTO ${t.batchStates} AS state
+USING (
+  SELECT run_key, batch_number, 'pending' AS status, 0 AS attempts, CAST(:attemptLimit AS INT) AS attempt_limit, count(*) AS ids,
+         CAST(NULL AS STRING) AS run_id, CAST(NULL AS STRING) AS run_page_url, CAST(NULL AS STRING) AS state_message,
+         CAST(NULL AS STRING) AS reason, current_timestamp() AS updated_at
+  FROM ${t.batches} WHERE run_key = :runKey GROUP BY run_key, batch_number
+) AS batch
+ON state.run_key = :runKey AND state.run_key = batch.run_key AND state.batch_number = batch.batch_number
+WHEN NOT MATCHED THEN INSERT *`,
+      params: { runKey: text(runKey), attemptLimit: bigint(attemptLimit) },
+    }),
+
+    /** Every source window of the run with its ids in the changed-ids view; LIMIT takes a literal. */
+    fanInWindows: (runKey: string, limit: number): Statement => ({
+      sql: `SELECT w.source, w.after_version, w.through_version, count(DISTINCT v.uts_id) AS changed_ids, count(*) OVER () AS sources
+FROM ${t.fanInRuns} AS w
+LEFT JOIN ${t.changedIds} AS v ON v.source = w.source AND v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version
+WHERE w.run_key = :runKey
+GROUP BY w.source, w.after_version, w.through_version
+ORDER BY w.source LIMIT ${literalLimit(limit)}`,
+      params: { runKey: text(runKey) },
+    }),
+
+    pendingBatches: (runKey: string, afterBatch: number, limit: number): Statement => ({
+      sql: `SELECT batch_number FROM ${t.batchStates}
+WHERE run_key = :runKey AND batch_number > :afterBatch AND status IN ('pending', 'launched', 'failed', 'retry')
+ORDER BY batch_number LIMIT ${literalLimit(limit)}`,
+      params: { runKey: text(runKey), afterBatch: bigint(afterBatch) },
+    }),
+
+    /** Only batches of committed runs: an open run's own batches belong to its fan-in. */
+    requeuedBatches: (limit: number): Statement => ({
+      sql: `SELECT s.run_key, s.batch_number FROM ${t.batchStates} AS s
+WHERE s.status IN ('retry', 'launched', 'failed') AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} AS r WHERE r.run_key = s.run_key AND r.status = 'open')
+ORDER BY s.updated_at, s.run_key, s.batch_number LIMIT ${literalLimit(limit)}`,
+      params: {},
+    }),
+
+    listBatches: (filter: { statuses: readonly string[]; runKey?: string; limit: number }): Statement => ({
+      sql: `SELECT ${BATCH_STATE_COLUMNS} FROM ${t.batchStates}
+WHERE ${filter.statuses.length ? `status IN (${filter.statuses.map((_, i) => `:status${i}`).join(', ')})` : 'true'}${filter.runKey !== undefined ? ' AND run_key = :runKey' : ''}
+ORDER BY run_key DESC, batch_number LIMIT ${literalLimit(filter.limit)}`,
+      params: {
+        ...Object.fromEntries(filter.statuses.map((status, i) => [`status${i}`, text(status)])),
+        ...(filter.runKey !== undefined ? { runKey: text(filter.runKey) } : {}),
+      },
+    }),
+
+    batchStatusCounts: (runKey: string): Statement => ({
+      sql: `SELECT status, count(*) AS n FROM ${t.batchStates} WHERE run_key = :runKey GROUP BY status`,
+      params: { runKey: text(runKey) },
+    }),
+
+    readBatchState: (runKey: string, batchNumber: number): Statement => ({
+      sql: `SELECT ${BATCH_STATE_COLUMNS} FROM ${t.batchStates} WHERE run_key = :runKey AND batch_number = :batchNumber`,
+      params: { runKey: text(runKey), batchNumber: int(batchNumber) },
+    }),
+
+    /** Never back to an earlier attempt, never over a final state. */
+    recordBatchLaunch: (runKey: string, batchNumber: number, attempt: number, runId: string, runPageUrl: string): Statement => ({
+      sql: `UPDATE ${t.batchStates} SET status = 'launched', attempts = :attempt, run_id = :runId, run_page_url = :runPageUrl,
+  state_message = CAST(NULL AS STRING), updated_at = current_timestamp()
+WHERE run_key = :runKey AND batch_number = :batchNumber AND attempts <= :attempt AND status NOT IN ('succeeded', 'abandoned')`,
+      params: { runKey: text(runKey), batchNumber: int(batchNumber), attempt: int(attempt), runId: text(runId), runPageUrl: text(runPageUrl) },
+    }),
+
+    /** Only the batch's current attempt may set its outcome. */
+    recordBatchOutcome: (runKey: string, batchNumber: number, attempt: number, status: string, stateMessage: string): Statement => ({
+      sql: `UPDATE ${t.batchStates} SET status = :status, state_message = :stateMessage, updated_at = current_timestamp()
+WHERE run_key = :runKey AND batch_number = :batchNumber AND attempts = :attempt AND status = 'launched'`,
+      params: { runKey: text(runKey), batchNumber: int(batchNumber), attempt: int(attempt), status: text(status), stateMessage: text(stateMessage) },
+    }),
+
+    requeueBatch: (runKey: string, batchNumber: number, extraAttempts: number): Statement => ({
+      sql: `UPDATE ${t.batchStates} SET status = 'retry', attempt_limit = attempts + :extraAttempts, reason = CAST(NULL AS STRING), updated_at = current_timestamp()
+WHERE run_key = :runKey AND batch_number = :batchNumber AND status IN ('parked', 'retry')`,
+      params: { runKey: text(runKey), batchNumber: int(batchNumber), extraAttempts: int(extraAttempts) },
+    }),
+
+    /** The row stays: it is the audit of what was given up and why. */
+    abandonBatch: (runKey: string, batchNumber: number, reason: string): Statement => ({
+      sql: `UPDATE ${t.batchStates} SET status = 'abandoned', reason = :reason, updated_at = current_timestamp()
+WHERE run_key = :runKey AND batch_number = :batchNumber AND status IN ('parked', 'retry')`,
+      params: { runKey: text(runKey), batchNumber: int(batchNumber), reason: text(reason) },
+    }),
+
+    /** Only once every batch succeeded, parked or was abandoned. */
     commitFanInRun: (runKey: string): Statement => ({
-      sql: `UPDATE ${t.fanInRuns} SET status = 'committed', committed_at = current_timestamp() WHERE run_key = :runKey AND status = 'open'`,
+      sql: `UPDATE ${t.fanInRuns} SET status = 'committed', committed_at = current_timestamp() WHERE run_key = :runKey AND status = 'open'
+  AND NOT EXISTS (SELECT 1 FROM ${t.batchStates} WHERE run_key = :runKey AND status IN ('pending', 'launched', 'failed'))`,
       params: { runKey: text(runKey) },
     }),
 
@@ -224,6 +318,20 @@ export function tableChanges(table: string, range: VersionRange): string {
   }
   if (range.toVersion < range.fromVersion) throw new RangeError(`toVersion ${range.toVersion} is before fromVersion ${range.fromVersion}`);
   return `table_changes('${table}', ${range.fromVersion}, ${range.toVersion})`;
+}
+
+const BATCH_STATE_COLUMNS = `run_key, batch_number, status, attempts, attempt_limit, ids, run_id, run_page_url, state_message, reason,
+  date_format(updated_at, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'") AS updated_at`;
+
+/** LIMIT takes a literal on Databricks: a validated positive integer. */
+function literalLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit <= 0) throw new RangeError(`limit must be a positive integer, got ${limit}`);
+  return limit;
+}
+
+function int(value: number): SqlParam {
+  if (!Number.isSafeInteger(value)) throw new RangeError(`expected an integer, got ${value}`);
+  return { type: 'INTEGER', value };
 }
 
 function text(value: string): SqlParam {

@@ -1,15 +1,20 @@
 import type { SourceConfig, TablesConfig } from '../../config/schema';
 import { SqlEngineError } from '../errors';
-import type {
-  BatchSnapshot,
-  ChangeCounts,
-  FanInRun,
-  Lakehouse,
-  OffsetUpdate,
-  SourceDescription,
-  SourceOffset,
-  TableCounts,
-  VersionRange,
+import {
+  MAX_WINDOWS_REPORTED,
+  type BatchKey,
+  type BatchSnapshot,
+  type BatchState,
+  type BatchStatus,
+  type ChangeCounts,
+  type FanInRun,
+  type Lakehouse,
+  type OffsetUpdate,
+  type SourceDescription,
+  type SourceOffset,
+  type SourceWindow,
+  type TableCounts,
+  type VersionRange,
 } from '../port';
 import { Duck } from './duck';
 import { LocalDeltaEngine, type CommitResult, type CommitSpec } from './deltaEngine';
@@ -111,19 +116,80 @@ export class LocalLakehouse implements Lakehouse {
     });
   }
 
-  snapshotBatches(runKey: string, batchSize: number): Promise<BatchSnapshot> {
-    return this.db.transaction(async (tx) => {
+  async snapshotBatches(runKey: string, batchSize: number, attemptLimit: number): Promise<BatchSnapshot> {
+    const counts = await this.db.transaction(async (tx) => {
       let [existing] = await tx.all<{ ids: bigint; batches: number }>(this.sql.countBatchRows, [runKey]);
       if (Number(existing!.ids) === 0) {
         await tx.run(this.sql.snapshotBatches, [runKey, batchSize, runKey]);
         [existing] = await tx.all<{ ids: bigint; batches: number }>(this.sql.countBatchRows, [runKey]);
       }
+      // Always (it inserts only what is missing): a run snapshotted before batch states existed gets them too.
+      await tx.run(this.sql.createBatchStates, [attemptLimit, runKey]);
       return { changedIds: Number(existing!.ids), batchCount: Number(existing!.batches) };
     });
+    const rows = await this.db.all<{ source: string; after_version: bigint; through_version: bigint; changed_ids: bigint; sources: bigint }>(
+      this.sql.fanInWindows,
+      [runKey, MAX_WINDOWS_REPORTED],
+    );
+    const windows: SourceWindow[] = rows.map((r) => ({
+      source: r.source,
+      afterVersion: Number(r.after_version),
+      throughVersion: Number(r.through_version),
+      changedIds: Number(r.changed_ids),
+    }));
+    return { ...counts, windows, sources: Number(rows[0]?.sources ?? 0) };
+  }
+
+  async pendingBatches(runKey: string, afterBatch: number, limit: number): Promise<number[]> {
+    const rows = await this.db.all<{ batch_number: number }>(this.sql.pendingBatches, [runKey, afterBatch, limit]);
+    return rows.map((r) => r.batch_number);
+  }
+
+  async requeuedBatches(limit: number): Promise<BatchKey[]> {
+    const rows = await this.db.all<{ run_key: string; batch_number: number }>(this.sql.requeuedBatches, [limit]);
+    return rows.map((r) => ({ runKey: r.run_key, batchNumber: r.batch_number }));
+  }
+
+  async readBatchState(batch: BatchKey): Promise<BatchState | null> {
+    const [row] = await this.db.all<BatchStateRow>(`SELECT ${this.sql.batchStateColumns} ${this.sql.readBatchState}`, [batch.runKey, batch.batchNumber]);
+    return row ? toBatchState(row) : null;
+  }
+
+  async batchStatusCounts(runKey: string): Promise<Partial<Record<BatchStatus, number>>> {
+    const rows = await this.db.all<{ status: BatchStatus; n: bigint }>(this.sql.batchStatusCounts, [runKey]);
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
+  async recordBatchLaunch(batch: BatchKey, attempt: number, run: { runId: string; runPageUrl: string }): Promise<void> {
+    await this.db.run(this.sql.recordBatchLaunch, [attempt, run.runId, run.runPageUrl, batch.runKey, batch.batchNumber, attempt]);
+  }
+
+  async recordBatchOutcome(batch: BatchKey, attempt: number, outcome: { status: 'succeeded' | 'failed' | 'parked'; stateMessage: string }): Promise<void> {
+    await this.db.run(this.sql.recordBatchOutcome, [outcome.status, outcome.stateMessage, batch.runKey, batch.batchNumber, attempt]);
+  }
+
+  async listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]> {
+    const statuses = filter.statuses ?? [];
+    const rows = await this.db.all<BatchStateRow>(`SELECT ${this.sql.batchStateColumns} ${this.sql.listBatches(statuses.length, filter.runKey !== undefined)}`, [
+      ...statuses,
+      ...(filter.runKey !== undefined ? [filter.runKey] : []),
+      filter.limit,
+    ]);
+    return rows.map(toBatchState);
+  }
+
+  async requeueBatch(batch: BatchKey, extraAttempts: number): Promise<BatchState | null> {
+    await this.db.run(this.sql.requeueBatch, [extraAttempts, batch.runKey, batch.batchNumber]);
+    return this.readBatchState(batch);
+  }
+
+  async abandonBatch(batch: BatchKey, reason: string): Promise<BatchState | null> {
+    await this.db.run(this.sql.abandonBatch, [reason, batch.runKey, batch.batchNumber]);
+    return this.readBatchState(batch);
   }
 
   async commitFanInRun(runKey: string): Promise<{ committed: boolean }> {
-    return { committed: (await this.db.run(this.sql.commitFanInRun, [runKey])) > 0 };
+    return { committed: (await this.db.run(this.sql.commitFanInRun, [runKey, runKey])) > 0 };
   }
 
   async processBatch(runKey: string, batchNumber: number): Promise<{ rowsMerged: number }> {
@@ -157,4 +223,34 @@ export class LocalLakehouse implements Lakehouse {
       );
     }
   }
+}
+
+interface BatchStateRow extends Record<string, unknown> {
+  run_key: string;
+  batch_number: number;
+  status: BatchStatus;
+  attempts: number;
+  attempt_limit: number;
+  ids: bigint;
+  run_id: string | null;
+  run_page_url: string | null;
+  state_message: string | null;
+  reason: string | null;
+  updated_at: string;
+}
+
+function toBatchState(row: BatchStateRow): BatchState {
+  return {
+    runKey: row.run_key,
+    batchNumber: row.batch_number,
+    status: row.status,
+    attempts: row.attempts,
+    attemptLimit: row.attempt_limit,
+    ids: Number(row.ids),
+    runId: row.run_id,
+    runPageUrl: row.run_page_url,
+    stateMessage: row.state_message,
+    reason: row.reason,
+    updatedAt: row.updated_at,
+  };
 }

@@ -13,6 +13,7 @@ export function pipelineStatements(tables: TablesConfig) {
     changedIds: quoteIdent(tables.changedIds),
     batches: quoteIdent(tables.batches),
     fanInRuns: quoteIdent(tables.fanInRuns),
+    batchStates: quoteIdent(tables.batchStates),
     master: quoteIdent(tables.master),
     target: quoteIdent(tables.target),
   };
@@ -37,6 +38,10 @@ export function pipelineStatements(tables: TablesConfig) {
         status VARCHAR NOT NULL, opened_at TIMESTAMP NOT NULL, committed_at TIMESTAMP, PRIMARY KEY (run_key, source))`,
       `CREATE TABLE IF NOT EXISTS ${t.batches} (
         run_key VARCHAR NOT NULL, batch_number INTEGER NOT NULL, uts_id VARCHAR NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${t.batchStates} (
+        run_key VARCHAR NOT NULL, batch_number INTEGER NOT NULL, status VARCHAR NOT NULL, attempts INTEGER NOT NULL,
+        attempt_limit INTEGER NOT NULL, ids BIGINT NOT NULL, run_id VARCHAR, run_page_url VARCHAR, state_message VARCHAR,
+        reason VARCHAR, updated_at TIMESTAMP NOT NULL, PRIMARY KEY (run_key, batch_number))`,
       `CREATE TABLE IF NOT EXISTS ${t.master} (
         uts_id VARCHAR PRIMARY KEY, display_name VARCHAR NOT NULL, score DOUBLE NOT NULL, updated_at TIMESTAMP NOT NULL)`,
       `CREATE TABLE IF NOT EXISTS ${t.target} (
@@ -116,7 +121,65 @@ export function pipelineStatements(tables: TablesConfig) {
         JOIN ${t.fanInRuns} w ON w.run_key = ? AND w.source = v.source
         WHERE v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version)`,
 
-    commitFanInRun: `UPDATE ${t.fanInRuns} SET status = 'committed', committed_at = now()::TIMESTAMP WHERE run_key = ? AND status = 'open'`,
+    /** Params: attempt limit, run key. One pending state row per batch of the run. */
+    createBatchStates: `INSERT INTO ${t.batchStates} (run_key, batch_number, status, attempts, attempt_limit, ids, updated_at)
+      SELECT run_key, batch_number, 'pending', 0, ?, count(*), now()::TIMESTAMP FROM ${t.batches} WHERE run_key = ?
+      GROUP BY run_key, batch_number
+      ON CONFLICT DO NOTHING`,
+
+    /** Params: run key, limit. Every source window of the run with its ids in the changed-ids view. */
+    fanInWindows: `SELECT w.source, w.after_version, w.through_version, count(DISTINCT v.uts_id) AS changed_ids,
+        count(*) OVER () AS sources
+      FROM ${t.fanInRuns} w
+      LEFT JOIN ${t.changedIds} v ON v.source = w.source AND v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version
+      WHERE w.run_key = ? GROUP BY w.source, w.after_version, w.through_version ORDER BY w.source LIMIT ?`,
+
+    /** Params: run key, after batch, limit. */
+    pendingBatches: `SELECT batch_number FROM ${t.batchStates}
+      WHERE run_key = ? AND batch_number > ? AND status IN ('pending', 'launched', 'failed', 'retry')
+      ORDER BY batch_number LIMIT ?`,
+
+    /** Params: limit. Only batches of committed runs: an open run's own batches are its fan-in's. */
+    requeuedBatches: `SELECT s.run_key, s.batch_number FROM ${t.batchStates} s
+      WHERE s.status IN ('retry', 'launched', 'failed') AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} r WHERE r.run_key = s.run_key AND r.status = 'open')
+      ORDER BY s.updated_at, s.run_key, s.batch_number LIMIT ?`,
+
+    batchStateColumns: `run_key, batch_number, status, attempts, attempt_limit, ids, run_id, run_page_url, state_message, reason,
+      strftime(updated_at, '%Y-%m-%dT%H:%M:%S.%gZ') AS updated_at`,
+
+    /** Params: run key. */
+    batchStatusCounts: `SELECT status, count(*) AS n FROM ${t.batchStates} WHERE run_key = ? GROUP BY status`,
+
+    /** Params: run key, batch. */
+    readBatchState: `FROM ${t.batchStates} WHERE run_key = ? AND batch_number = ?`,
+
+    /** Params: attempt, run id, run page url, run key, batch, attempt. Never back to an earlier attempt, never over a final state. */
+    recordBatchLaunch: `UPDATE ${t.batchStates} SET status = 'launched', attempts = ?, run_id = ?, run_page_url = ?, state_message = NULL, updated_at = now()::TIMESTAMP
+      WHERE run_key = ? AND batch_number = ? AND attempts <= ? AND status NOT IN ('succeeded', 'abandoned')`,
+
+    /** Params: status, message, run key, batch, attempt. Only the batch's current attempt may set its outcome. */
+    recordBatchOutcome: `UPDATE ${t.batchStates} SET status = ?, state_message = ?, updated_at = now()::TIMESTAMP
+      WHERE run_key = ? AND batch_number = ? AND attempts = ? AND status = 'launched'`,
+
+    /** Params: extra attempts, run key, batch. */
+    requeueBatch: `UPDATE ${t.batchStates} SET status = 'retry', attempt_limit = attempts + ?, reason = NULL, updated_at = now()::TIMESTAMP
+      WHERE run_key = ? AND batch_number = ? AND status IN ('parked', 'retry')`,
+
+    /** Params: reason, run key, batch. The row stays: it is the audit of what was given up. */
+    abandonBatch: `UPDATE ${t.batchStates} SET status = 'abandoned', reason = ?, updated_at = now()::TIMESTAMP
+      WHERE run_key = ? AND batch_number = ? AND status IN ('parked', 'retry')`,
+
+    /** Params: statuses…, [run key], limit. */
+    listBatches: (statusCount: number, byRunKey: boolean) =>
+      `FROM ${t.batchStates} WHERE ${statusCount ? `status IN (${Array(statusCount).fill('?').join(', ')})` : 'true'}
+        ${byRunKey ? 'AND run_key = ?' : ''} ORDER BY run_key DESC, batch_number LIMIT ?`,
+
+    /**
+     * Params: run key, run key. Only once every batch succeeded, parked or was abandoned (a batch an
+     * operator requeued meanwhile is taken by the next fan-in and does not hold the window).
+     */
+    commitFanInRun: `UPDATE ${t.fanInRuns} SET status = 'committed', committed_at = now()::TIMESTAMP WHERE run_key = ? AND status = 'open'
+      AND NOT EXISTS (SELECT 1 FROM ${t.batchStates} WHERE run_key = ? AND status IN ('pending', 'launched', 'failed'))`,
 
     /** Demo downstream job: master rows of one batch's ids, MERGEd into the target. */
     processBatch: `MERGE INTO ${t.target} AS target

@@ -1,0 +1,33 @@
+/**
+ * The worker process of `npm run bench:fanin`: the real pipeline worker (real activities, the
+ * local lakehouse, the local job runner) whose downstream job does nothing, so the benchmark
+ * measures the orchestration of a 10M-id fan-in, not a demo MERGE. Reads the config file and the
+ * pre-built workflow bundle named on its command line; prints "ready" once polling; stops on SIGTERM.
+ */
+import { readFileSync } from 'node:fs';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { parseConfig } from '../src/config/load';
+import { LocalJobRunner } from '../src/jobs/local/localJobRunner';
+import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
+import { createPipelineWorker } from '../src/worker';
+
+async function main(): Promise<void> {
+  const [configFile, bundlePath] = process.argv.slice(2);
+  const config = parseConfig(JSON.parse(readFileSync(configFile!, 'utf8')));
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
+  const jobs = await LocalJobRunner.open(config.jobs.local.path, { processor: async () => undefined, maxConcurrentRuns: config.jobs.local.maxConcurrentRuns, failFirstAttemptRate: 0 });
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const pipeline = await createPipelineWorker({ config, connection, lakehouse, jobs, workflowBundle: { codePath: bundlePath! } });
+  const running = pipeline.worker.run();
+  process.stdout.write('ready\n');
+  await running;
+  await jobs.close();
+  await lakehouse.close();
+  await connection.close();
+}
+
+main().catch((error: Error) => {
+  console.error(error.stack ?? error.message);
+  process.exit(1);
+});
