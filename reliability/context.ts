@@ -6,7 +6,7 @@ import { parseConfig } from '../src/config/load';
 import type { Config } from '../src/config/schema';
 import { ensureDemoSourceTable } from '../src/demo/upstream';
 import { FaultInjector } from '../src/faults/injector';
-import type { LocalJobRunner } from '../src/jobs/local/localJobRunner';
+import type { BatchProcessor, LocalJobRunner } from '../src/jobs/local/localJobRunner';
 import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
 import type { PipelineWorker } from '../src/worker';
 import { startWorkerOn, terminateWorkflows } from '../test/support/pipeline';
@@ -84,11 +84,15 @@ export interface InProcessPipeline {
  * lakehouse and runner are the raw adapters (for checks and upstream traffic); the worker's own
  * activities go through fault injection when the config asks for it.
  */
-export async function startInProcessPipeline(ctx: ScenarioContext, config: Config): Promise<InProcessPipeline> {
-  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults });
+export async function startInProcessPipeline(
+  ctx: ScenarioContext,
+  config: Config,
+  options: { processor?: (lakehouse: LocalLakehouse) => BatchProcessor } = {},
+): Promise<InProcessPipeline> {
+  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults, memoryLimitMB: config.lakehouse.local.memoryLimitMB });
   for (const source of config.sources) await ensureDemoSourceTable(lakehouse, source);
   const faults = new FaultInjector(config.faults);
-  const t = await startWorkerOn(config, lakehouse, { bundlePath: ctx.bundlePath, faults });
+  const t = await startWorkerOn(config, lakehouse, { bundlePath: ctx.bundlePath, faults, processor: options.processor?.(lakehouse) });
   return {
     config,
     client: t.client,

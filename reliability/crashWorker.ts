@@ -41,7 +41,7 @@ function traced(ctx: Context): ActivityInterceptors {
 async function main(): Promise<void> {
   const config = parseConfig(JSON.parse(readFileSync(configPath!, 'utf8')), configPath);
   Runtime.install({ logger: temporalLogger('WARN') });
-  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
+  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { memoryLimitMB: config.lakehouse.local.memoryLimitMB });
   for (const source of config.sources) await ensureDemoSourceTable(lakehouse, source);
   const runner = await LocalJobRunner.open(config.jobs.local.path, {
     processor: (runKey, batchNumber) => lakehouse.processBatch(runKey, batchNumber),

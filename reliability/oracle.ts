@@ -25,11 +25,13 @@ const n = (value: unknown) => Number(value ?? 0);
 /**
  * Audits the whole pipeline against an oracle read straight from the upstream tables' change
  * feeds (the emulated Delta log's change files, not the pipeline's CDF reads):
- * - registry = one row per (source, uts_id, commit_version) of the feed, with its change type;
+ * - registry = one row per (source, table id, uts_id, commit_version) of the feeds, with its change
+ *   type (a table dropped and created again keeps its old feed, read here under its old id);
  * - every offset = its table's latest version;
- * - the committed fan-in windows tile each source's versions, and each run dispatched exactly the
- *   ids that changed inside its windows (so every change was dispatched, and none twice);
- * - each batch has exactly one successful downstream run, and no idempotency token started two;
+ * - the committed fan-in windows tile each (source, table id)'s versions, and each run dispatched
+ *   exactly the ids that changed inside its windows (so every change was dispatched, and none twice);
+ * - each batch has exactly one successful downstream run (a parked one after an operator's retry),
+ *   and no idempotency token started two;
  * - the target equals the master rows of every changed id.
  * Call it once the worker is idle (every source caught up, the last fan-in committed).
  */
@@ -37,31 +39,30 @@ export async function auditPipeline(config: Config, lakehouse: LocalLakehouse, r
   const db = lakehouse.db;
   const t = config.tables;
   const registry = quoteIdent(t.registry);
-  await db.run(`CREATE OR REPLACE TEMP TABLE oracle_changes (source VARCHAR, uts_id VARCHAR, commit_version BIGINT, change_type VARCHAR)`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE oracle_changes (source VARCHAR, table_id VARCHAR, uts_id VARCHAR, commit_version BIGINT, change_type VARCHAR)`);
   for (const source of config.sources) {
-    const [catalog] = await db.all<{ shadow: string; key_column: string }>(`SELECT shadow, key_column FROM _delta.tables WHERE name = ? AND NOT dropped`, [source.table]);
+    const [catalog] = await db.all<{ key_column: string }>(`SELECT key_column FROM _delta.tables WHERE name = ? AND NOT dropped`, [source.table]);
     if (!catalog) continue;
-    // Precedence written independently of the registry's SQL: a delete wins, then an insert; an update shows as its post-image.
-    await db.run(
-      `INSERT INTO oracle_changes
-       SELECT ?, CAST(${quoteIdent(catalog.key_column)} AS VARCHAR), _commit_version,
-              CASE WHEN bool_or(_change_type = 'delete') THEN 'delete' WHEN bool_or(_change_type = 'insert') THEN 'insert' ELSE 'update_postimage' END
-       FROM ${quoteIdent(catalog.shadow)} WHERE ${quoteIdent(catalog.key_column)} IS NOT NULL
-       GROUP BY ALL`,
-      [source.name],
-    );
+    const key = quoteIdent(catalog.key_column);
+    for (const feed of await lakehouse.engine.changeFeeds(source.table)) {
+      // Each version's table id from the log; precedence written independently of the registry's SQL: a delete wins, then an insert; an update shows as its post-image.
+      await db.run(
+        `INSERT INTO oracle_changes
+         SELECT ?, c.table_id, CAST(f.${key} AS VARCHAR), f._commit_version,
+                CASE WHEN bool_or(f._change_type = 'delete') THEN 'delete' WHEN bool_or(f._change_type = 'insert') THEN 'insert' ELSE 'update_postimage' END
+         FROM ${quoteIdent(feed.shadow)} f JOIN _delta.commits c ON c.table_name = ? AND c.version = f._commit_version
+         WHERE f.${key} IS NOT NULL
+         GROUP BY ALL`,
+        [source.name, feed.logName],
+      );
+    }
   }
   const [changes] = await db.all(`SELECT count(*) AS n, count(DISTINCT uts_id) AS ids FROM oracle_changes`);
-  const [reg] = await db.all(`SELECT count(*) AS rows, count(DISTINCT (source, uts_id, commit_version)) AS keys FROM ${registry}`);
-  const [missingFromRegistry] = await db.all(
-    `SELECT count(*) AS n FROM oracle_changes o ANTI JOIN ${registry} r ON r.source = o.source AND r.uts_id = o.uts_id AND r.commit_version = o.commit_version`,
-  );
-  const [notInFeed] = await db.all(
-    `SELECT count(*) AS n FROM ${registry} r ANTI JOIN oracle_changes o ON r.source = o.source AND r.uts_id = o.uts_id AND r.commit_version = o.commit_version`,
-  );
-  const [wrongType] = await db.all(
-    `SELECT count(*) AS n FROM ${registry} r JOIN oracle_changes o USING (source, uts_id, commit_version) WHERE r.change_type <> o.change_type`,
-  );
+  const [reg] = await db.all(`SELECT count(*) AS rows, count(DISTINCT (source, table_id, uts_id, commit_version)) AS keys FROM ${registry}`);
+  const sameChange = 'r.source = o.source AND r.table_id = o.table_id AND r.uts_id = o.uts_id AND r.commit_version = o.commit_version';
+  const [missingFromRegistry] = await db.all(`SELECT count(*) AS n FROM oracle_changes o ANTI JOIN ${registry} r ON ${sameChange}`);
+  const [notInFeed] = await db.all(`SELECT count(*) AS n FROM ${registry} r ANTI JOIN oracle_changes o ON ${sameChange}`);
+  const [wrongType] = await db.all(`SELECT count(*) AS n FROM ${registry} r JOIN oracle_changes o USING (source, table_id, uts_id, commit_version) WHERE r.change_type <> o.change_type`);
   const registryLost = n(missingFromRegistry!.n);
   const registryDuplicated = n(reg!.rows) - n(reg!.keys) + n(notInFeed!.n);
 
@@ -77,21 +78,15 @@ export async function auditPipeline(config: Config, lakehouse: LocalLakehouse, r
   const runs = quoteIdent(t.fanInRuns);
   const batches = quoteIdent(t.batches);
   const [open] = await db.all(`SELECT count(*) AS n FROM ${runs} WHERE status <> 'committed'`);
-  // Windows of one source must follow each other without gap or overlap.
+  // Windows of one (source, table id) must follow each other without gap or overlap (an operator's redispatch marker is not a window).
   const [badTiling] = await db.all(
     `SELECT count(*) AS n FROM (
-       SELECT after_version, lag(through_version, 1, -1) OVER (PARTITION BY source ORDER BY after_version) AS previous_through
-       FROM ${runs} WHERE status = 'committed') WHERE after_version <> previous_through`,
+       SELECT after_version, lag(through_version, 1, -1) OVER (PARTITION BY source, table_id ORDER BY after_version) AS previous_through
+       FROM ${runs} WHERE status = 'committed' AND run_key NOT LIKE 'redispatch-%') WHERE after_version <> previous_through`,
   );
-  const [uncovered] = await db.all(
-    `SELECT count(*) AS n FROM oracle_changes o
-     ANTI JOIN ${runs} w ON w.status = 'committed' AND w.source = o.source AND o.commit_version > w.after_version AND o.commit_version <= w.through_version`,
-  );
-  await db.run(
-    `CREATE OR REPLACE TEMP TABLE expected_dispatch AS
-     SELECT DISTINCT w.run_key, o.uts_id FROM oracle_changes o
-     JOIN ${runs} w ON w.status = 'committed' AND w.source = o.source AND o.commit_version > w.after_version AND o.commit_version <= w.through_version`,
-  );
+  const inWindow = `w.status = 'committed' AND w.source = o.source AND w.table_id = o.table_id AND o.commit_version > w.after_version AND o.commit_version <= w.through_version`;
+  const [uncovered] = await db.all(`SELECT count(*) AS n FROM oracle_changes o ANTI JOIN ${runs} w ON ${inWindow}`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE expected_dispatch AS SELECT DISTINCT w.run_key, o.uts_id FROM oracle_changes o JOIN ${runs} w ON ${inWindow}`);
   const [notDispatched] = await db.all(
     `SELECT count(*) AS n FROM expected_dispatch e ANTI JOIN ${batches} b ON b.run_key = e.run_key AND b.uts_id = e.uts_id`,
   );

@@ -10,6 +10,7 @@ import { temporalLogger } from '../src/logging';
 import { badInputScenario } from './badInput';
 import type { Invariant, ScenarioContext, ScenarioResult } from './context';
 import { crashScenario, type CrashSize } from './crash';
+import { concurrentFanInsScenario, dropRecreateScenario, parkedBatchScenario } from './dispatch';
 import { failureModesScenario } from './failureModes';
 import { faultsScenario, type FaultsSize } from './faults';
 import { saveHistories } from './histories';
@@ -74,6 +75,9 @@ export async function runSuite(workDir: string): Promise<boolean> {
   try {
     await run('badInput', () => badInputScenario(ctx));
     await run('failureModes', () => failureModesScenario(ctx));
+    await run('dropRecreate', () => dropRecreateScenario(ctx));
+    await run('parkedBatch', () => parkedBatchScenario(ctx));
+    await run('concurrentFanIns', () => concurrentFanInsScenario(ctx));
     await run('faults', () => faultsScenario(ctx, size.faults));
     await run('load', () => loadScenario(ctx, size.load));
     await run('crash', () => crashScenario(ctx, size.crash, cliPath));

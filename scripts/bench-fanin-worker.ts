@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const [configFile, bundlePath] = process.argv.slice(2);
   const config = parseConfig(JSON.parse(readFileSync(configFile!, 'utf8')));
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
+  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { memoryLimitMB: config.lakehouse.local.memoryLimitMB });
   const jobs = await LocalJobRunner.open(config.jobs.local.path, { processor: async () => undefined, maxConcurrentRuns: config.jobs.local.maxConcurrentRuns, failFirstAttemptRate: 0 });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const pipeline = await createPipelineWorker({ config, connection, lakehouse, jobs, workflowBundle: { codePath: bundlePath! } });

@@ -61,9 +61,9 @@ async function main(): Promise<void> {
       const to = Math.min(options.ids, from + perSource);
       // Ten commit versions per source; ids are distinct across sources, so the fan-in dispatches exactly --ids.
       await lakehouse.db.run(
-        `INSERT INTO ${quoteIdent(config.tables.registry)} (source, uts_id, change_type, commit_version, commit_timestamp, extra, captured_at)
-         SELECT ?, printf('u%010d', i), 'insert', 1 + (i % 10), now()::TIMESTAMP, NULL, now()::TIMESTAMP FROM range(?, ?) r(i)`,
-        [`s${s + 1}`, from, to],
+        `INSERT INTO ${quoteIdent(config.tables.registry)} (source, table_id, uts_id, change_type, commit_version, commit_timestamp, extra, captured_at)
+         SELECT ?, ?, printf('u%010d', i), 'insert', 1 + (i % 10), now()::TIMESTAMP, NULL, now()::TIMESTAMP FROM range(?, ?) r(i)`,
+        [`s${s + 1}`, `bench-table-s${s + 1}`, from, to],
       );
       say(`  source s${s + 1}: ${(to - from).toLocaleString('en-US')} ids`);
     }

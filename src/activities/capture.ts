@@ -84,24 +84,31 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
       return classified(() => lakehouse.summarizeChanges(sourceConfig, range));
     },
 
-    /** Idempotent registry append of one pinned range. */
-    async appendToRegistry({ source, ...range }: RangeRef): Promise<{ rowsInserted: number }> {
+    /**
+     * Idempotent registry append of one pinned range, under the table id the cycle read. (An
+     * activity scheduled before the id was passed reads the table's current id.)
+     */
+    async appendToRegistry({ source, tableId, fromVersion, toVersion }: RangeRef & { tableId?: string }): Promise<{ rowsInserted: number }> {
       const sourceConfig = sourceNamed(source);
-      return classified(() => lakehouse.appendRangeToRegistry(sourceConfig, range));
+      return classified(async () => {
+        const id = tableId ?? (await lakehouse.describeSource(sourceConfig)).tableId;
+        return lakehouse.appendRangeToRegistry(sourceConfig, { fromVersion, toVersion }, id);
+      });
     },
 
     /**
      * An operator's replay: the offset goes back to `fromVersion - 1`, recorded with the table's
-     * current id. The registry stays deduplicated, so the re-read adds only what was missing.
+     * current id. The registry stays deduplicated, so the re-read adds only what was missing; with
+     * `redispatch`, the dispatch watermark goes back too and the ids are dispatched again.
      */
-    async rewindOffset({ source, fromVersion }: SourceRef & { fromVersion: number }): Promise<{ lastVersion: number; tableId: string }> {
+    async rewindOffset({ source, fromVersion, redispatch }: SourceRef & { fromVersion: number; redispatch?: boolean }): Promise<{ lastVersion: number; tableId: string }> {
       const sourceConfig = sourceNamed(source);
       return classified(async () => {
         const { tableId, latestVersion } = await lakehouse.describeSource(sourceConfig);
         if (fromVersion > latestVersion) {
           throw ApplicationFailure.nonRetryable(`fromVersion ${fromVersion} is past the latest version ${latestVersion} of ${sourceConfig.table}: pick a version from 0 to ${latestVersion}`, 'InvalidReplay');
         }
-        await lakehouse.rewindOffset({ source, table: sourceConfig.table, tableId, version: fromVersion - 1 });
+        await lakehouse.rewindOffset({ source, table: sourceConfig.table, tableId, version: fromVersion - 1, redispatch: redispatch === true });
         return { lastVersion: fromVersion - 1, tableId };
       });
     },

@@ -82,15 +82,16 @@ function buildProgram(output: Output): Command {
     .description('Capture a source again from a Delta version (the replayFromVersionSync update); the registry stays deduplicated.')
     .argument('<source>', 'a source name from the config')
     .requiredOption('--from <version>', 'first Delta version to capture again (a whole number, 0 to the latest version)', parseVersion)
+    .option('--redispatch', 'also dispatch again every id changed from that version on (default: only changes not dispatched yet)')
     .option('--reason <text>', 'why, recorded with the request')
-    .action(async (source: string, options: { from: number; reason?: string }, command: Command) => {
+    .action(async (source: string, options: { from: number; redispatch?: boolean; reason?: string }, command: Command) => {
       const config = loadConfig({ file: globals(command).config });
       knownSource(config, source);
       const workflowId = sourceWorkflowId(config, source);
       const accepted = await withClient(config, async (client) => {
         try {
           return await client.workflow.getHandle(workflowId).executeUpdate(replayFromVersionUpdate, {
-            args: [{ fromVersion: options.from, ...(options.reason ? { reason: options.reason } : {}) }],
+            args: [{ fromVersion: options.from, ...(options.redispatch ? { redispatch: true } : {}), ...(options.reason ? { reason: options.reason } : {}) }],
           });
         } catch (error) {
           if (error instanceof WorkflowUpdateFailedError) {
@@ -99,7 +100,8 @@ function buildProgram(output: Output): Command {
           throw asNotRunning(error, workflowId, source);
         }
       });
-      print(command, { source, workflowId, ...accepted }, `${source}: replay from version ${accepted.fromVersion} accepted (offset was ${accepted.previousOffset ?? 'none'}); it runs before the next cycle, which starts now`);
+      const dispatch = options.redispatch ? 'the next fan-in dispatches every id changed from it again' : 'the next fan-in dispatches what was not dispatched yet';
+      print(command, { source, workflowId, redispatch: Boolean(options.redispatch), ...accepted }, `${source}: replay from version ${accepted.fromVersion} accepted (offset was ${accepted.previousOffset ?? 'none'}); it runs before the next cycle, which starts now; ${dispatch}`);
     });
 
   program

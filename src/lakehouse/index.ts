@@ -6,7 +6,7 @@ import type { Lakehouse } from './port';
 /** Opens the lakehouse the config selects. */
 export async function openLakehouse(config: Config): Promise<Lakehouse> {
   if (config.lakehouse.target === 'local') {
-    return LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults });
+    return LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults, memoryLimitMB: config.lakehouse.local.memoryLimitMB });
   }
   return openDatabricksLakehouse(config);
 }

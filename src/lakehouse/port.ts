@@ -15,15 +15,20 @@ export interface Lakehouse {
 
   /** Row counts per `_change_type` in `table_changes(table, fromVersion, toVersion)`. */
   summarizeChanges(source: SourceConfig, range: VersionRange): Promise<ChangeCounts>;
-  /** Deduplicated append of the range's changed ids to the registry; re-running it adds nothing. */
-  appendRangeToRegistry(source: SourceConfig, range: VersionRange): Promise<{ rowsInserted: number }>;
+  /**
+   * Deduplicated append of the range's changed ids to the registry, under the table id the cycle
+   * read (dedupe key: source, table id, uts_id, commit version); re-running it adds nothing.
+   */
+  appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<{ rowsInserted: number }>;
   /** Moves the offset forward to `version` (never back) and records the table id. */
   mergeOffset(offset: OffsetUpdate): Promise<{ lastVersion: number; advanced: boolean }>;
   /**
    * The one way an offset moves back: an operator's replay. Sets it to `version` (-1 = nothing
    * captured) with the table's current id, which also accepts a replaced table after a resync.
+   * With `redispatch`, the dispatch watermark of (source, table id) moves back to `version` too,
+   * so every id changed after it is dispatched again.
    */
-  rewindOffset(offset: OffsetUpdate): Promise<void>;
+  rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<void>;
 
   /** Rebuilds the changed-ids view (`GROUP BY source, uts_id` over the registry). */
   refreshChangedIds(): Promise<{ rows: number }>;
@@ -115,6 +120,8 @@ export interface FanInRun {
 /** One source's part of a fan-in run: versions (afterVersion, throughVersion] and its distinct ids. */
 export interface SourceWindow {
   source: string;
+  /** The table's identity: a re-created or replaced table is a window of its own. */
+  tableId: string;
   afterVersion: number;
   throughVersion: number;
   changedIds: number;

@@ -31,6 +31,12 @@ export interface BlockedState {
 export interface ReplayRequest {
   /** First Delta version to capture again: 0 ≤ fromVersion ≤ latest version. */
   fromVersion: number;
+  /**
+   * false (default): every change the replay captures reaches a fan-in once; ids already
+   * dispatched are not dispatched again. true: the dispatch watermark goes back too, and every id
+   * changed from `fromVersion` on is dispatched again (e.g. after downstream lost its output).
+   */
+  redispatch?: boolean;
   reason?: string;
 }
 

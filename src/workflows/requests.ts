@@ -9,13 +9,14 @@ export function validateReplayRequest(request: unknown): ReplayRequest {
   if (typeof request !== 'object' || request === null || Array.isArray(request)) {
     throw new Error(`expected one JSON object such as {"fromVersion": 12}, got ${describeValue(request)}`);
   }
-  const { fromVersion, reason } = request as Record<string, unknown>;
+  const { fromVersion, reason, redispatch } = request as Record<string, unknown>;
   if (typeof fromVersion !== 'number' || !Number.isSafeInteger(fromVersion)) {
     throw new Error(`fromVersion must be a whole number, got ${describeValue(fromVersion)}: send {"fromVersion": 12}`);
   }
   if (fromVersion < 0) throw new Error(`fromVersion must be 0 or more, got ${fromVersion}`);
   if (reason !== undefined && typeof reason !== 'string') throw new Error('reason must be a string when given');
-  return { fromVersion, ...(reason ? { reason: reason.slice(0, 500) } : {}) };
+  if (redispatch !== undefined && typeof redispatch !== 'boolean') throw new Error(`redispatch must be true or false, got ${describeValue(redispatch)}`);
+  return { fromVersion, ...(redispatch ? { redispatch } : {}), ...(reason ? { reason: reason.slice(0, 500) } : {}) };
 }
 
 /**

@@ -146,7 +146,7 @@ async function runCycle(state: SourceState): Promise<void> {
       // Summaries make the UI's timeline read like the data flow: which stage, which versions.
       const versions = `${state.source} v${range.fromVersion}–${range.toVersion}`;
       const counts = await capture.readChangeSummary.executeWithOptions({ summary: `CDF read ${versions}` }, [{ source: state.source, ...range }]);
-      const appended = await capture.appendToRegistry.executeWithOptions({ summary: `registry append ${versions}` }, [{ source: state.source, ...range }]);
+      const appended = await capture.appendToRegistry.executeWithOptions({ summary: `registry append ${versions}` }, [{ source: state.source, ...range, tableId: cycle.tableId }]);
       const offset = await capture.commitOffset.executeWithOptions({ summary: `offset → ${range.toVersion}` }, [
         { source: state.source, version: range.toVersion, tableId: cycle.tableId },
       ]);
@@ -200,7 +200,7 @@ async function applyReplay(state: SourceState): Promise<void> {
   state.pendingReplay = null;
   state.replayInProgress = true;
   try {
-    const rewound = await captureActivities(state).rewindOffset({ source: state.source, fromVersion: request.fromVersion });
+    const rewound = await captureActivities(state).rewindOffset({ source: state.source, fromVersion: request.fromVersion, redispatch: request.redispatch === true });
     state.offsetVersion = rewound.lastVersion;
     state.offsetCommitTimestamp = null;
     state.blocked = null;
@@ -260,7 +260,10 @@ function registerHandlers(state: SourceState): void {
         state.lastRejected = { handler: 'replayFromVersion', request: recordableRequest(request), reason: (error as Error).message, at: new Date(Date.now()).toISOString() };
       }
     },
-    { description: 'Capture again from a Delta version: rewinds the offset (the registry stays deduplicated). Input: {"fromVersion": 12, "reason": "…"}' },
+    {
+      description:
+        'Capture again from a Delta version: rewinds the offset. Every change captured is dispatched once; with "redispatch": true the ids changed from that version on are dispatched again. Input: {"fromVersion": 12, "redispatch": false, "reason": "…"}',
+    },
   );
   setHandler(
     replayFromVersionUpdate,
@@ -279,7 +282,8 @@ function registerHandlers(state: SourceState): void {
     },
     {
       validator: (request) => void validateReplayRequest(request),
-      description: 'Like the replayFromVersion signal, but waits until the offset is rewound and fails with the reason if the version is refused. Input: {"fromVersion": 12}',
+      description:
+        'Like the replayFromVersion signal, but waits until the offset is rewound and fails with the reason if the version is refused. Input: {"fromVersion": 12, "redispatch": false, "reason": "…"}',
     },
   );
   setHandler(

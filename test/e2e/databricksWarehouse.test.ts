@@ -53,10 +53,10 @@ suite('the Databricks lakehouse adapter on a real SQL warehouse', () => {
   });
 
   it('appends the newest version twice and inserts its rows only once', async () => {
-    const { latestVersion } = await lakehouse.describeSource(source);
+    const { latestVersion, tableId } = await lakehouse.describeSource(source);
     const range = { fromVersion: latestVersion, toVersion: latestVersion };
     await lakehouse.summarizeChanges(source, range);
-    await lakehouse.appendRangeToRegistry(source, range);
-    expect(await lakehouse.appendRangeToRegistry(source, range)).toEqual({ rowsInserted: 0 });
+    await lakehouse.appendRangeToRegistry(source, range, tableId);
+    expect(await lakehouse.appendRangeToRegistry(source, range, tableId)).toEqual({ rowsInserted: 0 });
   });
 });

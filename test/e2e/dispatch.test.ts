@@ -244,9 +244,9 @@ describe('the event-driven trigger', () => {
     try {
       const source = t.config.sources[0]!;
       const written = await writeRandomTraffic(t.lakehouse, source, { commits: 1, maxOpsPerCommit: 8, idSpace: 100, seed: 51 });
-      const { latestVersion } = await t.lakehouse.engine.describe(source.table);
+      const { latestVersion, tableId } = await t.lakehouse.engine.describe(source.table);
       // An earlier attempt's append committed, but the worker died before it returned: the retry inserts 0 rows.
-      await t.lakehouse.appendRangeToRegistry(source, { fromVersion: 0, toVersion: latestVersion });
+      await t.lakehouse.appendRangeToRegistry(source, { fromVersion: 0, toVersion: latestVersion }, tableId);
       await startSourceWorkflows(t.client, t.config);
       const summary = await waitForFanIn(t);
       expect(summary.changedIds).toBe(distinctIds(written).size);

@@ -71,7 +71,7 @@ export interface TestPipeline<L extends Lakehouse = LocalLakehouse> {
 
 /** A real worker (real activities, real DuckDB, local runner) polling the shared dev server. */
 export async function startTestPipeline(config: Config): Promise<TestPipeline> {
-  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults });
+  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults, memoryLimitMB: config.lakehouse.local.memoryLimitMB });
   return startWorkerOn(config, lakehouse);
 }
 

@@ -71,6 +71,12 @@ describe('parseConfig rejects', () => {
     expect(error.message).toContain('jobs.target: got "spark"');
   });
 
+  it('a statement timeout not below the activity timeout, naming both and the fix', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ databricks: { statementTimeoutSeconds: 1800 }, worker: { activityTimeoutSeconds: 1800 } })));
+    expect(error.message).toContain('databricks.statementTimeoutSeconds: got 1800; must be below worker.activityTimeoutSeconds (1800)');
+    expect(error.message).toContain('Lower it or raise worker.activityTimeoutSeconds');
+  });
+
   it('a misspelled key, naming the enclosing field and the unknown key', () => {
     const error = configErrorOf(() => parseConfig(configWith({ fanIn: { batchsize: 10 } })));
     expect(error.message).toContain('fanIn: unknown field(s) "batchsize"');
@@ -110,7 +116,7 @@ describe('parseConfig accepts', () => {
       uiPort: 8233,
       workflowIdPrefix: 'cdf',
     });
-    expect(config.lakehouse).toEqual({ target: 'local', local: { path: '.data/lakehouse.duckdb', faults: { transientConflictRate: 0 } } });
+    expect(config.lakehouse).toEqual({ target: 'local', local: { path: '.data/lakehouse.duckdb', memoryLimitMB: 256, faults: { transientConflictRate: 0 } } });
     expect(config.jobs).toEqual({ target: 'local', local: { path: '.data/local-jobs.duckdb', maxConcurrentRuns: 4, failFirstAttemptRate: 0 } });
     expect(config.tables.registry).toBe('cdf.change_registry');
     expect(config.capture).toEqual({ maxVersionsPerRange: 100, pollIntervalSeconds: 30 });

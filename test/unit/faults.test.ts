@@ -34,7 +34,7 @@ describe('fault injection at the adapter boundary', () => {
   it('throws a Delta write conflict that classifies as transient, before the statement runs', async () => {
     const lakehouse = await lakehouseWithOneCommit();
     const faulty = withLakehouseFaults(lakehouse, always('sqlConflict'));
-    const error = await faulty.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 }).catch((e: Error) => e);
+    const error = await faulty.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 }, 'table-id').catch((e: Error) => e);
     expect(classifyLakehouseError(error)).toEqual(expect.objectContaining({ kind: 'transient', type: 'DELTA_CONCURRENT_APPEND' }));
     expect(await registryRows(lakehouse)).toBe(0);
     await lakehouse.close();
@@ -45,11 +45,11 @@ describe('fault injection at the adapter boundary', () => {
     const faults = always('sqlDroppedConnection');
     const faulty = withLakehouseFaults(lakehouse, faults);
     for (let i = 0; i < 6; i++) {
-      const error = await faulty.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 }).catch((e: Error) => e);
+      const error = await faulty.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 }, 'table-id').catch((e: Error) => e);
       expect(classifyLakehouseError(error)).toEqual(expect.objectContaining({ kind: 'transient', type: 'CONNECTION_LOST' }));
     }
     faults.rates.sqlDroppedConnection = 0;
-    await faulty.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 });
+    await faulty.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 }, 'table-id');
     expect(await registryRows(lakehouse)).toBe(2);
     expect(faults.counts.sqlDroppedConnection).toBe(6);
     await lakehouse.close();

@@ -37,7 +37,8 @@ async function commit(lakehouse: LocalLakehouse, spec: { insert?: string[]; upda
 
 /** Registers versions from..to in the registry and rebuilds the changed-ids view, as a capture cycle does. */
 async function capture(lakehouse: LocalLakehouse, fromVersion: number, toVersion: number, source: SourceConfig = orders): Promise<number> {
-  const { rowsInserted } = await lakehouse.appendRangeToRegistry(source, { fromVersion, toVersion });
+  const { tableId } = await lakehouse.describeSource(source);
+  const { rowsInserted } = await lakehouse.appendRangeToRegistry(source, { fromVersion, toVersion }, tableId);
   await lakehouse.refreshChangedIds();
   return rowsInserted;
 }
@@ -111,7 +112,7 @@ describe('LocalLakehouse registry append', () => {
   it('fails an append with a transient error when write conflicts are injected', async () => {
     const lakehouse = await openPipeline(orders, { transientConflictRate: 1 });
     await commit(lakehouse, { insert: ['u1'] });
-    const error = await rejectionOf(lakehouse.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 }));
+    const error = await rejectionOf(lakehouse.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 }, 'table-id'));
     const classified = classifyLakehouseError(error);
     expect(classified).toBeInstanceOf(TransientError);
     expect(classified.type).toBe('DELTA_CONCURRENT_APPEND');

@@ -5,6 +5,15 @@ describe('replay requests', () => {
     expect(validateReplayRequest({ fromVersion: 123_456 })).toEqual({ fromVersion: 123_456 });
   });
 
+  it('keeps redispatch: true, and drops the default false', () => {
+    expect(validateReplayRequest({ fromVersion: 3, redispatch: true })).toEqual({ fromVersion: 3, redispatch: true });
+    expect(validateReplayRequest({ fromVersion: 3, redispatch: false })).toEqual({ fromVersion: 3 });
+  });
+
+  it('refuses a redispatch that is not true or false', () => {
+    expect(() => validateReplayRequest({ fromVersion: 3, redispatch: 'yes' })).toThrow('redispatch must be true or false, got "yes"');
+  });
+
   it('refuses a negative version with the fix', () => {
     expect(() => validateReplayRequest({ fromVersion: -1 })).toThrow('fromVersion must be 0 or more, got -1');
   });

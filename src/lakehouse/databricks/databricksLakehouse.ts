@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { SourceConfig, TablesConfig } from '../../config/schema';
 import { PermanentError } from '../../errors';
@@ -32,7 +33,7 @@ const historyRow = z.object({
 const detailRow = z.object({ id: z.string(), properties: z.record(z.string(), z.string()).nullish() });
 const countsRow = z.object({ change_type: z.string(), n: integer, null_keys: integer });
 const offsetRow = z.object({ source: z.string(), table_id: z.string(), last_version: integer, last_commit_timestamp: z.string().nullish() });
-const windowRow = z.object({ source: z.string(), after_version: integer, through_version: integer, changed_ids: integer, sources: integer });
+const windowRow = z.object({ source: z.string(), table_id: z.string(), after_version: integer, through_version: integer, changed_ids: integer, sources: integer });
 const batchKeyRow = z.object({ run_key: z.string(), batch_number: integer });
 const batchStateRow = z.object({
   run_key: z.string(),
@@ -97,8 +98,8 @@ export class DatabricksLakehouse implements Lakehouse {
     return counts;
   }
 
-  async appendRangeToRegistry(source: SourceConfig, range: VersionRange): Promise<{ rowsInserted: number }> {
-    return { rowsInserted: inserted(await this.runner.query(this.sql.appendRangeToRegistry(source, range))) };
+  async appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<{ rowsInserted: number }> {
+    return { rowsInserted: inserted(await this.runner.query(this.sql.appendRangeToRegistry(source, range, tableId))) };
   }
 
   async mergeOffset(offset: OffsetUpdate): Promise<{ lastVersion: number; advanced: boolean }> {
@@ -108,8 +109,12 @@ export class DatabricksLakehouse implements Lakehouse {
     return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
   }
 
-  async rewindOffset(offset: OffsetUpdate): Promise<void> {
+  async rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<void> {
     const source = { name: offset.source, table: offset.table } as SourceConfig;
+    // The watermark first: if the offset MERGE then fails, the retry writes a second, equal marker, which changes nothing.
+    if (offset.redispatch) {
+      await this.runner.query(this.sql.rewindDispatchWatermark(`redispatch-${offset.source}-${randomUUID().slice(0, 8)}`, offset.source, offset.tableId, offset.version));
+    }
     await this.runner.query(this.sql.rewindOffset(source, offset.tableId, offset.version));
   }
 
@@ -136,7 +141,7 @@ export class DatabricksLakehouse implements Lakehouse {
     return {
       changedIds: integer.parse(row?.ids ?? 0),
       batchCount: integer.parse(row?.batches ?? 0),
-      windows: windows.map((w) => ({ source: w.source, afterVersion: w.after_version, throughVersion: w.through_version, changedIds: w.changed_ids })),
+      windows: windows.map((w) => ({ source: w.source, tableId: w.table_id, afterVersion: w.after_version, throughVersion: w.through_version, changedIds: w.changed_ids })),
       sources: windows[0]?.sources ?? 0,
     };
   }

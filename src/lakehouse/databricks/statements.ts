@@ -22,7 +22,7 @@ export function databricksStatements(tables: TablesConfig) {
         // Clustered by the dedupe key's leading columns: per-source MERGEs touch disjoint files and
         // row tracking lets the materialized view refresh incrementally.
         `CREATE TABLE IF NOT EXISTS ${t.registry} (
-  source STRING NOT NULL, uts_id STRING NOT NULL, change_type STRING NOT NULL,
+  source STRING NOT NULL, table_id STRING NOT NULL, uts_id STRING NOT NULL, change_type STRING NOT NULL,
   commit_version BIGINT NOT NULL, commit_timestamp TIMESTAMP NOT NULL, extra STRING, captured_at TIMESTAMP NOT NULL)
 USING DELTA CLUSTER BY (source, commit_version)
 TBLPROPERTIES ('delta.enableRowTracking' = 'true', 'delta.enableDeletionVectors' = 'true')`,
@@ -31,7 +31,7 @@ TBLPROPERTIES ('delta.enableRowTracking' = 'true', 'delta.enableDeletionVectors'
   last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL)
 USING DELTA TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')`,
         `CREATE TABLE IF NOT EXISTS ${t.fanInRuns} (
-  run_key STRING NOT NULL, source STRING NOT NULL, after_version BIGINT NOT NULL, through_version BIGINT NOT NULL,
+  run_key STRING NOT NULL, source STRING NOT NULL, table_id STRING NOT NULL, after_version BIGINT NOT NULL, through_version BIGINT NOT NULL,
   status STRING NOT NULL, opened_at TIMESTAMP NOT NULL, committed_at TIMESTAMP)
 USING DELTA`,
         `CREATE TABLE IF NOT EXISTS ${t.batches} (run_key STRING NOT NULL, batch_number INT NOT NULL, uts_id STRING NOT NULL)
@@ -42,8 +42,8 @@ USING DELTA CLUSTER BY (run_key, batch_number)`,
 USING DELTA CLUSTER BY (run_key, batch_number) TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')`,
         // GROUP BY rather than DISTINCT, and no scalar-subquery watermark: both keep the refresh incremental.
         `CREATE MATERIALIZED VIEW IF NOT EXISTS ${t.changedIds} AS
-SELECT source, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
-FROM ${t.registry} GROUP BY source, uts_id`,
+SELECT source, table_id, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
+FROM ${t.registry} GROUP BY source, table_id, uts_id`,
       ].map((sql) => ({ sql, params: {} })),
 
     /** Demo tables for the local runner's processor; a real downstream job owns its own. */
@@ -75,13 +75,13 @@ GROUP BY _change_type`,
     }),
 
     /**
-     * Insert-only MERGE on the dedupe key (source, uts_id, commit_version), over a source already
+     * Insert-only MERGE on the dedupe key (source, table id, uts_id, commit_version), over a source already
      * reduced to one row per key (an insert-only MERGE does not reject duplicate source rows, it
      * inserts them twice). Chosen over INSERT … REPLACE WHERE because a re-run then rewrites no
      * file and leaves rows already read by the view untouched, and per-source MERGEs on a
      * table clustered by source touch disjoint rows, so they do not conflict with each other.
      */
-    appendRangeToRegistry: (source: SourceConfig, range: VersionRange): Statement => {
+    appendRangeToRegistry: (source: SourceConfig, range: VersionRange, tableId: string): Statement => {
       const key = quote(source.keyColumn);
       const extra = source.extraColumns.length
         ? `to_json(named_struct(${source.extraColumns.map((c) => `'${c}', ${quote(c)}`).join(', ')}))`
@@ -89,17 +89,17 @@ GROUP BY _change_type`,
       return {
         sql: `MERGE INTO ${t.registry} AS registry
 USING (
-  SELECT :source AS source, CAST(${key} AS STRING) AS uts_id, _change_type AS change_type,
+  SELECT :source AS source, :tableId AS table_id, CAST(${key} AS STRING) AS uts_id, _change_type AS change_type,
          _commit_version AS commit_version, _commit_timestamp AS commit_timestamp, ${extra} AS extra, current_timestamp() AS captured_at
   FROM ${tableChanges(source.table, range)}
   WHERE ${key} IS NOT NULL
   QUALIFY row_number() OVER (PARTITION BY ${key}, _commit_version
     ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) = 1
 ) AS change
-ON registry.source = :source AND registry.commit_version BETWEEN :fromVersion AND :toVersion
-  AND registry.source = change.source AND registry.uts_id = change.uts_id AND registry.commit_version = change.commit_version
+ON registry.source = :source AND registry.table_id = :tableId AND registry.commit_version BETWEEN :fromVersion AND :toVersion
+  AND registry.source = change.source AND registry.table_id = change.table_id AND registry.uts_id = change.uts_id AND registry.commit_version = change.commit_version
 WHEN NOT MATCHED THEN INSERT *`,
-        params: { source: text(source.name), fromVersion: bigint(range.fromVersion), toVersion: bigint(range.toVersion) },
+        params: { source: text(source.name), tableId: text(tableId), fromVersion: bigint(range.fromVersion), toVersion: bigint(range.toVersion) },
       };
     },
 
@@ -136,6 +136,16 @@ WHEN NOT MATCHED THEN INSERT *`,
       params: { source: text(source.name), sourceTable: text(source.table), tableId: text(tableId), version: bigint(version) },
     }),
 
+    /**
+     * An operator's replay with redispatch: a committed window ending at `version`, opened after
+     * every other, moves the dispatch watermark of (source, table id) back.
+     */
+    rewindDispatchWatermark: (runKey: string, sourceName: string, tableId: string, version: number): Statement => ({
+      sql: `INSERT INTO ${t.fanInRuns} (run_key, source, table_id, after_version, through_version, status, opened_at, committed_at)
+VALUES (:runKey, :source, :tableId, :version, :version, 'committed', current_timestamp(), current_timestamp())`,
+      params: { runKey: text(runKey), source: text(sourceName), tableId: text(tableId), version: bigint(version) },
+    }),
+
     /** SYNC (the default): the statement returns when the refresh is done, or fails with it. */
     refreshChangedIds: (): Statement => ({ sql: `REFRESH MATERIALIZED VIEW ${t.changedIds}`, params: {} }),
 
@@ -144,13 +154,16 @@ WHEN NOT MATCHED THEN INSERT *`,
       params: {},
     }),
 
-    /** One statement: opens the run only if no run is open, with a window per source. */
+    /**
+     * One statement: opens the run only if no run is open, with a window per (source, table id)
+     * after its dispatch watermark (the end of the latest committed window, by opening time).
+     */
     openFanInRun: (runKey: string): Statement => ({
-      sql: `INSERT INTO ${t.fanInRuns} (run_key, source, after_version, through_version, status, opened_at, committed_at)
-SELECT :runKey, v.source, coalesce(d.dispatched, -1), v.newest, 'open', current_timestamp(), CAST(NULL AS TIMESTAMP)
-FROM (SELECT source, max(last_commit_version) AS newest FROM ${t.changedIds} GROUP BY source) AS v
-LEFT JOIN (SELECT source, max(through_version) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source) AS d
-  ON d.source = v.source
+      sql: `INSERT INTO ${t.fanInRuns} (run_key, source, table_id, after_version, through_version, status, opened_at, committed_at)
+SELECT :runKey, v.source, v.table_id, coalesce(d.dispatched, -1), v.newest, 'open', current_timestamp(), CAST(NULL AS TIMESTAMP)
+FROM (SELECT source, table_id, max(last_commit_version) AS newest FROM ${t.changedIds} GROUP BY source, table_id) AS v
+LEFT JOIN (SELECT source, table_id, max_by(through_version, opened_at) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source, table_id) AS d
+  ON d.source = v.source AND d.table_id = v.table_id
 WHERE v.newest > coalesce(d.dispatched, -1)
   AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} WHERE status = 'open' OR run_key = :runKey)`,
       params: { runKey: text(runKey) },
@@ -167,7 +180,7 @@ WHERE v.newest > coalesce(d.dispatched, -1)
 SELECT :runKey, CAST(((row_number() OVER (ORDER BY uts_id) - 1) DIV :batchSize) + 1 AS INT), uts_id
 FROM (
   SELECT DISTINCT v.uts_id FROM ${t.changedIds} AS v
-  JOIN ${t.fanInRuns} AS w ON w.run_key = :runKey AND w.source = v.source
+  JOIN ${t.fanInRuns} AS w ON w.run_key = :runKey AND w.source = v.source AND w.table_id = v.table_id
   WHERE v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version
 )
 WHERE NOT EXISTS (SELECT 1 FROM ${t.batches} WHERE run_key = :runKey)`,
@@ -195,12 +208,13 @@ WHEN NOT MATCHED THEN INSERT *`,
 
     /** Every source window of the run with its ids in the changed-ids view; LIMIT takes a literal. */
     fanInWindows: (runKey: string, limit: number): Statement => ({
-      sql: `SELECT w.source, w.after_version, w.through_version, count(DISTINCT v.uts_id) AS changed_ids, count(*) OVER () AS sources
+      sql: `SELECT w.source, w.table_id, w.after_version, w.through_version, count(DISTINCT v.uts_id) AS changed_ids, count(*) OVER () AS sources
 FROM ${t.fanInRuns} AS w
-LEFT JOIN ${t.changedIds} AS v ON v.source = w.source AND v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version
+LEFT JOIN ${t.changedIds} AS v ON v.source = w.source AND v.table_id = w.table_id
+  AND v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version
 WHERE w.run_key = :runKey
-GROUP BY w.source, w.after_version, w.through_version
-ORDER BY w.source LIMIT ${literalLimit(limit)}`,
+GROUP BY w.source, w.table_id, w.after_version, w.through_version
+ORDER BY w.source, w.table_id LIMIT ${literalLimit(limit)}`,
       params: { runKey: text(runKey) },
     }),
 

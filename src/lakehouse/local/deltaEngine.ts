@@ -76,10 +76,27 @@ export class LocalDeltaEngine {
       await tx.run(`CREATE TABLE IF NOT EXISTS _delta.commits (
         table_name VARCHAR NOT NULL, version BIGINT NOT NULL, commit_timestamp TIMESTAMP NOT NULL,
         operation VARCHAR NOT NULL, cdf_recorded BOOLEAN NOT NULL, table_id VARCHAR NOT NULL)`);
+      // Tables dropped and then created again under their name: their log and change feed, kept for audits.
+      await tx.run(`CREATE TABLE IF NOT EXISTS _delta.retired (name VARCHAR NOT NULL, table_id VARCHAR NOT NULL, shadow VARCHAR NOT NULL, log_name VARCHAR NOT NULL)`);
     });
   }
 
-  /** Creates an empty table with CDF on, as version 0. Idempotent for a live table with that name. */
+  /**
+   * Every change feed a table name has had: the live table's and those of tables dropped before it
+   * was created again, each with the name its commits are logged under (for audits: an oracle
+   * independent of the pipeline's reads).
+   */
+  async changeFeeds(name: string): Promise<{ shadow: string; logName: string }[]> {
+    const live = await this.catalogRow(name);
+    const retired = await this.db.all<{ shadow: string; log_name: string }>(`SELECT shadow, log_name FROM _delta.retired WHERE name = ?`, [name]);
+    return [...retired.map((r) => ({ shadow: r.shadow, logName: r.log_name })), ...(live && !live.dropped ? [{ shadow: live.shadow, logName: name }] : [])];
+  }
+
+  /**
+   * Creates an empty table with CDF on, as version 0. Idempotent for a live table with that name.
+   * Over a dropped table it is `DROP` + `CREATE` on Delta: a new table id and a new log from
+   * version 0; the dropped table's log and feed are retired, not deleted.
+   */
   async createTable(name: string, columns: readonly ColumnSpec[], options: { keyColumn: string }): Promise<TableState> {
     const existing = await this.catalogRow(name);
     if (existing && !existing.dropped) return this.describe(name);
@@ -95,8 +112,13 @@ export class LocalDeltaEngine {
         `CREATE TABLE ${shadow} (${columnList}, _change_type VARCHAR NOT NULL, _commit_version BIGINT NOT NULL, _commit_timestamp TIMESTAMP NOT NULL)`,
       );
       const tableId = randomUUID();
+      if (existing) {
+        const logName = `${name}#${existing.table_id}`;
+        await tx.run(`UPDATE _delta.commits SET table_name = ? WHERE table_name = ?`, [logName, name]);
+        await tx.run(`INSERT INTO _delta.retired VALUES (?, ?, ?, ?)`, [name, existing.table_id, existing.shadow, logName]);
+        await tx.run(`DROP TABLE IF EXISTS ${existing.shadow}_dropped`);
+      }
       await tx.run(`DELETE FROM _delta.tables WHERE name = ?`, [name]);
-      await tx.run(`DELETE FROM _delta.commits WHERE table_name = ?`, [name]);
       await tx.run(`INSERT INTO _delta.tables VALUES (?, ?, ?, ?, true, 0, 0, 168, false)`, [name, tableId, options.keyColumn, shadow]);
       await tx.run(`INSERT INTO _delta.commits VALUES (?, 0, now()::TIMESTAMP, 'CREATE TABLE', true, ?)`, [name, tableId]);
     });

@@ -31,12 +31,21 @@ export class Duck {
     readonly path: string,
   ) {}
 
-  static async open(path: string): Promise<Duck> {
+  /**
+   * `memoryLimitMB` caps DuckDB's buffer manager (its default is 80% of the machine's memory):
+   * above it, large aggregations, sorts and window functions spill to a temporary directory
+   * next to the file instead of growing the worker.
+   */
+  static async open(path: string, options: { memoryLimitMB?: number } = {}): Promise<Duck> {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const instance = await DuckDBInstance.create(path);
     const connection = await instance.connect();
     // TIMESTAMP columns hold UTC: now()::TIMESTAMP would otherwise follow the process time zone.
     await connection.run(`SET TimeZone = 'UTC'`);
+    if (options.memoryLimitMB !== undefined) {
+      if (!Number.isSafeInteger(options.memoryLimitMB) || options.memoryLimitMB <= 0) throw new RangeError(`memoryLimitMB must be a positive integer, got ${options.memoryLimitMB}`);
+      await connection.run(`SET memory_limit = '${options.memoryLimitMB}MB'`);
+    }
     return new Duck(instance, connection, path);
   }
 

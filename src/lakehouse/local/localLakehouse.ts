@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { SourceConfig, TablesConfig } from '../../config/schema';
 import { SqlEngineError } from '../errors';
 import {
@@ -43,8 +44,8 @@ export class LocalLakehouse implements Lakehouse {
     this.sql = pipelineStatements(tables);
   }
 
-  static async open(path: string, tables: TablesConfig, options: { faults?: Partial<LocalFaults>; random?: () => number } = {}): Promise<LocalLakehouse> {
-    const db = await Duck.open(path);
+  static async open(path: string, tables: TablesConfig, options: { faults?: Partial<LocalFaults>; random?: () => number; memoryLimitMB?: number } = {}): Promise<LocalLakehouse> {
+    const db = await Duck.open(path, { memoryLimitMB: options.memoryLimitMB });
     const lakehouse = new LocalLakehouse(db, tables, { transientConflictRate: 0, ...options.faults }, options.random ?? Math.random);
     await lakehouse.engine.ensureCatalog();
     return lakehouse;
@@ -54,6 +55,14 @@ export class LocalLakehouse implements Lakehouse {
     await this.db.transaction(async (tx) => {
       for (const statement of [...this.sql.createSchemas, ...this.sql.createTables]) await tx.run(statement);
     });
+    const [schema, table] = this.tables.registry.split('.') as [string, string];
+    const [column] = await this.db.all<{ n: bigint }>(this.sql.registryHasTableId, [schema, table]);
+    if (Number(column!.n) === 0) {
+      throw new Error(
+        `the lakehouse file ${this.db.path} was created by an older cdf-orchestrator: its registry ${this.tables.registry} has no table_id column, ` +
+          'which keeps a re-created table\'s changes apart from the old one\'s. For the demo, delete the file (and .data/local-jobs.duckdb) and start again.',
+      );
+    }
   }
 
   async describeSource(source: SourceConfig): Promise<SourceDescription> {
@@ -82,10 +91,10 @@ export class LocalLakehouse implements Lakehouse {
     return counts;
   }
 
-  async appendRangeToRegistry(source: SourceConfig, range: VersionRange): Promise<{ rowsInserted: number }> {
+  async appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<{ rowsInserted: number }> {
     const changes = await this.engine.changesRelation(source.table, range.fromVersion, range.toVersion);
     this.maybeConflict(this.tables.registry);
-    const rowsInserted = await this.db.run(this.sql.appendRangeToRegistry(changes.sql, source.keyColumn, source.extraColumns), [source.name]);
+    const rowsInserted = await this.db.run(this.sql.appendRangeToRegistry(changes.sql, source.keyColumn, source.extraColumns), [source.name, tableId]);
     return { rowsInserted };
   }
 
@@ -97,9 +106,15 @@ export class LocalLakehouse implements Lakehouse {
     return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
   }
 
-  async rewindOffset(offset: OffsetUpdate): Promise<void> {
+  async rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<void> {
     const commitTimestamp = offset.version >= 0 ? await this.engine.commitTimestamp(offset.table, offset.version) : null;
-    await this.db.run(this.sql.rewindOffset, [offset.source, offset.table, offset.tableId, offset.version, commitTimestamp]);
+    await this.db.transaction(async (tx) => {
+      await tx.run(this.sql.rewindOffset, [offset.source, offset.table, offset.tableId, offset.version, commitTimestamp]);
+      if (offset.redispatch) {
+        const runKey = `redispatch-${offset.source}-${randomUUID().slice(0, 8)}`;
+        await tx.run(this.sql.rewindDispatchWatermark, [runKey, offset.source, offset.tableId, offset.version, offset.version]);
+      }
+    });
   }
 
   async refreshChangedIds(): Promise<{ rows: number }> {
@@ -127,12 +142,13 @@ export class LocalLakehouse implements Lakehouse {
       await tx.run(this.sql.createBatchStates, [attemptLimit, runKey]);
       return { changedIds: Number(existing!.ids), batchCount: Number(existing!.batches) };
     });
-    const rows = await this.db.all<{ source: string; after_version: bigint; through_version: bigint; changed_ids: bigint; sources: bigint }>(
+    const rows = await this.db.all<{ source: string; table_id: string; after_version: bigint; through_version: bigint; changed_ids: bigint; sources: bigint }>(
       this.sql.fanInWindows,
       [runKey, MAX_WINDOWS_REPORTED],
     );
     const windows: SourceWindow[] = rows.map((r) => ({
       source: r.source,
+      tableId: r.table_id,
       afterVersion: Number(r.after_version),
       throughVersion: Number(r.through_version),
       changedIds: Number(r.changed_ids),

@@ -24,18 +24,18 @@ export function pipelineStatements(tables: TablesConfig) {
 
     createTables: [
       `CREATE TABLE IF NOT EXISTS ${t.registry} (
-        source VARCHAR NOT NULL, uts_id VARCHAR NOT NULL, change_type VARCHAR NOT NULL,
+        source VARCHAR NOT NULL, table_id VARCHAR NOT NULL, uts_id VARCHAR NOT NULL, change_type VARCHAR NOT NULL,
         commit_version BIGINT NOT NULL, commit_timestamp TIMESTAMP NOT NULL, extra VARCHAR,
-        captured_at TIMESTAMP NOT NULL, PRIMARY KEY (source, uts_id, commit_version))`,
+        captured_at TIMESTAMP NOT NULL, PRIMARY KEY (source, table_id, uts_id, commit_version))`,
       `CREATE TABLE IF NOT EXISTS ${t.offsets} (
         source VARCHAR PRIMARY KEY, source_table VARCHAR NOT NULL, table_id VARCHAR NOT NULL,
         last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL)`,
       `CREATE TABLE IF NOT EXISTS ${t.changedIds} (
-        source VARCHAR NOT NULL, uts_id VARCHAR NOT NULL, last_commit_version BIGINT NOT NULL,
+        source VARCHAR NOT NULL, table_id VARCHAR NOT NULL, uts_id VARCHAR NOT NULL, last_commit_version BIGINT NOT NULL,
         last_commit_timestamp TIMESTAMP NOT NULL, change_count BIGINT NOT NULL)`,
       `CREATE TABLE IF NOT EXISTS ${t.fanInRuns} (
-        run_key VARCHAR NOT NULL, source VARCHAR NOT NULL, after_version BIGINT NOT NULL, through_version BIGINT NOT NULL,
-        status VARCHAR NOT NULL, opened_at TIMESTAMP NOT NULL, committed_at TIMESTAMP, PRIMARY KEY (run_key, source))`,
+        run_key VARCHAR NOT NULL, source VARCHAR NOT NULL, table_id VARCHAR NOT NULL, after_version BIGINT NOT NULL, through_version BIGINT NOT NULL,
+        status VARCHAR NOT NULL, opened_at TIMESTAMP NOT NULL, committed_at TIMESTAMP, PRIMARY KEY (run_key, source, table_id))`,
       `CREATE TABLE IF NOT EXISTS ${t.batches} (
         run_key VARCHAR NOT NULL, batch_number INTEGER NOT NULL, uts_id VARCHAR NOT NULL)`,
       `CREATE TABLE IF NOT EXISTS ${t.batchStates} (
@@ -55,16 +55,17 @@ export function pipelineStatements(tables: TablesConfig) {
        FROM ${changes} GROUP BY _change_type`,
 
     /**
-     * One row per (uts_id, commit_version): an update's pre- and post-image collapse into one
-     * `update`-family row, keeping the most telling change type. ON CONFLICT on the registry's
-     * primary key makes a re-run insert nothing.
+     * One row per (uts_id, commit_version) of the table with this id: an update's pre- and
+     * post-image collapse into one `update`-family row, keeping the most telling change type. ON
+     * CONFLICT on the registry's primary key makes a re-run insert nothing; the table id in the key
+     * keeps a re-created table's version 3 apart from the old table's version 3. Params: source, table id.
      */
     appendRangeToRegistry: (changes: string, key: string, extraColumns: readonly string[]) => {
       const extra = extraColumns.length
         ? `to_json(struct_pack(${extraColumns.map((c) => `${quoteIdent(c)} := ${quoteIdent(c)}`).join(', ')}))::VARCHAR`
         : 'NULL';
-      return `INSERT INTO ${t.registry} (source, uts_id, change_type, commit_version, commit_timestamp, extra, captured_at)
-        SELECT ?, uts_id, change_type, _commit_version, _commit_timestamp, extra, now()::TIMESTAMP FROM (
+      return `INSERT INTO ${t.registry} (source, table_id, uts_id, change_type, commit_version, commit_timestamp, extra, captured_at)
+        SELECT ?, ?, uts_id, change_type, _commit_version, _commit_timestamp, extra, now()::TIMESTAMP FROM (
           SELECT CAST(${quoteIdent(key)} AS VARCHAR) AS uts_id, _change_type AS change_type, _commit_version, _commit_timestamp, ${extra} AS extra,
                  row_number() OVER (PARTITION BY ${quoteIdent(key)}, _commit_version
                    ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) AS pick
@@ -90,22 +91,23 @@ export function pipelineStatements(tables: TablesConfig) {
         last_version = excluded.last_version, last_commit_timestamp = excluded.last_commit_timestamp, updated_at = excluded.updated_at`,
 
     refreshChangedIds: `CREATE OR REPLACE TABLE ${t.changedIds} AS
-      SELECT source, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
-      FROM ${t.registry} GROUP BY source, uts_id`,
+      SELECT source, table_id, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
+      FROM ${t.registry} GROUP BY source, table_id, uts_id`,
 
     findOpenFanInRun: `SELECT run_key FROM ${t.fanInRuns} WHERE status = 'open' ORDER BY opened_at, run_key LIMIT 1`,
 
     /**
-     * Window per source: after the newest committed run's end, through the newest version in the
-     * changed-ids view. Registry rows arrive one whole range at a time, so every change up to
-     * that newest version is already in the view.
+     * Window per (source, table id): after the dispatch watermark (the end of the latest committed
+     * run, or of an operator's redispatch), through the newest version in the changed-ids view.
+     * Registry rows arrive one whole range at a time, so every change up to that newest version is
+     * already in the view. A re-created or replaced table has a new id, so its window starts at -1.
+     * Params: run key, run key.
      */
-    /** Params: run key, run key. */
-    openFanInRun: `INSERT INTO ${t.fanInRuns} (run_key, source, after_version, through_version, status, opened_at)
-      SELECT ?, v.source, coalesce(d.dispatched, -1), v.newest, 'open', now()::TIMESTAMP
-      FROM (SELECT source, max(last_commit_version) AS newest FROM ${t.changedIds} GROUP BY source) v
-      LEFT JOIN (SELECT source, max(through_version) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source) d
-        ON d.source = v.source
+    openFanInRun: `INSERT INTO ${t.fanInRuns} (run_key, source, table_id, after_version, through_version, status, opened_at)
+      SELECT ?, v.source, v.table_id, coalesce(d.dispatched, -1), v.newest, 'open', now()::TIMESTAMP
+      FROM (SELECT source, table_id, max(last_commit_version) AS newest FROM ${t.changedIds} GROUP BY source, table_id) v
+      LEFT JOIN (SELECT source, table_id, arg_max(through_version, opened_at) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source, table_id) d
+        ON d.source = v.source AND d.table_id = v.table_id
       WHERE v.newest > coalesce(d.dispatched, -1)
         -- A run key is used once: a late (timed-out) attempt must not reopen a run already committed.
         AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} WHERE run_key = ?)`,
@@ -118,7 +120,7 @@ export function pipelineStatements(tables: TablesConfig) {
     snapshotBatches: `INSERT INTO ${t.batches} (run_key, batch_number, uts_id)
       SELECT ?, ((row_number() OVER (ORDER BY uts_id) - 1) // ?) + 1, uts_id FROM (
         SELECT DISTINCT v.uts_id FROM ${t.changedIds} v
-        JOIN ${t.fanInRuns} w ON w.run_key = ? AND w.source = v.source
+        JOIN ${t.fanInRuns} w ON w.run_key = ? AND w.source = v.source AND w.table_id = v.table_id
         WHERE v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version)`,
 
     /** Params: attempt limit, run key. One pending state row per batch of the run. */
@@ -128,11 +130,24 @@ export function pipelineStatements(tables: TablesConfig) {
       ON CONFLICT DO NOTHING`,
 
     /** Params: run key, limit. Every source window of the run with its ids in the changed-ids view. */
-    fanInWindows: `SELECT w.source, w.after_version, w.through_version, count(DISTINCT v.uts_id) AS changed_ids,
+    fanInWindows: `SELECT w.source, w.table_id, w.after_version, w.through_version, count(DISTINCT v.uts_id) AS changed_ids,
         count(*) OVER () AS sources
       FROM ${t.fanInRuns} w
-      LEFT JOIN ${t.changedIds} v ON v.source = w.source AND v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version
-      WHERE w.run_key = ? GROUP BY w.source, w.after_version, w.through_version ORDER BY w.source LIMIT ?`,
+      LEFT JOIN ${t.changedIds} v ON v.source = w.source AND v.table_id = w.table_id
+        AND v.last_commit_version > w.after_version AND v.last_commit_version <= w.through_version
+      WHERE w.run_key = ? GROUP BY w.source, w.table_id, w.after_version, w.through_version ORDER BY w.source, w.table_id LIMIT ?`,
+
+    /**
+     * An operator's replay with redispatch: a committed window ending at `version`, newer than any
+     * other, moves the dispatch watermark of (source, table id) back, so the next fan-in dispatches
+     * every id changed after it again. Params: run key, source, table id, version, version.
+     */
+    rewindDispatchWatermark: `INSERT INTO ${t.fanInRuns} (run_key, source, table_id, after_version, through_version, status, opened_at, committed_at)
+      VALUES (?, ?, ?, ?, ?, 'committed', now()::TIMESTAMP, now()::TIMESTAMP)`,
+
+    /** Whether the registry has the table_id column (tables from before it lack it). */
+    registryHasTableId: `SELECT count(*) AS n FROM information_schema.columns
+      WHERE table_schema = ? AND table_name = ? AND column_name = 'table_id'`,
 
     /** Params: run key, after batch, limit. */
     pendingBatches: `SELECT batch_number FROM ${t.batchStates}
