@@ -21,6 +21,18 @@ async function main(): Promise<void> {
   const pipeline = await createPipelineWorker({ config, connection, lakehouse, jobs, workflowBundle: { codePath: bundlePath! } });
   const running = pipeline.worker.run();
   process.stdout.write('ready\n');
+  // Where the memory is, every 20 s: the V8 heap, memory held outside it (Temporal core, DuckDB), and DuckDB's own account.
+  const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+  const reportMemory = () => {
+    if (process.env.CDF_BENCH_FORCE_GC) (globalThis as { gc?: () => void }).gc?.();
+    void lakehouse.db.all<{ bytes: bigint }>(`SELECT sum(memory_usage_bytes) AS bytes FROM duckdb_memory()`).then(([duck]) => {
+      const m = process.memoryUsage();
+      process.stderr.write(`[bench:fanin worker] rss ${mb(m.rss)} MB, V8 heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} MB, external ${mb(m.external)} MB, DuckDB ${mb(Number(duck?.bytes ?? 0))} MB\n`);
+    }, () => undefined);
+  };
+  reportMemory();
+  const report = setInterval(reportMemory, 20_000);
+  running.finally(() => clearInterval(report)).catch(() => undefined);
   await running;
   await jobs.close();
   await lakehouse.close();

@@ -32,9 +32,10 @@ const options = new Command()
   .option('--ids <n>', 'distinct changed ids to dispatch', (v) => Number(v), 10_000_000)
   .option('--sources <n>', 'sources the ids are spread over', (v) => Number(v), 5)
   .option('--concurrency <n>', 'fanIn.concurrency (downstream runs in flight)', (v) => Number(v), 50)
+  .option('--duckdb-memory-mb <n>', 'lakehouse.local.memoryLimitMB (default: the config default)', (v) => Number(v))
   .option('--out <file>', 'where to write the figures', resolve(__dirname, '..', 'docs', 'benchmarks', 'fan-in-scale.json'))
   .parse()
-  .opts<{ ids: number; sources: number; concurrency: number; out: string }>();
+  .opts<{ ids: number; sources: number; concurrency: number; duckdbMemoryMb?: number; out: string }>();
 
 const say = (text: string) => process.stderr.write(`[bench:fanin] ${text}\n`);
 
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   const server = await startDevServer({ cliPath: await ensureTemporalCli(), extraArgs: searchAttributeFlags() });
   const config = parseConfig({
     temporal: { address: server.address, taskQueue: 'bench-fanin', workflowIdPrefix: 'bench' },
-    lakehouse: { local: { path: join(dir, 'lakehouse.duckdb') } },
+    lakehouse: { local: { path: join(dir, 'lakehouse.duckdb'), ...(options.duckdbMemoryMb ? { memoryLimitMB: options.duckdbMemoryMb } : {}) } },
     jobs: { local: { path: join(dir, 'jobs.duckdb'), maxConcurrentRuns: options.concurrency } },
     sources: Array.from({ length: options.sources }, (_, i) => ({ name: `s${i + 1}`, table: `upstream.t${i + 1}` })),
     fanIn: { concurrency: options.concurrency, jobPollIntervalSeconds: 1 },
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
     await writeWorkflowBundle(bundlePath);
     const configFile = join(dir, 'config.json');
     writeFileSync(configFile, JSON.stringify(config));
-    const worker = spawn(process.execPath, ['--import', 'tsx', resolve(__dirname, 'bench-fanin-worker.ts'), configFile, bundlePath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const worker = spawn(process.execPath, [...(process.env.CDF_BENCH_FORCE_GC ? ['--expose-gc'] : []), '--import', 'tsx', resolve(__dirname, 'bench-fanin-worker.ts'), configFile, bundlePath], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((ready, failed) => {
       createInterface({ input: worker.stdout! }).on('line', (line) => line === 'ready' && ready());
       worker.once('exit', (code) => failed(new Error(`the worker exited with code ${code} before it was ready`)));
@@ -123,7 +124,14 @@ async function main(): Promise<void> {
     const result = {
       measuredAt: new Date().toISOString(),
       machine: '2 cores (polyglot), dev server in memory, worker in its own process',
-      settings: { batchSize: defaultBatchSize, concurrency: options.concurrency, sources: options.sources, jobPollIntervalSeconds: 1, downstreamJob: 'no-op (local runner)' },
+      settings: {
+        batchSize: defaultBatchSize,
+        concurrency: options.concurrency,
+        sources: options.sources,
+        jobPollIntervalSeconds: 1,
+        duckdbMemoryLimitMB: config.lakehouse.local.memoryLimitMB,
+        downstreamJob: 'no-op (local runner)',
+      },
       changedIds: summary.changedIds,
       batches: summary.batches,
       batchesSucceeded: states.succeeded ?? 0,

@@ -19,6 +19,7 @@ import {
   type TableCounts,
   type VersionRange,
 } from '../port';
+import { parseBatchState } from '../batchStateRow';
 import { databricksStatements, type DatabricksStatements } from './statements';
 import type { Row, SqlRunner } from './sqlRunner';
 
@@ -35,19 +36,6 @@ const countsRow = z.object({ change_type: z.string(), n: integer, null_keys: int
 const offsetRow = z.object({ source: z.string(), table_id: z.string(), last_version: integer, last_commit_timestamp: z.string().nullish() });
 const windowRow = z.object({ source: z.string(), table_id: z.string(), after_version: integer, through_version: integer, changed_ids: integer, sources: integer });
 const batchKeyRow = z.object({ run_key: z.string(), batch_number: integer });
-const batchStateRow = z.object({
-  run_key: z.string(),
-  batch_number: integer,
-  status: z.enum(BATCH_STATUSES as [BatchStatus, ...BatchStatus[]]),
-  attempts: integer,
-  attempt_limit: integer,
-  ids: integer,
-  run_id: z.string().nullish(),
-  run_page_url: z.string().nullish(),
-  state_message: z.string().nullish(),
-  reason: z.string().nullish(),
-  updated_at: z.string(),
-});
 const dmlRow = z.object({ num_affected_rows: integer.optional(), num_inserted_rows: integer.optional() });
 
 /**
@@ -156,7 +144,7 @@ export class DatabricksLakehouse implements Lakehouse {
 
   async readBatchState(batch: BatchKey): Promise<BatchState | null> {
     const [row] = await this.runner.query(this.sql.readBatchState(batch.runKey, batch.batchNumber));
-    return row ? toBatchState(batchStateRow.parse(row)) : null;
+    return row ? parseBatchState(row) : null;
   }
 
   async batchStatusCounts(runKey: string): Promise<Partial<Record<BatchStatus, number>>> {
@@ -174,7 +162,7 @@ export class DatabricksLakehouse implements Lakehouse {
 
   async listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]> {
     const rows = await this.runner.query(this.sql.listBatches({ statuses: filter.statuses ?? [], runKey: filter.runKey, limit: filter.limit }));
-    return rows.map((r) => toBatchState(batchStateRow.parse(r)));
+    return rows.map(parseBatchState);
   }
 
   async requeueBatch(batch: BatchKey, extraAttempts: number): Promise<BatchState | null> {
@@ -245,22 +233,6 @@ export function retentionHours(text: string | undefined): number {
   if (!match) return 168;
   const perUnit: Record<string, number> = { week: 168, day: 24, hour: 1, minute: 1 / 60 };
   return Number(match[1]) * perUnit[match[2]!.toLowerCase()]!;
-}
-
-function toBatchState(row: z.infer<typeof batchStateRow>): BatchState {
-  return {
-    runKey: row.run_key,
-    batchNumber: row.batch_number,
-    status: row.status,
-    attempts: row.attempts,
-    attemptLimit: row.attempt_limit,
-    ids: row.ids,
-    runId: row.run_id ?? null,
-    runPageUrl: row.run_page_url ?? null,
-    stateMessage: row.state_message ?? null,
-    reason: row.reason ?? null,
-    updatedAt: row.updated_at,
-  };
 }
 
 function affected(rows: Row[]): number {

@@ -17,6 +17,7 @@ import {
   type TableCounts,
   type VersionRange,
 } from '../port';
+import { parseBatchState } from '../batchStateRow';
 import { Duck } from './duck';
 import { LocalDeltaEngine, type CommitResult, type CommitSpec } from './deltaEngine';
 import { pipelineStatements, type PipelineStatements } from './statements';
@@ -94,7 +95,14 @@ export class LocalLakehouse implements Lakehouse {
   async appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<{ rowsInserted: number }> {
     const changes = await this.engine.changesRelation(source.table, range.fromVersion, range.toVersion);
     this.maybeConflict(this.tables.registry);
-    const rowsInserted = await this.db.run(this.sql.appendRangeToRegistry(changes.sql, source.keyColumn, source.extraColumns), [source.name, tableId]);
+    const rowsInserted = await this.db.run(this.sql.appendRangeToRegistry(changes.sql, source.keyColumn, source.extraColumns), [
+      source.name,
+      tableId,
+      source.name,
+      tableId,
+      range.fromVersion,
+      range.toVersion,
+    ]);
     return { rowsInserted };
   }
 
@@ -167,8 +175,8 @@ export class LocalLakehouse implements Lakehouse {
   }
 
   async readBatchState(batch: BatchKey): Promise<BatchState | null> {
-    const [row] = await this.db.all<BatchStateRow>(`SELECT ${this.sql.batchStateColumns} ${this.sql.readBatchState}`, [batch.runKey, batch.batchNumber]);
-    return row ? toBatchState(row) : null;
+    const [row] = await this.db.all(`SELECT ${this.sql.batchStateColumns} ${this.sql.readBatchState}`, [batch.runKey, batch.batchNumber]);
+    return row ? parseBatchState(row) : null;
   }
 
   async batchStatusCounts(runKey: string): Promise<Partial<Record<BatchStatus, number>>> {
@@ -186,12 +194,12 @@ export class LocalLakehouse implements Lakehouse {
 
   async listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]> {
     const statuses = filter.statuses ?? [];
-    const rows = await this.db.all<BatchStateRow>(`SELECT ${this.sql.batchStateColumns} ${this.sql.listBatches(statuses.length, filter.runKey !== undefined)}`, [
+    const rows = await this.db.all(`SELECT ${this.sql.batchStateColumns} ${this.sql.listBatches(statuses.length, filter.runKey !== undefined)}`, [
       ...statuses,
       ...(filter.runKey !== undefined ? [filter.runKey] : []),
       filter.limit,
     ]);
-    return rows.map(toBatchState);
+    return rows.map(parseBatchState);
   }
 
   async requeueBatch(batch: BatchKey, extraAttempts: number): Promise<BatchState | null> {
@@ -239,34 +247,4 @@ export class LocalLakehouse implements Lakehouse {
       );
     }
   }
-}
-
-interface BatchStateRow extends Record<string, unknown> {
-  run_key: string;
-  batch_number: number;
-  status: BatchStatus;
-  attempts: number;
-  attempt_limit: number;
-  ids: bigint;
-  run_id: string | null;
-  run_page_url: string | null;
-  state_message: string | null;
-  reason: string | null;
-  updated_at: string;
-}
-
-function toBatchState(row: BatchStateRow): BatchState {
-  return {
-    runKey: row.run_key,
-    batchNumber: row.batch_number,
-    status: row.status,
-    attempts: row.attempts,
-    attemptLimit: row.attempt_limit,
-    ids: Number(row.ids),
-    runId: row.run_id,
-    runPageUrl: row.run_page_url,
-    stateMessage: row.state_message,
-    reason: row.reason,
-    updatedAt: row.updated_at,
-  };
 }

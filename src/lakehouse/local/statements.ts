@@ -25,8 +25,7 @@ export function pipelineStatements(tables: TablesConfig) {
     createTables: [
       `CREATE TABLE IF NOT EXISTS ${t.registry} (
         source VARCHAR NOT NULL, table_id VARCHAR NOT NULL, uts_id VARCHAR NOT NULL, change_type VARCHAR NOT NULL,
-        commit_version BIGINT NOT NULL, commit_timestamp TIMESTAMP NOT NULL, extra VARCHAR,
-        captured_at TIMESTAMP NOT NULL, PRIMARY KEY (source, table_id, uts_id, commit_version))`,
+        commit_version BIGINT NOT NULL, commit_timestamp TIMESTAMP NOT NULL, extra VARCHAR, captured_at TIMESTAMP NOT NULL)`,
       `CREATE TABLE IF NOT EXISTS ${t.offsets} (
         source VARCHAR PRIMARY KEY, source_table VARCHAR NOT NULL, table_id VARCHAR NOT NULL,
         last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL)`,
@@ -56,9 +55,13 @@ export function pipelineStatements(tables: TablesConfig) {
 
     /**
      * One row per (uts_id, commit_version) of the table with this id: an update's pre- and
-     * post-image collapse into one `update`-family row, keeping the most telling change type. ON
-     * CONFLICT on the registry's primary key makes a re-run insert nothing; the table id in the key
-     * keeps a re-created table's version 3 apart from the old table's version 3. Params: source, table id.
+     * post-image collapse into one `update`-family row, keeping the most telling change type. The
+     * anti-join on the dedupe key (source, table id, uts_id, commit_version), restricted to the
+     * range's versions, makes a re-run insert nothing; the table id keeps a re-created table's
+     * version 3 apart from the old table's version 3. No primary key: DuckDB keeps index pages in
+     * memory, so a key over a registry of millions of rows would hold the worker's memory hostage
+     * (and the Databricks MERGE dedupes the same way). Every statement runs on one serialized
+     * connection, so two appends never race. Params: source, table id, source, table id, from, to.
      */
     appendRangeToRegistry: (changes: string, key: string, extraColumns: readonly string[]) => {
       const extra = extraColumns.length
@@ -69,9 +72,10 @@ export function pipelineStatements(tables: TablesConfig) {
           SELECT CAST(${quoteIdent(key)} AS VARCHAR) AS uts_id, _change_type AS change_type, _commit_version, _commit_timestamp, ${extra} AS extra,
                  row_number() OVER (PARTITION BY ${quoteIdent(key)}, _commit_version
                    ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) AS pick
-          FROM ${changes} WHERE ${quoteIdent(key)} IS NOT NULL)
-        WHERE pick = 1
-        ON CONFLICT DO NOTHING`;
+          FROM ${changes} WHERE ${quoteIdent(key)} IS NOT NULL) c
+        WHERE pick = 1 AND NOT EXISTS (
+          SELECT 1 FROM ${t.registry} r WHERE r.source = ? AND r.table_id = ? AND r.commit_version BETWEEN ? AND ?
+            AND r.uts_id = c.uts_id AND r.commit_version = c._commit_version)`;
     },
 
     readOffset: `SELECT source, table_id, last_version, strftime(last_commit_timestamp, '%Y-%m-%dT%H:%M:%S.%gZ') AS last_commit_timestamp
