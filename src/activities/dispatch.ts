@@ -1,31 +1,47 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { WorkflowFailedError } from '@temporalio/client';
-import { runFanIn } from '../client/operations';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { startOrJoinFanIn } from '../client/operations';
 import type { Config } from '../config/schema';
 import type { FanInSummary } from '../workflows/fanInProgress';
 
-export interface FanInRequestResult {
+export interface FanInStarted {
   workflowId: string;
-  /** True when a fan-in was already running and this request waited for it rather than starting one. */
+  /** True when a fan-in was already running and this request joined it. */
   joined: boolean;
+}
+
+/** Where the fan-in stands: still running, or how its latest run ended. */
+export type FanInState = { running: true } | { running: false; summary: FanInSummary | null; failure: string | null };
+
+/** What a requesting workflow (the trigger, the schedule's) gets once the fan-in it started or joined ended. */
+export interface FanInRequestResult extends FanInStarted {
   summary: FanInSummary;
 }
 
 /**
  * Activities that start fan-ins from inside workflows (the event-driven trigger, the schedule's
- * workflow): through the same start-or-join as `cdf fan-in`, so every fan-in is the one workflow id.
+ * workflow) through the same start-or-join as `cdf fan-in`, so every fan-in is the one workflow
+ * id. Both are short: the requesting workflow waits with timers, never by holding an activity
+ * slot that the fan-in's own batches need.
  */
 export function createDispatchActivities({ config }: { config: Config }) {
   return {
-    /** Starts or joins the fan-in and waits for its result (heartbeated by autoHeartbeat while it waits). */
-    async requestFanIn(): Promise<FanInRequestResult> {
-      let started: { workflowId: string; joined: boolean } = { workflowId: '', joined: false };
+    async startOrJoinFanIn(): Promise<FanInStarted> {
+      const { workflowId, joined } = await startOrJoinFanIn(Context.current().client, config);
+      return { workflowId, joined };
+    },
+
+    /** The latest run of the fan-in workflow id: running, or its summary or failure. */
+    async fanInState({ workflowId }: { workflowId: string }): Promise<FanInState> {
+      const handle = Context.current().client.workflow.getHandle(workflowId);
       try {
-        const summary = await runFanIn(Context.current().client, config, { onStart: (start) => (started = start) });
-        return { ...started, summary };
+        const { status } = await handle.describe();
+        if (status.name === 'RUNNING') return { running: true };
+        return { running: false, summary: (await handle.result()) as FanInSummary, failure: null };
       } catch (error) {
-        if (!(error instanceof WorkflowFailedError)) throw error;
-        throw ApplicationFailure.nonRetryable(`fan-in ${started.workflowId} failed: ${error.cause?.message ?? error.message}`, 'FanInFailed');
+        if (error instanceof WorkflowFailedError) return { running: false, summary: null, failure: error.cause?.message ?? error.message };
+        if (error instanceof WorkflowNotFoundError) throw ApplicationFailure.nonRetryable(`no fan-in ${workflowId}: ${error.message}`, 'FanInNotFound');
+        throw error;
       }
     },
   };

@@ -56,7 +56,9 @@ export interface BatchListRequest {
 /** Activities of the fan-in stage: refresh, snapshot, run batches, commit, and the operators' batch commands. */
 export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) {
   return {
+    /** The first step of a fan-in, so a fan-in under a foreign workflow id is refused before it costs a refresh. */
     async refreshChangedIds(): Promise<{ rows: number }> {
+      assertTheOneFanIn();
       return classified(() => lakehouse.refreshChangedIds());
     },
 
@@ -65,15 +67,7 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
      * guarantees that two fan-ins never dispatch at once, which no warehouse row can.
      */
     async openFanInRun({ proposedRunKey }: { proposedRunKey: string }): Promise<FanInRunStart> {
-      const expected = fanInWorkflowId(config);
-      const actual = Context.current().info.workflowExecution?.workflowId;
-      if (actual !== expected) {
-        throw ApplicationFailure.nonRetryable(
-          `a fan-in must run as workflow id ${expected}, not ${actual}: Temporal keeps one execution per id, which is what stops two fan-ins dispatching at once. ` +
-            `Start it with \`cdf fan-in\`, or \`temporal workflow start --type fanIn --task-queue ${config.temporal.taskQueue} -w ${expected} --id-conflict-policy UseExisting --input '{}'\``,
-          'FanInWorkflowIdMismatch',
-        );
-      }
+      assertTheOneFanIn();
       const run = await classified(() => lakehouse.openFanInRun(proposedRunKey));
       const { concurrency, maxAttemptsPerBatch, relaunchBackoffSeconds, jobPollIntervalSeconds, jobTimeoutMinutes } = config.fanIn;
       return {
@@ -123,7 +117,8 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
       const stateMessage = describeEnd(final);
       const outcome: BatchAttempt['outcome'] = succeeded ? 'succeeded' : final.relaunchable === false ? 'jobFailed' : attempt >= state.attemptLimit ? 'parked' : 'failed';
       const status: BatchStatus = outcome === 'jobFailed' ? 'failed' : outcome;
-      await classified(() => lakehouse.recordBatchOutcome(batch, attempt, { status: status as 'succeeded' | 'failed' | 'parked', stateMessage }));
+      // A failure of the job itself says nothing about the batch: it does not count toward parking.
+      await classified(() => lakehouse.recordBatchOutcome(batch, attempt, { status: status as 'succeeded' | 'failed' | 'parked', stateMessage, uncounted: outcome === 'jobFailed' }));
       return { ...batch, outcome, status, attempt, launched: !run.reused, runId: run.runId, runPageUrl: run.runPageUrl, stateMessage, durationMs };
     },
 
@@ -133,6 +128,10 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
 
     async commitFanInRun({ runKey }: { runKey: string }): Promise<{ committed: boolean }> {
       return classified(() => lakehouse.commitFanInRun(runKey));
+    },
+
+    async readBatchStateOf(batch: BatchKey): Promise<BatchState | null> {
+      return classified(() => lakehouse.readBatchState(batch));
     },
 
     async listBatches(request: BatchListRequest): Promise<BatchState[]> {
@@ -152,6 +151,17 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
       return { before, after };
     },
   };
+
+  function assertTheOneFanIn(): void {
+    const expected = fanInWorkflowId(config);
+    const actual = Context.current().info.workflowExecution?.workflowId;
+    if (actual === expected) return;
+    throw ApplicationFailure.nonRetryable(
+      `a fan-in must run as workflow id ${expected}, not ${actual}: Temporal keeps one execution per id, which is what stops two fan-ins dispatching at once. ` +
+        `Start it with \`cdf fan-in\`, or \`temporal workflow start --type fanIn --task-queue ${config.temporal.taskQueue} -w ${expected} --id-conflict-policy UseExisting --input '{}'\``,
+      'FanInWorkflowIdMismatch',
+    );
+  }
 
   /** Polls a run to a terminal state, heartbeating each poll; the first polls come sooner, for short jobs. */
   async function watchRun(runId: string): Promise<RunState> {

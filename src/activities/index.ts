@@ -12,4 +12,4 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 export type { SourceCycleStart, RangeRef } from './capture';
 export type { BatchAttempt, BatchListRequest, FanInRunStart } from './fanout';
-export type { FanInRequestResult } from './dispatch';
+export type { FanInRequestResult, FanInStarted, FanInState } from './dispatch';

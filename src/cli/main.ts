@@ -187,7 +187,7 @@ function buildProgram(output: Output): Command {
         let batch = result.batches[0]!;
         for (let fanIns = 0; fanIns < 2 && batch.status === 'retry'; fanIns++) {
           await runFanIn(client, config).catch((error: Error) => Promise.reject(new OperationFailedError(`the fan-in failed: ${(error as WorkflowFailedError).cause?.message ?? error.message}`)));
-          batch = (await runBatchCommand(client, config, { action: 'list', runKey, limit: 1000 })).batches.find((b) => b.batchNumber === batchNumber) ?? batch;
+          batch = (await runBatchCommand(client, config, { action: 'show', runKey, batchNumber })).batches[0] ?? batch;
         }
         print(command, batch, `batch ${batchNumber} of ${runKey}: ${batch.status} after attempt ${batch.attempts}${batch.stateMessage ? ` (${batch.stateMessage})` : ''}`);
         if (batch.status !== 'succeeded') throw new OperationFailedError(`batch ${batchNumber} of ${runKey} is ${batch.status} after the retry: see \`cdf batches list\` and the run ${batch.runPageUrl ?? ''}`);

@@ -160,7 +160,8 @@ export const configSchema = z
       .strictObject({
         batchSize: positiveInt('the number of uts_ids per downstream job').default(1000),
         concurrency: positiveInt('downstream jobs in flight at once').max(100, { error: 'must be at most 100' }).default(4),
-        maxAttemptsPerBatch: positiveInt('launches per batch before it is parked for an operator').default(3),
+        // Bounded: the attempts of the batches in flight when a fan-in continues as new all land in one history.
+        maxAttemptsPerBatch: positiveInt('launches per batch before it is parked for an operator').max(10, { error: 'must be at most 10' }).default(3),
         /** Wait before relaunching a failed batch; doubles with each attempt, at most 10 minutes. */
         relaunchBackoffSeconds: positiveInt('seconds before a failed batch is relaunched (doubling each attempt)').default(30),
         jobPollIntervalSeconds: positiveInt('seconds between job status checks').default(2),

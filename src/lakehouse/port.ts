@@ -51,8 +51,11 @@ export interface Lakehouse {
   batchStatusCounts(runKey: string): Promise<Partial<Record<BatchStatus, number>>>;
   /** Records that `attempt` was launched as `runId`; never moves a batch back to an earlier attempt. */
   recordBatchLaunch(batch: BatchKey, attempt: number, run: { runId: string; runPageUrl: string }): Promise<void>;
-  /** Records how `attempt` ended: succeeded, failed (to be relaunched) or parked (attempts used up). */
-  recordBatchOutcome(batch: BatchKey, attempt: number, outcome: { status: 'succeeded' | 'failed' | 'parked'; stateMessage: string }): Promise<void>;
+  /**
+   * Records how `attempt` ended: succeeded, failed (to be relaunched) or parked (attempts used up).
+   * `uncounted`: the job itself could not run, so the attempt does not count toward parking.
+   */
+  recordBatchOutcome(batch: BatchKey, attempt: number, outcome: BatchOutcomeRecord): Promise<void>;
   /** Batch states, newest runs first, optionally only those with the given statuses. */
   listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]>;
   /**
@@ -136,6 +139,12 @@ export interface BatchSnapshot {
 }
 
 export const MAX_WINDOWS_REPORTED = 50;
+
+export interface BatchOutcomeRecord {
+  status: 'succeeded' | 'failed' | 'parked';
+  stateMessage: string;
+  uncounted?: boolean;
+}
 
 export interface BatchKey {
   runKey: string;

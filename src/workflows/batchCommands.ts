@@ -10,6 +10,7 @@ const batches = proxyActivities<Activities>({
 
 export type BatchCommand =
   | { action: 'list'; statuses?: BatchStatus[]; runKey?: string; limit?: number }
+  | { action: 'show'; runKey: string; batchNumber: number }
   | { action: 'retry'; runKey: string; batchNumber: number }
   | { action: 'abandon'; runKey: string; batchNumber: number; reason: string };
 
@@ -37,6 +38,10 @@ export async function batchCommand(command: BatchCommand): Promise<BatchCommandR
     return { action: 'list', batches: rows, refused: null };
   }
   const key = { runKey: request.runKey, batchNumber: request.batchNumber };
+  if (request.action === 'show') {
+    const state = await batches.readBatchStateOf(key);
+    return { action: 'show', batches: state ? [state] : [], refused: state ? null : `there is no batch ${request.batchNumber} in fan-in run ${request.runKey}: see \`cdf batches list\`` };
+  }
   const { before, after } = request.action === 'retry' ? await batches.requeueBatch(key) : await batches.abandonBatch({ ...key, reason: request.reason });
   const wanted = request.action === 'retry' ? 'retry' : 'abandoned';
   const refused = !before
@@ -58,9 +63,12 @@ function validate(command: unknown): BatchCommand {
     }
     return c as BatchCommand;
   }
-  if (c.action !== 'retry' && c.action !== 'abandon') throw bad(`action must be "list", "retry" or "abandon", got ${JSON.stringify(c.action)}`);
+  if (c.action !== 'show' && c.action !== 'retry' && c.action !== 'abandon') throw bad(`action must be "list", "show", "retry" or "abandon", got ${JSON.stringify(c.action)}`);
   if (typeof c.runKey !== 'string' || c.runKey.length === 0) throw bad('runKey must be the fan-in run key, e.g. "fi-20261125123456-abcdef0123"');
   if (!Number.isSafeInteger(c.batchNumber) || (c.batchNumber as number) < 1) throw bad(`batchNumber must be a whole number from 1, got ${JSON.stringify(c.batchNumber)}`);
-  if (c.action === 'abandon' && (typeof c.reason !== 'string' || c.reason.trim().length === 0)) throw bad('reason is required to abandon a batch: say why (it is kept with the batch)');
+  if (c.action === 'abandon') {
+    if (typeof c.reason !== 'string' || c.reason.trim().length === 0) throw bad('reason is required to abandon a batch: say why (it is kept with the batch)');
+    return { action: 'abandon', runKey: c.runKey, batchNumber: c.batchNumber as number, reason: c.reason.trim().slice(0, 500) };
+  }
   return c as BatchCommand;
 }

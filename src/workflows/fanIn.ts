@@ -1,4 +1,4 @@
-import { ApplicationFailure, continueAsNew, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, continueAsNew, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities, BatchAttempt, FanInRunStart } from '../activities';
 import type { BatchKey } from '../lakehouse/port';
 import { FanInProgress, type FanInCursor, type FanInSummary } from './fanInProgress';
@@ -58,7 +58,7 @@ export async function fanIn(input: FanInInput = {}): Promise<FanInSummary> {
       if (page.length === 0) break;
       const done = await lanes.run(page.map((batchNumber) => ({ runKey: cursor.run.runKey, batchNumber })), true);
       if (done > 0) cursor.afterBatch = page[done - 1]!;
-      if (done < page.length) return continueWith(cursor, progress);
+      if (done < page.length || lanes.historyFull()) return continueWith(cursor, progress);
     }
     progress.counted(await lanes.activities.batchStatusCounts({ runKey: cursor.run.runKey }));
     progress.status.phase = 'committing';
@@ -72,7 +72,7 @@ export async function fanIn(input: FanInInput = {}): Promise<FanInSummary> {
     const requeued = await lanes.activities.requeuedBatches({ limit: PAGE_SIZE });
     if (requeued.length === 0) break;
     const done = await lanes.run(requeued, false);
-    if (done < requeued.length) return continueWith(cursor, progress);
+    if (done < requeued.length || lanes.historyFull()) return continueWith(cursor, progress);
   }
   progress.status.phase = 'done';
   const summary = progress.summary(Date.now());
@@ -109,6 +109,10 @@ function batchLanes(run: FanInRunStart, progress: FanInProgress) {
   let jobFailure: BatchAttempt | null = null;
   const historyFull = () => workflowInfo().historyLength >= HISTORY_EVENTS_BEFORE_CONTINUING || workflowInfo().continueAsNewSuggested;
 
+  /**
+   * Attempts of one batch until it succeeds or parks. It stops early, leaving the batch `failed`
+   * for the next execution or fan-in, when the job itself fails or the history is full.
+   */
   async function runBatch(batch: BatchKey, own: boolean): Promise<void> {
     const status = progress.status;
     for (;;) {
@@ -117,21 +121,27 @@ function batchLanes(run: FanInRunStart, progress: FanInProgress) {
       let attempt: BatchAttempt;
       try {
         attempt = await watcher.runBatchAttempt.executeWithOptions({ summary: `${own ? '' : `requeued ${batch.runKey} `}batch ${batch.batchNumber}` }, [batch]);
+      } catch (error) {
+        // A launch the Jobs API refuses for good (job missing, no permission, invalid parameters) is the job's failure too.
+        jobFailure ??= refusedLaunch(batch, error);
+        return;
       } finally {
         status.batchesRunning -= 1;
         status.runningBatches = status.runningBatches.filter((running) => running !== batch);
       }
       progress.attempted(attempt, own);
       if (attempt.outcome === 'jobFailed') jobFailure ??= attempt;
-      if (attempt.outcome !== 'failed' || jobFailure) return;
+      if (attempt.outcome !== 'failed' || jobFailure || historyFull()) return;
       status.batchesWaitingToRelaunch += 1;
       await sleep(Math.min(MAX_RELAUNCH_BACKOFF_SECONDS, run.relaunchBackoffSeconds * 2 ** (attempt.attempt - 1)) * 1000);
       status.batchesWaitingToRelaunch -= 1;
+      if (jobFailure || historyFull()) return;
     }
   }
 
   return {
     activities: sql,
+    historyFull,
     async run(batches: BatchKey[], own: boolean): Promise<number> {
       let next = 0;
       const lane = async () => {
@@ -142,6 +152,15 @@ function batchLanes(run: FanInRunStart, progress: FanInProgress) {
       return next;
     },
   };
+}
+
+/** A non-retryable activity failure as the batch attempt it stands for; anything else is rethrown. */
+function refusedLaunch(batch: BatchKey, error: unknown): BatchAttempt {
+  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  if (!(cause instanceof ApplicationFailure) || !cause.nonRetryable) throw error;
+  const remedy = (cause.details?.[0] as { remedy?: string } | undefined)?.remedy;
+  const stateMessage = `${cause.type ?? 'error'}: ${cause.message}${remedy ? ` (${remedy})` : ''}`;
+  return { ...batch, outcome: 'jobFailed', status: 'failed', attempt: 0, launched: false, runId: null, runPageUrl: null, stateMessage, durationMs: 0 };
 }
 
 function failOnJob(run: FanInRunStart, failure: BatchAttempt, progress: FanInProgress): never {
@@ -155,9 +174,10 @@ function failOnJob(run: FanInRunStart, failure: BatchAttempt, progress: FanInPro
   );
 }
 
+/** The next execution starts its pages from batch 1 again: a batch left `failed` when the history filled up must not be skipped. */
 function continueWith(cursor: FanInCursor, progress: FanInProgress): Promise<never> {
   publishOutcome(progress.summary(Date.now()));
-  return continueAsNew<typeof fanIn>({ cursor: { ...cursor, execution: cursor.execution + 1 } });
+  return continueAsNew<typeof fanIn>({ cursor: { ...cursor, afterBatch: 0, execution: cursor.execution + 1 } });
 }
 
 function publishOutcome(summary: FanInSummary): void {

@@ -1,12 +1,20 @@
-import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, log, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-
-/** Waiting for a fan-in can take as long as its downstream jobs; the heartbeat notices a dead worker. */
-const { requestFanIn } = proxyActivities<Activities>({
-  startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  log,
+  ParentClosePolicy,
+  patched,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { FanInRequestResult } from '../activities';
+import type { FanInSummary } from './fanInProgress';
+import { requestFanIn } from './fanInRequests';
 
 /** Backoff after a failed fan-in: 5 s doubling to at most 5 minutes, then retried with the same pending sources. */
 const FAILED_RUN_BACKOFF_MS = { initial: 5_000, max: 300_000 };
@@ -81,7 +89,7 @@ export async function fanInTrigger(input: FanInTriggerInput = {}): Promise<void>
     lastRunStartedAt = Date.now();
     runsStarted += 1;
     try {
-      const result = await requestFanIn.executeWithOptions({ summary: `fan-in for ${covered.join(', ')}`.slice(0, 200) }, []);
+      const result = patched('trigger-requests-the-one-fan-in-v1') ? await requestFanIn() : await legacyChildFanIn(runsStarted, lastRunStartedAt);
       lastRun = { workflowId: result.workflowId, changedIds: result.summary.changedIds, batches: result.summary.batches, failed: false, joined: result.joined };
       consecutiveFailures = 0;
       // A fan-in that was already running opened its window before these changes: run one more.
@@ -99,6 +107,17 @@ export async function fanInTrigger(input: FanInTriggerInput = {}): Promise<void>
       return continueAsNew<typeof fanInTrigger>({ carried: { runsStarted, lastRunStartedAt } });
     }
   }
+}
+
+/**
+ * How triggers started before the one fan-in workflow id ran a fan-in: as a child with an id of
+ * its own. Kept only so their histories replay; such a fan-in now refuses to run, the failure is
+ * retried, and the retry takes the current path.
+ */
+async function legacyChildFanIn(runsStarted: number, startedAt: number): Promise<FanInRequestResult> {
+  const workflowId = `${workflowInfo().workflowId.replace(/-trigger$/, '')}-${runsStarted}-${new Date(startedAt).toISOString().replace(/[:.]/g, '-')}`;
+  const summary: FanInSummary = await executeChild('fanIn', { workflowId, args: [{}], parentClosePolicy: ParentClosePolicy.ABANDON, staticSummary: 'Fan-in triggered by captured changes' });
+  return { workflowId, joined: false, summary };
 }
 
 /** Debounce: returns once `quietMs()` has passed since `lastAt()` without a newer change. */

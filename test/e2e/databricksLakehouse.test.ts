@@ -106,18 +106,19 @@ describe('the Databricks lakehouse adapter under the real workflows', () => {
     const [merge] = h.fake.statementsMatching(/^MERGE INTO `cdf`\.`change_registry`[\s\S]*main\.upstream\.orders', 2, 3\)/);
     expect(merge!.sql).toBe(`MERGE INTO \`cdf\`.\`change_registry\` AS registry
 USING (
-  SELECT :source AS source, CAST(\`uts_id\` AS STRING) AS uts_id, _change_type AS change_type,
+  SELECT :source AS source, :tableId AS table_id, CAST(\`uts_id\` AS STRING) AS uts_id, _change_type AS change_type,
          _commit_version AS commit_version, _commit_timestamp AS commit_timestamp, to_json(named_struct('status', \`status\`)) AS extra, current_timestamp() AS captured_at
   FROM table_changes('main.upstream.orders', 2, 3)
   WHERE \`uts_id\` IS NOT NULL
   QUALIFY row_number() OVER (PARTITION BY \`uts_id\`, _commit_version
     ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) = 1
 ) AS change
-ON registry.source = :source AND registry.commit_version BETWEEN :fromVersion AND :toVersion
-  AND registry.source = change.source AND registry.uts_id = change.uts_id AND registry.commit_version = change.commit_version
+ON registry.source = :source AND registry.table_id = :tableId AND registry.commit_version BETWEEN :fromVersion AND :toVersion
+  AND registry.source = change.source AND registry.table_id = change.table_id AND registry.uts_id = change.uts_id AND registry.commit_version = change.commit_version
 WHEN NOT MATCHED THEN INSERT *`);
     expect(merge!.params).toEqual({
       source: { type: 'STRING', value: 'orders' },
+      tableId: { type: 'STRING', value: expect.any(String) },
       fromVersion: { type: 'BIGINT', value: 2n },
       toVersion: { type: 'BIGINT', value: 3n },
     });

@@ -215,10 +215,10 @@ export class FakeDatabricksSql implements DriverClient {
       }
       return [dml(inserted)];
     }
-    if (/^SELECT w\.source, w\.after_version/.test(sql)) {
+    if (/^SELECT w\.source, w\.table_id, w\.after_version/.test(sql)) {
       const run = this.runs.find((r) => r.runKey === value('runKey'));
       const windows = [...(run?.windows ?? new Map())].sort(([a], [b]) => a.localeCompare(b));
-      return windows.map(([source, w]) => ({ source, after_version: BigInt(w.after), through_version: BigInt(w.through), changed_ids: BigInt(this.changedVersions(w.after + 1, w.through).length * IDS_PER_VERSION), sources: BigInt(windows.length) }));
+      return windows.map(([source, w]) => ({ source, table_id: this.offsets.get(source)?.tableId ?? `id-${source}`, after_version: BigInt(w.after), through_version: BigInt(w.through), changed_ids: BigInt(this.changedVersions(w.after + 1, w.through).length * IDS_PER_VERSION), sources: BigInt(windows.length) }));
     }
     if (/^SELECT batch_number FROM `cdf`\.`dispatch_batch_states`/.test(sql)) {
       const limit = Number(/LIMIT (\d+)/.exec(sql)![1]);

@@ -256,8 +256,9 @@ describe('LocalLakehouse fan-in', () => {
     }
 
     it('reports the window of every source with its ids', async () => {
-      const { snapshot } = await snapshotted(['u1', 'u2', 'u3']);
-      expect(snapshot).toEqual({ changedIds: 3, batchCount: 2, sources: 1, windows: [{ source: 'orders', afterVersion: -1, throughVersion: 1, changedIds: 3 }] });
+      const { lakehouse, snapshot } = await snapshotted(['u1', 'u2', 'u3']);
+      const { tableId } = await lakehouse.describeSource(orders);
+      expect(snapshot).toEqual({ changedIds: 3, batchCount: 2, sources: 1, windows: [{ source: 'orders', tableId, afterVersion: -1, throughVersion: 1, changedIds: 3 }] });
     });
 
     it('starts every batch pending with no attempts and its id count', async () => {

@@ -7,6 +7,7 @@ import {
   BATCH_STATUSES,
   MAX_WINDOWS_REPORTED,
   type BatchKey,
+  type BatchOutcomeRecord,
   type BatchSnapshot,
   type BatchState,
   type BatchStatus,
@@ -99,11 +100,11 @@ export class DatabricksLakehouse implements Lakehouse {
 
   async rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<void> {
     const source = { name: offset.source, table: offset.table } as SourceConfig;
-    // The watermark first: if the offset MERGE then fails, the retry writes a second, equal marker, which changes nothing.
+    await this.runner.query(this.sql.rewindOffset(source, offset.tableId, offset.version));
+    // After the offset (a refused rewind moves nothing); a retry after a lost answer inserts nothing, the watermark being at `version` already.
     if (offset.redispatch) {
       await this.runner.query(this.sql.rewindDispatchWatermark(`redispatch-${offset.source}-${randomUUID().slice(0, 8)}`, offset.source, offset.tableId, offset.version));
     }
-    await this.runner.query(this.sql.rewindOffset(source, offset.tableId, offset.version));
   }
 
   async refreshChangedIds(): Promise<{ rows: number }> {
@@ -156,8 +157,8 @@ export class DatabricksLakehouse implements Lakehouse {
     await this.runner.query(this.sql.recordBatchLaunch(batch.runKey, batch.batchNumber, attempt, run.runId, run.runPageUrl));
   }
 
-  async recordBatchOutcome(batch: BatchKey, attempt: number, outcome: { status: 'succeeded' | 'failed' | 'parked'; stateMessage: string }): Promise<void> {
-    await this.runner.query(this.sql.recordBatchOutcome(batch.runKey, batch.batchNumber, attempt, outcome.status, outcome.stateMessage));
+  async recordBatchOutcome(batch: BatchKey, attempt: number, outcome: BatchOutcomeRecord): Promise<void> {
+    await this.runner.query(this.sql.recordBatchOutcome(batch.runKey, batch.batchNumber, attempt, outcome.status, outcome.stateMessage, outcome.uncounted ? 1 : 0));
   }
 
   async listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]> {

@@ -138,11 +138,13 @@ WHEN NOT MATCHED THEN INSERT *`,
 
     /**
      * An operator's replay with redispatch: a committed window ending at `version`, opened after
-     * every other, moves the dispatch watermark of (source, table id) back.
+     * every other, moves the dispatch watermark of (source, table id) back; only ever back (a
+     * marker at or above it would skip changes captured but not dispatched yet).
      */
     rewindDispatchWatermark: (runKey: string, sourceName: string, tableId: string, version: number): Statement => ({
       sql: `INSERT INTO ${t.fanInRuns} (run_key, source, table_id, after_version, through_version, status, opened_at, committed_at)
-VALUES (:runKey, :source, :tableId, :version, :version, 'committed', current_timestamp(), current_timestamp())`,
+SELECT :runKey, :source, :tableId, :version, :version, 'committed', current_timestamp(), current_timestamp()
+WHERE :version < (SELECT coalesce(max_by(through_version, opened_at), -1) FROM ${t.fanInRuns} WHERE status = 'committed' AND source = :source AND table_id = :tableId)`,
       params: { runKey: text(runKey), source: text(sourceName), tableId: text(tableId), version: bigint(version) },
     }),
 
@@ -262,10 +264,10 @@ WHERE run_key = :runKey AND batch_number = :batchNumber AND attempts <= :attempt
     }),
 
     /** Only the batch's current attempt may set its outcome. */
-    recordBatchOutcome: (runKey: string, batchNumber: number, attempt: number, status: string, stateMessage: string): Statement => ({
-      sql: `UPDATE ${t.batchStates} SET status = :status, state_message = :stateMessage, updated_at = current_timestamp()
+    recordBatchOutcome: (runKey: string, batchNumber: number, attempt: number, status: string, stateMessage: string, extraAttempts: number): Statement => ({
+      sql: `UPDATE ${t.batchStates} SET status = :status, state_message = :stateMessage, attempt_limit = attempt_limit + :extraAttempts, updated_at = current_timestamp()
 WHERE run_key = :runKey AND batch_number = :batchNumber AND attempts = :attempt AND status = 'launched'`,
-      params: { runKey: text(runKey), batchNumber: int(batchNumber), attempt: int(attempt), status: text(status), stateMessage: text(stateMessage) },
+      params: { runKey: text(runKey), batchNumber: int(batchNumber), attempt: int(attempt), status: text(status), stateMessage: text(stateMessage), extraAttempts: int(extraAttempts) },
     }),
 
     requeueBatch: (runKey: string, batchNumber: number, extraAttempts: number): Statement => ({

@@ -4,6 +4,7 @@ import { SqlEngineError } from '../errors';
 import {
   MAX_WINDOWS_REPORTED,
   type BatchKey,
+  type BatchOutcomeRecord,
   type BatchSnapshot,
   type BatchState,
   type BatchStatus,
@@ -120,7 +121,7 @@ export class LocalLakehouse implements Lakehouse {
       await tx.run(this.sql.rewindOffset, [offset.source, offset.table, offset.tableId, offset.version, commitTimestamp]);
       if (offset.redispatch) {
         const runKey = `redispatch-${offset.source}-${randomUUID().slice(0, 8)}`;
-        await tx.run(this.sql.rewindDispatchWatermark, [runKey, offset.source, offset.tableId, offset.version, offset.version]);
+        await tx.run(this.sql.rewindDispatchWatermark, [runKey, offset.source, offset.tableId, offset.version, offset.version, offset.version, offset.source, offset.tableId]);
       }
     });
   }
@@ -188,8 +189,8 @@ export class LocalLakehouse implements Lakehouse {
     await this.db.run(this.sql.recordBatchLaunch, [attempt, run.runId, run.runPageUrl, batch.runKey, batch.batchNumber, attempt]);
   }
 
-  async recordBatchOutcome(batch: BatchKey, attempt: number, outcome: { status: 'succeeded' | 'failed' | 'parked'; stateMessage: string }): Promise<void> {
-    await this.db.run(this.sql.recordBatchOutcome, [outcome.status, outcome.stateMessage, batch.runKey, batch.batchNumber, attempt]);
+  async recordBatchOutcome(batch: BatchKey, attempt: number, outcome: BatchOutcomeRecord): Promise<void> {
+    await this.db.run(this.sql.recordBatchOutcome, [outcome.status, outcome.stateMessage, outcome.uncounted ? 1 : 0, batch.runKey, batch.batchNumber, attempt]);
   }
 
   async listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]> {

@@ -144,10 +144,13 @@ export function pipelineStatements(tables: TablesConfig) {
     /**
      * An operator's replay with redispatch: a committed window ending at `version`, newer than any
      * other, moves the dispatch watermark of (source, table id) back, so the next fan-in dispatches
-     * every id changed after it again. Params: run key, source, table id, version, version.
+     * every id changed after it again. Only ever back: a marker at or above the watermark would
+     * skip changes captured but not dispatched yet. Params: run key, source, table id, version,
+     * version, version, source, table id.
      */
     rewindDispatchWatermark: `INSERT INTO ${t.fanInRuns} (run_key, source, table_id, after_version, through_version, status, opened_at, committed_at)
-      VALUES (?, ?, ?, ?, ?, 'committed', now()::TIMESTAMP, now()::TIMESTAMP)`,
+      SELECT ?, ?, ?, ?, ?, 'committed', now()::TIMESTAMP, now()::TIMESTAMP
+      WHERE ? < (SELECT coalesce(arg_max(through_version, opened_at), -1) FROM ${t.fanInRuns} WHERE status = 'committed' AND source = ? AND table_id = ?)`,
 
     /** Whether the registry has the table_id column (tables from before it lack it). */
     registryHasTableId: `SELECT count(*) AS n FROM information_schema.columns
@@ -176,8 +179,8 @@ export function pipelineStatements(tables: TablesConfig) {
     recordBatchLaunch: `UPDATE ${t.batchStates} SET status = 'launched', attempts = ?, run_id = ?, run_page_url = ?, state_message = NULL, updated_at = now()::TIMESTAMP
       WHERE run_key = ? AND batch_number = ? AND attempts <= ? AND status NOT IN ('succeeded', 'abandoned')`,
 
-    /** Params: status, message, run key, batch, attempt. Only the batch's current attempt may set its outcome. */
-    recordBatchOutcome: `UPDATE ${t.batchStates} SET status = ?, state_message = ?, updated_at = now()::TIMESTAMP
+    /** Params: status, message, extra attempts, run key, batch, attempt. Only the batch's current attempt may set its outcome. */
+    recordBatchOutcome: `UPDATE ${t.batchStates} SET status = ?, state_message = ?, attempt_limit = attempt_limit + ?, updated_at = now()::TIMESTAMP
       WHERE run_key = ? AND batch_number = ? AND attempts = ? AND status = 'launched'`,
 
     /** Params: extra attempts, run key, batch. */

@@ -1,0 +1,27 @@
+import { ApplicationFailure, proxyActivities, sleep } from '@temporalio/workflow';
+import type { Activities, FanInRequestResult } from '../activities';
+
+const { startOrJoinFanIn, fanInState } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** Checks of a running fan-in: soon at first, then every minute, so an hour-long fan-in costs about 70 checks. */
+const CHECK_INTERVAL_MS = { first: 2_000, max: 60_000 };
+
+/**
+ * Starts or joins the one fan-in and waits, with timers, until it ends; returns its summary or
+ * fails with its failure (type FanInFailed).
+ */
+export async function requestFanIn(): Promise<FanInRequestResult> {
+  const started = await startOrJoinFanIn();
+  for (let wait = CHECK_INTERVAL_MS.first; ; wait = Math.min(CHECK_INTERVAL_MS.max, wait * 2)) {
+    const state = await fanInState({ workflowId: started.workflowId });
+    if (!state.running) {
+      if (state.summary) return { ...started, summary: state.summary };
+      throw ApplicationFailure.nonRetryable(`fan-in ${started.workflowId} failed: ${state.failure}`, 'FanInFailed');
+    }
+    await sleep(wait);
+  }
+}
