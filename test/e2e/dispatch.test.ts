@@ -103,6 +103,29 @@ describe('failed downstream runs', () => {
   });
 });
 
+describe('a launch the Jobs API refuses for good', () => {
+  it('fails the fan-in with the cause and the remedy, and the next fan-in resumes the open run once the job exists', async () => {
+    const { api, launcher } = await fakeWorkspace();
+    try {
+      await withPipeline({ fanIn: { batchSize: 20, concurrency: 2 } }, { launcher }, async (t) => {
+        await writeAndCapture(t, 13);
+        api.failNext(1, { status: 404, errorCode: 'RESOURCE_DOES_NOT_EXIST', message: 'Job 4242 does not exist.' });
+        const failure = await runFanIn(t.client, t.config).catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(WorkflowFailedError);
+        const message = (failure as WorkflowFailedError).cause?.message ?? '';
+        expect(message).toContain('the downstream job cannot run');
+        expect(message).toContain('RESOURCE_DOES_NOT_EXIST');
+        expect(message).toMatch(/check databricks\.jobId/);
+        const resumed = await runFanIn(t.client, t.config);
+        expect(resumed).toEqual(expect.objectContaining({ resumed: true, committed: true, batchesSucceeded: resumed.batches }));
+      });
+    } finally {
+      await launcher.close();
+      await api.close();
+    }
+  });
+});
+
 describe('a batch that keeps failing', () => {
   let broken = true;
   let poisonedRun: string | null = null;

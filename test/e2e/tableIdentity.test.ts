@@ -95,6 +95,21 @@ describe('replay and dispatch', () => {
       expect(await runFanIn(t.client, t.config)).toEqual(expect.objectContaining({ outcome: 'nothing to dispatch', changedIds: 0 }));
     }));
 
+  it('a replay with redispatch from above the dispatch watermark leaves the changes waiting for dispatch in the window', () =>
+    withPipeline(async (t) => {
+      await traffic(t, 76, 2);
+      await startSourceWorkflows(t.client, t.config);
+      await captureUntilCaughtUp(t.client, t.config, 'orders');
+      await runFanIn(t.client, t.config);
+      const pending = await traffic(t, 77, 3); // captured, not dispatched yet
+      await captureUntilCaughtUp(t.client, t.config, 'orders');
+      const { latestVersion } = await t.lakehouse.engine.describe(t.config.sources[0]!.table);
+      await replay(t, { fromVersion: latestVersion, redispatch: true });
+      await captureUntilCaughtUp(t.client, t.config, 'orders');
+      const next = await runFanIn(t.client, t.config);
+      expect(await dispatched(t, next.runKey)).toEqual(idsOf(pending));
+    }));
+
   it('a replay with redispatch: true dispatches every id changed from that version again', () =>
     withPipeline(async (t) => {
       const written = await traffic(t, 75, 4);
