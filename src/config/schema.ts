@@ -231,7 +231,7 @@ export const configSchema = z
       }
       seen.set(source.name, index);
     });
-    if (config.databricks.statementTimeoutSeconds >= config.worker.activityTimeoutSeconds) {
+    if (config.lakehouse.target === 'databricks' && config.databricks.statementTimeoutSeconds >= config.worker.activityTimeoutSeconds) {
       ctx.addIssue({
         code: 'custom',
         path: ['databricks', 'statementTimeoutSeconds'],

@@ -72,7 +72,9 @@ describe('parseConfig rejects', () => {
   });
 
   it('a statement timeout not below the activity timeout, naming both and the fix', () => {
-    const error = configErrorOf(() => parseConfig(configWith({ databricks: { statementTimeoutSeconds: 1800 }, worker: { activityTimeoutSeconds: 1800 } })));
+    const error = configErrorOf(() =>
+      parseConfig(configWith({ lakehouse: { target: 'databricks' }, sources: [{ name: 'orders', table: 'main.upstream.orders' }], databricks: { statementTimeoutSeconds: 1800 }, worker: { activityTimeoutSeconds: 1800 } })),
+    );
     expect(error.message).toContain('databricks.statementTimeoutSeconds: got 1800; must be below worker.activityTimeoutSeconds (1800)');
     expect(error.message).toContain('Lower it or raise worker.activityTimeoutSeconds');
   });
@@ -101,6 +103,10 @@ describe('parseConfig rejects', () => {
 });
 
 describe('parseConfig accepts', () => {
+  it('a short activity timeout on the local lakehouse, where no warehouse statement runs', () => {
+    expect(parseConfig(configWith({ worker: { activityTimeoutSeconds: 300 } })).worker.activityTimeoutSeconds).toBe(300);
+  });
+
   it('a three-part table name when the lakehouse target is databricks', () => {
     const config = parseConfig({ lakehouse: { target: 'databricks' }, sources: [{ name: 'orders', table: 'main.upstream.orders' }] });
     expect(config.sources[0]!.table).toBe('main.upstream.orders');
