@@ -58,7 +58,7 @@ export function scenarioConfig(ctx: ScenarioContext, name: string, overrides: Re
     lakehouse: { target: 'local', local: { path: join(dir, 'lakehouse.duckdb') } },
     jobs: { target: 'local', local: { path: join(dir, 'jobs.duckdb'), maxConcurrentRuns: 4 } },
     capture: { maxVersionsPerRange: 4, pollIntervalSeconds: 3600 },
-    fanIn: { batchSize: 500, concurrency: 4, jobPollIntervalSeconds: 1 },
+    fanIn: { batchSize: 500, concurrency: 4, jobPollIntervalSeconds: 1, relaunchBackoffSeconds: 1 },
     worker: { shutdownGraceSeconds: 2, heartbeatTimeoutSeconds: 3 },
   };
   const merged: Record<string, unknown> = { ...base };

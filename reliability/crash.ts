@@ -14,7 +14,7 @@ import { auditPipeline } from './oracle';
 import { drainFanIns, waitForCatchUp } from './settle';
 
 /** The activities the harness aims its kills at, in turn. */
-const KILL_TARGETS = ['readChangeSummary', 'appendToRegistry', 'commitOffset', 'snapshotBatches', 'launchBatchJob', 'awaitBatchJob'] as const;
+const KILL_TARGETS = ['readChangeSummary', 'appendToRegistry', 'commitOffset', 'snapshotBatches', 'runBatchAttempt', 'commitFanInRun'] as const;
 
 export interface CrashSize {
   sources: number;

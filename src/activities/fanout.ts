@@ -3,7 +3,11 @@ import { fanInWorkflowId } from '../client/operations';
 import type { Config } from '../config/schema';
 import type { BatchKey, BatchSnapshot, BatchState, BatchStatus, Lakehouse } from '../lakehouse/port';
 import { TERMINAL_STATES, idempotencyToken, type JobLauncher, type RunState } from '../jobs/port';
+import { PermanentError } from '../errors';
 import { classified } from './failures';
+
+/** Transient poll failures in a row before the attempt fails (and Temporal retries the activity). */
+const MAX_FAILED_POLLS_IN_A_ROW = 10;
 
 export interface FanoutDeps {
   config: Config;
@@ -163,12 +167,26 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
     );
   }
 
-  /** Polls a run to a terminal state, heartbeating each poll; the first polls come sooner, for short jobs. */
+  /**
+   * Polls a run to a terminal state, heartbeating each poll; the first polls come sooner, for
+   * short jobs. A poll that fails transiently (429, 5xx, a dropped connection, after the client's
+   * own retries) is polled again rather than failing the attempt: watching is read-only, and
+   * restarting the activity would only launch (and find) the same run again.
+   */
   async function watchRun(runId: string): Promise<RunState> {
     const pollMs = config.fanIn.jobPollIntervalSeconds * 1000;
     try {
-      for (let poll = 0; ; poll++) {
-        const state = await classified(() => jobs.getRun(runId));
+      for (let poll = 0, failedPolls = 0; ; poll++) {
+        let state: RunState;
+        try {
+          state = await jobs.getRun(runId);
+          failedPolls = 0;
+        } catch (error) {
+          if (error instanceof PermanentError || ++failedPolls > MAX_FAILED_POLLS_IN_A_ROW) return await classified(() => Promise.reject(error));
+          heartbeat({ runId, failedPolls });
+          await sleep(pollMs);
+          continue;
+        }
         heartbeat({ runId, lifeCycleState: state.lifeCycleState });
         if (TERMINAL_STATES.has(state.lifeCycleState)) return state;
         await sleep(Math.min(pollMs, 100 * 2 ** poll));
