@@ -5,6 +5,7 @@
  *   CDF_RELIABILITY_SIZE=ci   (default) reduced sizes, inside CI's time budget
  *   CDF_RELIABILITY_SIZE=full the sizes the committed report was made with
  *   CDF_RELIABILITY_REPORT    where the JSON report goes (default: test-artifacts/ for ci, docs/ for full)
+ *   CDF_RELIABILITY_ONLY      comma-separated scenario names to run only those (a post-mortem)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';

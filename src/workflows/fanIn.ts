@@ -21,11 +21,11 @@ const MAX_RELAUNCH_BACKOFF_SECONDS = 600;
  * The fan-in's activities with their limits. Every one has a heartbeat timeout: that is what lets
  * an activity on a worker that died be retried in seconds rather than at start-to-close.
  */
-function activities(startToCloseSeconds: number, heartbeatTimeoutSeconds: number) {
+function activities(startToCloseSeconds: number, heartbeatTimeoutSeconds: number, maximumRetryInterval: '1 minute' | '10 seconds' = '1 minute') {
   return proxyActivities<Activities>({
     startToCloseTimeout: `${startToCloseSeconds} seconds`,
     heartbeatTimeout: `${heartbeatTimeoutSeconds} seconds`,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: maximumRetryInterval },
   });
 }
 
@@ -104,8 +104,9 @@ async function openRun(progress: FanInProgress): Promise<FanInCursor> {
  */
 function batchLanes(run: FanInRunStart, progress: FanInProgress) {
   const sql = activities(run.activityTimeoutSeconds, run.heartbeatTimeoutSeconds);
-  // A poll must fit in the heartbeat timeout: the watcher heartbeats once per poll.
-  const watcher = activities(run.jobTimeoutMinutes * 60 + 300, Math.max(run.heartbeatTimeoutSeconds, run.jobPollIntervalSeconds * 3));
+  // A poll must fit in the heartbeat timeout: the watcher heartbeats once per poll. A retried
+  // attempt finds its run by its token, so it is retried soon (Jobs API throttling is the client's to back off).
+  const watcher = activities(run.jobTimeoutMinutes * 60 + 300, Math.max(run.heartbeatTimeoutSeconds, run.jobPollIntervalSeconds * 3), '10 seconds');
   let jobFailure: BatchAttempt | null = null;
   const historyFull = () => workflowInfo().historyLength >= HISTORY_EVENTS_BEFORE_CONTINUING || workflowInfo().continueAsNewSuggested;
 
