@@ -161,6 +161,18 @@ describe('a batch that keeps failing', () => {
     expect(first.parkedBatches).toEqual([expect.objectContaining({ runKey: first.runKey, batchNumber: 1, attempts: 2, status: 'parked', stateMessage: expect.stringContaining('KeyError') })]);
   });
 
+  it('can be found in the workflow list by its search attributes', async () => {
+    const found: string[] = [];
+    const query = `WorkflowId = "${fanInWorkflowId(t.config)}" AND CdfFanInOutcome = "parked" AND CdfParkedBatches > 0 AND CdfDispatchedIds > 0`;
+    for (let i = 0; i < 20 && found.length === 0; i++) {
+      for await (const execution of t.client.workflow.list({ query })) found.push(execution.runId);
+      if (found.length === 0) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(found).toHaveLength(1);
+    const result = (await t.client.workflow.getHandle(fanInWorkflowId(t.config), found[0]).result()) as FanInSummary;
+    expect(result.runKey).toBe(first.runKey);
+  });
+
   it('does not hold back the next fan-in, which dispatches the new changes', () => {
     expect(second).toEqual(expect.objectContaining({ outcome: 'dispatched', committed: true, batchesParked: 0, resumed: false }));
     expect(second.runKey).not.toBe(first.runKey);
