@@ -8,6 +8,8 @@
  * that every id landed in exactly one batch and every batch succeeded, and reports wall time, the
  * largest history of any of the fan-in's executions (events and bytes), the largest payload and
  * the worker's peak RSS. Prints the figures and writes docs/benchmarks/fan-in-scale.json.
+ * The worker prints where its memory is every 20 s; CDF_BENCH_FORCE_GC=1 runs it with --expose-gc
+ * and collects before each report (to tell garbage from what is held).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
