@@ -12,6 +12,7 @@
  * and collects before each report (to tell garbage from what is held).
  */
 import { spawn } from 'node:child_process';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../src/workerProcessSettings';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
     await writeWorkflowBundle(bundlePath);
     const configFile = join(dir, 'config.json');
     writeFileSync(configFile, JSON.stringify(config));
-    const worker = spawn(process.execPath, [...(process.env.CDF_BENCH_FORCE_GC ? ['--expose-gc'] : []), '--import', 'tsx', resolve(__dirname, 'bench-fanin-worker.ts'), configFile, bundlePath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const worker = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...(process.env.CDF_BENCH_FORCE_GC ? ['--expose-gc'] : []), '--import', 'tsx', resolve(__dirname, 'bench-fanin-worker.ts'), configFile, bundlePath], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...WORKER_ENV } });
     await new Promise<void>((ready, failed) => {
       createInterface({ input: worker.stdout! }).on('line', (line) => line === 'ready' && ready());
       worker.once('exit', (code) => failed(new Error(`the worker exited with code ${code} before it was ready`)));

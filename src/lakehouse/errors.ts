@@ -50,6 +50,15 @@ const TRANSIENT_TEXT: ReadonlyArray<readonly [RegExp, string]> = [
   [/ECONNRESET|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|EAI_AGAIN|socket hang up|premature close/i, 'CONNECTION_LOST'],
 ];
 
+/**
+ * The local lakehouse's DuckDB ran out of its memory limit. Retried (a concurrent statement may
+ * have held the memory), but under a type and message that say what to change: a statement that
+ * does not fit fails the same way on every attempt.
+ */
+const LOCAL_OUT_OF_MEMORY = /Out of Memory Error:[^\n]*/;
+const LOCAL_OUT_OF_MEMORY_REMEDY =
+  'The local lakehouse (DuckDB) ran out of memory: raise lakehouse.local.memoryLimitMB in the config (index pages of large demo tables cannot spill to disk) and restart the worker.';
+
 /** Reads the `[ERROR_CLASS]` prefix (with an optional `.SUBCLASS`) and the `SQLSTATE: xxxxx` suffix. */
 export function parseEngineMessage(message: string): { errorClass?: string; sqlState?: string } {
   const errorClass = /\[([A-Z][A-Z0-9_]+)(?:\.[A-Z0-9_]+)?\]/.exec(message)?.[1];
@@ -74,6 +83,8 @@ export function classifyLakehouseError(error: unknown): TransientError | Permane
     if (TRANSIENT_CLASSES.test(errorClass)) return new TransientError(errorClass, message, { cause: error });
   }
   if (sqlState && TRANSIENT_SQLSTATES.has(sqlState)) return new TransientError(errorClass ?? `SQLSTATE_${sqlState}`, message, { cause: error });
+  const outOfMemory = LOCAL_OUT_OF_MEMORY.exec(message)?.[0];
+  if (outOfMemory) return new TransientError('LOCAL_OUT_OF_MEMORY', `${outOfMemory} ${LOCAL_OUT_OF_MEMORY_REMEDY}`, { cause: error });
   for (const [pattern, type] of TRANSIENT_TEXT) {
     if (pattern.test(message)) return new TransientError(type, message, { cause: error });
   }

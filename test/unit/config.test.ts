@@ -122,7 +122,7 @@ describe('parseConfig accepts', () => {
       uiPort: 8233,
       workflowIdPrefix: 'cdf',
     });
-    expect(config.lakehouse).toEqual({ target: 'local', local: { path: '.data/lakehouse.duckdb', memoryLimitMB: 256, faults: { transientConflictRate: 0 } } });
+    expect(config.lakehouse).toEqual({ target: 'local', local: { path: '.data/lakehouse.duckdb', memoryLimitMB: 128, faults: { transientConflictRate: 0 } } });
     expect(config.jobs).toEqual({ target: 'local', local: { path: '.data/local-jobs.duckdb', maxConcurrentRuns: 4, failFirstAttemptRate: 0 } });
     expect(config.tables.registry).toBe('cdf.change_registry');
     expect(config.capture).toEqual({ maxVersionsPerRange: 100, pollIntervalSeconds: 30 });

@@ -147,3 +147,21 @@ describe('classifyLakehouseError: permanent, with a remedy', () => {
     expectPermanentWithRemedy(error, 'DELTA_VERSION_NOT_FOUND');
   });
 });
+
+describe('the local lakehouse running out of memory', () => {
+  it('is retried under LOCAL_OUT_OF_MEMORY with a message that names the setting to raise', async () => {
+    const { Duck } = await import('../../src/lakehouse/local/duck');
+    const db = await Duck.open(':memory:', { memoryLimitMB: 64 });
+    try {
+      // Index pages cannot spill: a primary key over 3M strings does not fit in 64 MB.
+      await db.run(`CREATE TABLE t (k VARCHAR PRIMARY KEY)`);
+      const error = await db.run(`INSERT INTO t SELECT 'key-' || lpad(i::VARCHAR, 12, '0') FROM range(3000000) r(i)`).then(() => undefined, (e: unknown) => e);
+      expect(String((error as Error).message)).toMatch(/^Out of Memory Error/);
+      const classified = expectTransient(error, 'LOCAL_OUT_OF_MEMORY');
+      expect(classified.message).toMatch(/^Out of Memory Error: .*raise lakehouse\.local\.memoryLimitMB/);
+      expect(classified.message).not.toContain('\n');
+    } finally {
+      await db.close();
+    }
+  });
+});
