@@ -138,6 +138,13 @@ export const configSchema = z
         statementTimeoutSeconds: positiveInt('seconds a SQL statement may run on the warehouse (STATEMENT_TIMEOUT)').default(1500),
         /** The driver's usage telemetry; off unless turned on here. */
         telemetry: z.boolean().default(false),
+        /**
+         * How the changed-ids view is kept: `materializedView` (Databricks serverless or pro SQL
+         * warehouses; refreshed incrementally by Databricks) or `table` (any Delta engine, also
+         * classic warehouses and all-purpose clusters, which cannot create materialized views: a
+         * Delta table updated by MERGE from the registry rows written since its last refresh).
+         */
+        changedIds: z.enum(['materializedView', 'table'], { error: 'must be "materializedView" (serverless or pro SQL warehouse) or "table" (any Delta engine)' }).default('materializedView'),
       })
       .prefault({}),
     tables: z

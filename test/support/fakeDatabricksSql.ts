@@ -253,7 +253,7 @@ export class FakeDatabricksSql implements DriverClient {
       Object.assign(state, { status: String(value('status')), state_message: String(value('stateMessage')) });
       return [dml(1)];
     }
-    if (/^UPDATE `cdf`\.`fan_in_runs`/.test(sql)) {
+    if (/^MERGE INTO `cdf`\.`fan_in_runs`/.test(sql)) {
       if (this.statesOf(String(value('runKey'))).some((b) => ['pending', 'launched', 'failed'].includes(b.status))) return [dml(0)];
       const run = this.runs.find((r) => r.runKey === value('runKey') && r.status === 'open');
       if (run) run.status = 'committed';

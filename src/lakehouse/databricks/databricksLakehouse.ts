@@ -21,7 +21,7 @@ import {
   type VersionRange,
 } from '../port';
 import { parseBatchState } from '../batchStateRow';
-import { databricksStatements, type DatabricksStatements } from './statements';
+import { databricksStatements, REFRESHED_THROUGH_PROPERTY, type ChangedIdsStrategy, type DatabricksStatements } from './statements';
 import type { Row, SqlRunner } from './sqlRunner';
 
 // Driver rows, parsed at the boundary. BIGINT arrives as bigint (preserveBigNumericPrecision) or number.
@@ -48,10 +48,10 @@ export class DatabricksLakehouse implements Lakehouse {
 
   constructor(
     private readonly runner: SqlRunner,
-    tables: TablesConfig,
-    private readonly options: { createDemoTables?: boolean } = {},
+    private readonly tables: TablesConfig,
+    private readonly options: { createDemoTables?: boolean; changedIds?: ChangedIdsStrategy } = {},
   ) {
-    this.sql = databricksStatements(tables);
+    this.sql = databricksStatements(tables, options.changedIds);
   }
 
   async ensurePipelineTables(): Promise<void> {
@@ -108,8 +108,18 @@ export class DatabricksLakehouse implements Lakehouse {
   }
 
   async refreshChangedIds(): Promise<{ rows: number }> {
-    await this.runner.query(this.sql.refreshChangedIds());
-    return { rows: -1 }; // REFRESH reports no row count
+    if ((this.options.changedIds ?? 'materializedView') === 'materializedView') {
+      await this.runner.query(this.sql.refreshChangedIds());
+      return { rows: -1 }; // REFRESH reports no row count
+    }
+    const [registry] = (await this.runner.query(this.sql.latestCommit(this.tables.registry))).map((r) => historyRow.parse(r));
+    const [detail] = (await this.runner.query(this.sql.tableDetail(this.tables.changedIds))).map((r) => detailRow.parse(r));
+    const through = registry?.version ?? 0;
+    const after = integer.parse(detail?.properties?.[REFRESHED_THROUGH_PROPERTY] ?? -1);
+    if (through <= after) return { rows: 0 };
+    const rows = affected(await this.runner.query(this.sql.mergeChangedIds(after, through)));
+    await this.runner.query(this.sql.markChangedIdsRefreshed(through));
+    return { rows };
   }
 
   async openFanInRun(proposedRunKey: string): Promise<FanInRun> {

@@ -11,7 +11,7 @@ import { SqlRunner, type DriverClient, type SqlParam } from './sqlRunner';
  * clusters, not on SQL warehouses). `client` is the driver boundary tests replace.
  */
 export function openDatabricksLakehouse(config: Config, env: NodeJS.ProcessEnv = process.env, client?: DriverClient): DatabricksLakehouse {
-  return new DatabricksLakehouse(createSqlRunner(config, env, client), config.tables, { createDemoTables: config.jobs.target === 'local' });
+  return new DatabricksLakehouse(createSqlRunner(config, env, client), config.tables, { createDemoTables: config.jobs.target === 'local', changedIds: config.databricks.changedIds });
 }
 
 /** The warehouse connection on its own, for the bootstrap script. */

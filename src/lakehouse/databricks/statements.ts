@@ -10,7 +10,12 @@ import type { SqlParam, Statement } from './sqlRunner';
  * where Databricks needs literals: `table_changes` arguments must be constants (so the table name
  * is a validated string literal and versions are validated integers), and LIMIT takes a literal.
  */
-export function databricksStatements(tables: TablesConfig) {
+export type ChangedIdsStrategy = 'materializedView' | 'table';
+
+/** Table property of the `table` strategy's changed-ids table: the registry version it reflects. */
+export const REFRESHED_THROUGH_PROPERTY = 'cdf.refreshedThroughRegistryVersion';
+
+export function databricksStatements(tables: TablesConfig, changedIds: ChangedIdsStrategy = 'materializedView') {
   const t = Object.fromEntries(Object.entries(tables).map(([key, name]) => [key, quote(name)])) as Record<keyof TablesConfig, string>;
   const schemas = [...new Set(Object.values(tables).filter((n) => n.includes('.')).map((n) => n.split('.').slice(0, -1).join('.')))];
 
@@ -40,10 +45,15 @@ USING DELTA CLUSTER BY (run_key, batch_number)`,
   run_key STRING NOT NULL, batch_number INT NOT NULL, status STRING NOT NULL, attempts INT NOT NULL, attempt_limit INT NOT NULL,
   ids BIGINT NOT NULL, run_id STRING, run_page_url STRING, state_message STRING, reason STRING, updated_at TIMESTAMP NOT NULL)
 USING DELTA CLUSTER BY (run_key, batch_number) TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')`,
-        // GROUP BY rather than DISTINCT, and no scalar-subquery watermark: both keep the refresh incremental.
-        `CREATE MATERIALIZED VIEW IF NOT EXISTS ${t.changedIds} AS
+        changedIds === 'materializedView'
+          ? // GROUP BY rather than DISTINCT, and no scalar-subquery watermark: both keep the refresh incremental.
+            `CREATE MATERIALIZED VIEW IF NOT EXISTS ${t.changedIds} AS
 SELECT source, table_id, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
-FROM ${t.registry} GROUP BY source, table_id, uts_id`,
+FROM ${t.registry} GROUP BY source, table_id, uts_id`
+          : `CREATE TABLE IF NOT EXISTS ${t.changedIds} (
+  source STRING NOT NULL, table_id STRING NOT NULL, uts_id STRING NOT NULL,
+  last_commit_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP NOT NULL, change_count BIGINT NOT NULL)
+USING DELTA CLUSTER BY (source, table_id)`,
       ].map((sql) => ({ sql, params: {} })),
 
     /** Demo tables for the local runner's processor; a real downstream job owns its own. */
@@ -86,15 +96,18 @@ GROUP BY _change_type`,
       const extra = source.extraColumns.length
         ? `to_json(named_struct(${source.extraColumns.map((c) => `'${c}', ${quote(c)}`).join(', ')}))`
         : 'CAST(NULL AS STRING)';
+      // row_number() in a subquery rather than QUALIFY, which open-source Spark does not parse.
       return {
         sql: `MERGE INTO ${t.registry} AS registry
 USING (
-  SELECT :source AS source, :tableId AS table_id, CAST(${key} AS STRING) AS uts_id, _change_type AS change_type,
-         _commit_version AS commit_version, _commit_timestamp AS commit_timestamp, ${extra} AS extra, current_timestamp() AS captured_at
-  FROM ${tableChanges(source.table, range)}
-  WHERE ${key} IS NOT NULL
-  QUALIFY row_number() OVER (PARTITION BY ${key}, _commit_version
-    ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) = 1
+  SELECT source, table_id, uts_id, change_type, commit_version, commit_timestamp, extra, captured_at FROM (
+    SELECT :source AS source, :tableId AS table_id, CAST(${key} AS STRING) AS uts_id, _change_type AS change_type,
+           _commit_version AS commit_version, _commit_timestamp AS commit_timestamp, ${extra} AS extra, current_timestamp() AS captured_at,
+           row_number() OVER (PARTITION BY ${key}, _commit_version
+             ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) AS pick
+    FROM ${tableChanges(source.table, range)}
+    WHERE ${key} IS NOT NULL
+  ) WHERE pick = 1
 ) AS change
 ON registry.source = :source AND registry.table_id = :tableId AND registry.commit_version BETWEEN :fromVersion AND :toVersion
   AND registry.source = change.source AND registry.table_id = change.table_id AND registry.uts_id = change.uts_id AND registry.commit_version = change.commit_version
@@ -148,8 +161,38 @@ WHERE :version < (SELECT coalesce(max_by(through_version, opened_at), -1) FROM $
       params: { runKey: text(runKey), source: text(sourceName), tableId: text(tableId), version: bigint(version) },
     }),
 
-    /** SYNC (the default): the statement returns when the refresh is done, or fails with it. */
+    /** `materializedView`: SYNC (the default), the statement returns when the refresh is done, or fails with it. */
     refreshChangedIds: (): Statement => ({ sql: `REFRESH MATERIALIZED VIEW ${t.changedIds}`, params: {} }),
+
+    /**
+     * `table`: brings the changed-ids table up to registry version `through` from `after`, the
+     * version it reflects. Row tracking gives each registry row the version that wrote it, so
+     * only ids with rows written in (after, through] are read, and their values are recomputed
+     * from all their registry rows: running it twice (a retry, or a crash before the watermark
+     * was stored) writes the same values.
+     */
+    mergeChangedIds: (after: number, through: number): Statement => ({
+      sql: `MERGE INTO ${t.changedIds} AS v
+USING (
+  SELECT r.source, r.table_id, r.uts_id, max(r.commit_version) AS last_commit_version, max(r.commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
+  FROM ${t.registry} AS r
+  LEFT SEMI JOIN (
+    SELECT DISTINCT source, table_id, uts_id FROM ${t.registry}
+    WHERE _metadata.row_commit_version > :after AND _metadata.row_commit_version <= :through
+  ) AS touched ON touched.source = r.source AND touched.table_id = r.table_id AND touched.uts_id = r.uts_id
+  GROUP BY r.source, r.table_id, r.uts_id
+) AS c
+ON v.source = c.source AND v.table_id = c.table_id AND v.uts_id = c.uts_id
+WHEN MATCHED THEN UPDATE SET *
+WHEN NOT MATCHED THEN INSERT *`,
+      params: { after: bigint(after), through: bigint(through) },
+    }),
+
+    /** `table`: records the registry version the changed-ids table now reflects (DDL takes a literal). */
+    markChangedIdsRefreshed: (through: number): Statement => ({
+      sql: `ALTER TABLE ${t.changedIds} SET TBLPROPERTIES ('${REFRESHED_THROUGH_PROPERTY}' = '${literalVersion(through)}')`,
+      params: {},
+    }),
 
     findOpenFanInRun: (): Statement => ({
       sql: `SELECT run_key FROM ${t.fanInRuns} WHERE status = 'open' ORDER BY opened_at, run_key LIMIT 1`,
@@ -283,10 +326,18 @@ WHERE run_key = :runKey AND batch_number = :batchNumber AND status IN ('parked',
       params: { runKey: text(runKey), batchNumber: int(batchNumber), reason: text(reason) },
     }),
 
-    /** Only once every batch succeeded, parked or was abandoned. */
+    /**
+     * Only once every batch succeeded, parked or was abandoned. A MERGE, because open-source Delta
+     * refuses a subquery in UPDATE's condition (DELTA_UNSUPPORTED_SUBQUERY) and Databricks takes both.
+     */
     commitFanInRun: (runKey: string): Statement => ({
-      sql: `UPDATE ${t.fanInRuns} SET status = 'committed', committed_at = current_timestamp() WHERE run_key = :runKey AND status = 'open'
-  AND NOT EXISTS (SELECT 1 FROM ${t.batchStates} WHERE run_key = :runKey AND status IN ('pending', 'launched', 'failed'))`,
+      sql: `MERGE INTO ${t.fanInRuns} AS r
+USING (
+  SELECT :runKey AS run_key
+  WHERE NOT EXISTS (SELECT 1 FROM ${t.batchStates} WHERE run_key = :runKey AND status IN ('pending', 'launched', 'failed'))
+) AS ready
+ON r.run_key = ready.run_key AND r.status = 'open'
+WHEN MATCHED THEN UPDATE SET status = 'committed', committed_at = current_timestamp()`,
       params: { runKey: text(runKey) },
     }),
 
@@ -338,6 +389,11 @@ export function tableChanges(table: string, range: VersionRange): string {
 
 const BATCH_STATE_COLUMNS = `run_key, batch_number, status, attempts, attempt_limit, ids, run_id, run_page_url, state_message, reason,
   date_format(updated_at, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'") AS updated_at`;
+
+function literalVersion(version: number): number {
+  if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`version must be a non-negative integer, got ${version}`);
+  return version;
+}
 
 /** LIMIT takes a literal on Databricks: a validated positive integer. */
 function literalLimit(limit: number): number {

@@ -1,0 +1,109 @@
+import type { Config, SourceConfig } from '../../src/config/schema';
+import type { DatabricksLakehouse } from '../../src/lakehouse/databricks/databricksLakehouse';
+import { realDeltaConfig, realDeltaLakehouse, Spark, uniqueSchema } from './support';
+
+/*
+ * The Databricks adapter's own statements, unchanged, on open-source Delta through the real driver:
+ * capture into the registry, the `table` strategy of the changed-ids view, and one fan-in run's
+ * bookkeeping. Upstream tables are written with Spark SQL, as an ETL job would.
+ */
+describe('the Databricks adapter on real Delta', () => {
+  const schema = uniqueSchema('adapter');
+  const upstream = `${schema}_up.orders`;
+  let config: Config;
+  let source: SourceConfig;
+  let spark: Spark;
+  let lakehouse: DatabricksLakehouse;
+
+  beforeAll(async () => {
+    config = realDeltaConfig(schema, [{ name: 'orders', table: upstream }]);
+    source = config.sources[0]!;
+    spark = new Spark(config);
+    lakehouse = realDeltaLakehouse(config);
+    await spark.sql(`CREATE SCHEMA IF NOT EXISTS ${schema}_up`);
+    await spark.sql(`CREATE TABLE ${upstream} (uts_id STRING, amount INT) USING DELTA TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')`);
+    await spark.sql(`INSERT INTO ${upstream} VALUES ('a', 1), ('b', 2), ('c', 3)`); // v1
+    await spark.sql(`UPDATE ${upstream} SET amount = 20 WHERE uts_id = 'b'`); // v2
+    await spark.sql(`DELETE FROM ${upstream} WHERE uts_id = 'c'`); // v3
+  });
+
+  afterAll(async () => {
+    await lakehouse?.close();
+    await spark?.close();
+  });
+
+  it('creates its pipeline tables, and creating them again changes nothing', async () => {
+    await lakehouse.ensurePipelineTables();
+    await lakehouse.ensurePipelineTables();
+    const tables = await spark.sql(`SHOW TABLES IN ${schema}_cdf`);
+    expect(tables.map((t) => t.tableName).sort()).toEqual(['change_registry', 'changed_ids', 'dispatch_batch_states', 'dispatch_batches', 'fan_in_runs', 'source_offsets']);
+  });
+
+  it('describes a source by its latest version and its table id', async () => {
+    const [detail] = await spark.sql(`DESCRIBE DETAIL ${upstream}`);
+    const description = await lakehouse.describeSource(source);
+    expect(description).toMatchObject({ latestVersion: 3, tableId: detail!.id, deletedFileRetentionHours: 168 });
+  });
+
+  it('counts a range of the change feed by change type', async () => {
+    await expect(lakehouse.summarizeChanges(source, { fromVersion: 1, toVersion: 3 })).resolves.toEqual({ insert: 3, update_preimage: 1, update_postimage: 1, delete: 1, nullKeys: 0 });
+  });
+
+  it('appends one registry row per id and version, and a second append of the same range inserts nothing', async () => {
+    const { tableId } = await lakehouse.describeSource(source);
+    expect(await lakehouse.appendRangeToRegistry(source, { fromVersion: 1, toVersion: 3 }, tableId)).toEqual({ rowsInserted: 5 });
+    expect(await lakehouse.appendRangeToRegistry(source, { fromVersion: 1, toVersion: 3 }, tableId)).toEqual({ rowsInserted: 0 });
+    const rows = await spark.sql(`SELECT uts_id, commit_version, change_type FROM ${config.tables.registry} ORDER BY commit_version, uts_id`);
+    expect(rows).toEqual([
+      { uts_id: 'a', commit_version: 1, change_type: 'insert' },
+      { uts_id: 'b', commit_version: 1, change_type: 'insert' },
+      { uts_id: 'c', commit_version: 1, change_type: 'insert' },
+      { uts_id: 'b', commit_version: 2, change_type: 'update_postimage' },
+      { uts_id: 'c', commit_version: 3, change_type: 'delete' },
+    ]);
+  });
+
+  it('moves the offset forward only', async () => {
+    const { tableId } = await lakehouse.describeSource(source);
+    await expect(lakehouse.mergeOffset({ source: 'orders', table: upstream, tableId, version: 3 })).resolves.toEqual({ lastVersion: 3, advanced: true });
+    await expect(lakehouse.mergeOffset({ source: 'orders', table: upstream, tableId, version: 2 })).resolves.toEqual({ lastVersion: 3, advanced: false });
+    await expect(lakehouse.readOffset('orders')).resolves.toMatchObject({ source: 'orders', tableId, lastVersion: 3 });
+  });
+
+  it('refreshes the changed-ids table from the registry rows written since its last refresh', async () => {
+    await lakehouse.refreshChangedIds();
+    const ids = () => spark.sql(`SELECT uts_id, last_commit_version, change_count FROM ${config.tables.changedIds} ORDER BY uts_id`);
+    expect(await ids()).toEqual([
+      { uts_id: 'a', last_commit_version: 1, change_count: 1 },
+      { uts_id: 'b', last_commit_version: 2, change_count: 2 },
+      { uts_id: 'c', last_commit_version: 3, change_count: 2 },
+    ]);
+    expect(await lakehouse.refreshChangedIds()).toEqual({ rows: 0 });
+
+    await spark.sql(`UPDATE ${upstream} SET amount = 10 WHERE uts_id = 'a'`); // v4
+    const { tableId } = await lakehouse.describeSource(source);
+    await lakehouse.appendRangeToRegistry(source, { fromVersion: 4, toVersion: 4 }, tableId);
+    expect(await lakehouse.refreshChangedIds()).toEqual({ rows: 1 });
+    expect((await ids())[0]).toEqual({ uts_id: 'a', last_commit_version: 4, change_count: 2 });
+  });
+
+  it('runs a fan-in: opens a window, snapshots batches, records attempts and commits once every batch succeeded', async () => {
+    const run = await lakehouse.openFanInRun('fi-real-delta-1');
+    expect(run).toEqual({ runKey: 'fi-real-delta-1', resumed: false, sources: 1 });
+    const snapshot = await lakehouse.snapshotBatches(run.runKey, 2, 3);
+    expect(snapshot).toMatchObject({ changedIds: 3, batchCount: 2, sources: 1 });
+    expect(snapshot.windows).toEqual([{ source: 'orders', tableId: expect.any(String), afterVersion: -1, throughVersion: 4, changedIds: 3 }]);
+    expect(await lakehouse.snapshotBatches(run.runKey, 2, 3)).toMatchObject({ changedIds: 3, batchCount: 2 });
+    expect(await lakehouse.pendingBatches(run.runKey, 0, 10)).toEqual([1, 2]);
+    expect(await lakehouse.commitFanInRun(run.runKey)).toEqual({ committed: false });
+
+    for (const batchNumber of [1, 2]) {
+      await lakehouse.recordBatchLaunch({ runKey: run.runKey, batchNumber }, 1, { runId: `r${batchNumber}`, runPageUrl: `https://example/${batchNumber}` });
+      await lakehouse.recordBatchOutcome({ runKey: run.runKey, batchNumber }, 1, { status: 'succeeded', stateMessage: '' });
+    }
+    expect(await lakehouse.batchStatusCounts(run.runKey)).toEqual({ succeeded: 2 });
+    await expect(lakehouse.readBatchState({ runKey: run.runKey, batchNumber: 2 })).resolves.toMatchObject({ status: 'succeeded', attempts: 1, runId: 'r2', ids: 1 });
+    expect(await lakehouse.commitFanInRun(run.runKey)).toEqual({ committed: true });
+    await expect(lakehouse.openFanInRun('fi-real-delta-2')).resolves.toEqual({ runKey: 'fi-real-delta-2', resumed: false, sources: 0 });
+  });
+});

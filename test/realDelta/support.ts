@@ -1,0 +1,82 @@
+import { join } from 'node:path';
+import { parseConfig } from '../../src/config/load';
+import type { Config, SourceConfig } from '../../src/config/schema';
+import { openDatabricksLakehouse, createSqlRunner } from '../../src/lakehouse/databricks';
+import type { DatabricksLakehouse } from '../../src/lakehouse/databricks/databricksLakehouse';
+import type { Row, SqlRunner } from '../../src/lakehouse/databricks/sqlRunner';
+import { SparkThriftDriverClient } from '../support/realDelta/sparkThriftDriver';
+
+/** The server globalSetup started; a test file run outside the tier's config fails here, loudly. */
+function server(): { host: string; httpPath: string; certificatePem: string; warehouseDir: string } {
+  const host = process.env.CDF_TEST_DELTA_HOST;
+  if (!host) throw new Error('no Spark Thrift Server: run the real-Delta tier with `npm run test:delta` (jest -c jest.realdelta.config.js)');
+  return { host, httpPath: process.env.CDF_TEST_DELTA_HTTP_PATH!, certificatePem: process.env.CDF_TEST_DELTA_CERT!, warehouseDir: process.env.CDF_TEST_DELTA_WAREHOUSE! };
+}
+
+let schemas = 0;
+
+/** A schema name no other test uses (tests share one server and its metastore). */
+export function uniqueSchema(prefix: string): string {
+  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${++schemas}`;
+}
+
+/** A config on the Thrift server: pipeline tables in `<schema>_cdf`, demo tables in `<schema>_demo`. */
+export function realDeltaConfig(schema: string, sources: Partial<SourceConfig>[], overrides: Record<string, unknown> = {}): Config {
+  const { host, httpPath } = server();
+  return parseConfig({
+    sources,
+    lakehouse: { target: 'databricks' },
+    jobs: { target: 'local' },
+    databricks: { host, warehouseHttpPath: httpPath, changedIds: 'table' },
+    tables: {
+      registry: `${schema}_cdf.change_registry`,
+      offsets: `${schema}_cdf.source_offsets`,
+      changedIds: `${schema}_cdf.changed_ids`,
+      batches: `${schema}_cdf.dispatch_batches`,
+      fanInRuns: `${schema}_cdf.fan_in_runs`,
+      batchStates: `${schema}_cdf.dispatch_batch_states`,
+      master: `${schema}_demo.entity_master`,
+      target: `${schema}_demo.entity_target`,
+    },
+    ...overrides,
+  });
+}
+
+const ENV = { DATABRICKS_TOKEN: 'unused-by-the-thrift-server' };
+
+function driver(): SparkThriftDriverClient {
+  return new SparkThriftDriverClient({ certificatePem: server().certificatePem });
+}
+
+/** The product's lakehouse adapter, through the real driver, on the Thrift server. */
+export function realDeltaLakehouse(config: Config): DatabricksLakehouse {
+  return openDatabricksLakehouse(config, ENV, driver());
+}
+
+/** A SQL session for setting up upstream tables the way an ETL job on Spark would. */
+export class Spark {
+  private readonly runner: SqlRunner;
+
+  constructor(config: Config) {
+    this.runner = createSqlRunner(config, ENV, driver());
+  }
+
+  sql(text: string): Promise<Row[]> {
+    return this.runner.query({ sql: text, params: {} });
+  }
+
+  async latestVersion(table: string): Promise<number> {
+    const [row] = await this.sql(`DESCRIBE HISTORY ${table} LIMIT 1`);
+    return Number(row!.version);
+  }
+
+  close(): Promise<void> {
+    return this.runner.close();
+  }
+}
+
+/** Where a managed table's files live (for VACUUM and log-truncation tests). */
+export function managedTablePath(table: string): string {
+  const [schema, name] = table.split('.');
+  return join(server().warehouseDir, `${schema}.db`, name!);
+}
