@@ -18,7 +18,7 @@ export class SqlEngineError extends Error {
 /** Thrown when a table's identity no longer matches the one stored with its offset. */
 export const TABLE_REPLACED = 'CDF_TABLE_REPLACED';
 
-/** Thrown when a range holds a replace, truncate, overwrite, restore or CDF-off commit. */
+/** Thrown when a range holds a replace, truncate, restore or CDF-off commit. */
 export const INCREMENTAL_READ_BROKEN = 'CDF_INCREMENTAL_READ_BROKEN';
 
 const RESYNC =
@@ -28,7 +28,10 @@ const PERMANENT_REMEDIES: ReadonlyArray<readonly [RegExp, string]> = [
   [/^DELTA_CDC_START_VERSION_AFTER_LATEST$/, `The stored offset is past the table's latest version: the table was probably dropped and re-created. ${RESYNC}`],
   [/^DELTA_MISSING_CHANGE_DATA$/, `Change data was not recorded for part of the range. Enable delta.enableChangeDataFeed on the table, then ${RESYNC.charAt(0).toLowerCase()}${RESYNC.slice(1)}`],
   [/^DELTA_VERSION_NOT_FOUND$|^DELTA_LOG_FILE_NOT_FOUND$|^DELTA_TRUNCATED_TRANSACTION_LOG$/, `The versions after the offset are no longer in the transaction log (log retention). ${RESYNC} Raise delta.logRetentionDuration or capture more often.`],
-  [/^DELTA_FILE_NOT_FOUND_DETAILED$|^DBR_FILE_NOT_EXIST$/, `Files for the range were vacuumed. ${RESYNC} Raise delta.deletedFileRetentionDuration or capture more often.`],
+  // Open-source Delta 4 raises FAILED_READ_FILE.FILE_NOT_EXIST (KD001); Databricks documents DELTA_CHANGE_DATA_FILE_NOT_FOUND.
+  [/^DELTA_FILE_NOT_FOUND_DETAILED$|^DBR_FILE_NOT_EXIST$|^FAILED_READ_FILE\.FILE_NOT_EXIST$|^DELTA_CHANGE_DATA_FILE_NOT_FOUND$/, `Files for the range were vacuumed. ${RESYNC} Raise delta.deletedFileRetentionDuration or capture more often.`],
+  // Log files before a checkpoint were removed (log retention, or by hand).
+  [/^DELTA_EMPTY_DIRECTORY$/, `The transaction log no longer holds the versions of the range (log retention). ${RESYNC} Raise delta.logRetentionDuration or capture more often.`],
   [/BEYOND_DELETED_FILE_RETENTION_DURATION$/, `The offset is older than delta.deletedFileRetentionDuration. ${RESYNC} Raise the retention or capture more often.`],
   [/^DELTA_CHANGE_DATA_FEED_INCOMPATIBLE_/, 'A non-additive schema change lies inside the range. Replay from the version of the schema change (the downstream job must accept the new schema).'],
   [/^DELTA_INVALID_CDC_RANGE$/, 'The requested range is empty or reversed; this is a bug in range planning: report it.'],
@@ -59,11 +62,15 @@ const LOCAL_OUT_OF_MEMORY = /Out of Memory Error:[^\n]*/;
 const LOCAL_OUT_OF_MEMORY_REMEDY =
   'The local lakehouse (DuckDB) ran out of memory: raise lakehouse.local.memoryLimitMB in the config (index pages of large demo tables cannot spill to disk) and restart the worker.';
 
-/** Reads the `[ERROR_CLASS]` prefix (with an optional `.SUBCLASS`) and the `SQLSTATE: xxxxx` suffix. */
-export function parseEngineMessage(message: string): { errorClass?: string; sqlState?: string } {
-  const errorClass = /\[([A-Z][A-Z0-9_]+)(?:\.[A-Z0-9_]+)?\]/.exec(message)?.[1];
+/**
+ * Reads the `[ERROR_CLASS]` or `[ERROR_CLASS.SUBCLASS]` prefix and the `SQLSTATE: xxxxx` suffix.
+ * `errorClass` is the class alone; `qualifiedClass` keeps the subclass, which some classes need
+ * (`FAILED_READ_FILE.FILE_NOT_EXIST` is a vacuumed file, other `FAILED_READ_FILE`s are not).
+ */
+export function parseEngineMessage(message: string): { errorClass?: string; qualifiedClass?: string; sqlState?: string } {
+  const match = /\[(_?[A-Z][A-Z0-9_]+)(\.[A-Z0-9_]+)?\]/.exec(message);
   const sqlState = /SQLSTATE:?\s*([0-9A-Z]{5})/.exec(message)?.[1];
-  return { errorClass, sqlState };
+  return { errorClass: match?.[1], qualifiedClass: match ? `${match[1]}${match[2] ?? ''}` : undefined, sqlState };
 }
 
 /**
@@ -77,7 +84,9 @@ export function classifyLakehouseError(error: unknown): TransientError | Permane
   const errorClass = (error instanceof SqlEngineError && error.errorClass) || parsed.errorClass || (LEGACY_START_AFTER_LATEST.test(message) ? 'DELTA_CDC_START_VERSION_AFTER_LATEST' : undefined);
   const sqlState = (error instanceof SqlEngineError && error.sqlState) || parsed.sqlState;
   if (errorClass) {
+    const qualified = parsed.errorClass === errorClass ? (parsed.qualifiedClass ?? errorClass) : errorClass;
     for (const [pattern, remedy] of PERMANENT_REMEDIES) {
+      if (pattern.test(qualified)) return new PermanentError(qualified, message, remedy, { cause: error });
       if (pattern.test(errorClass)) return new PermanentError(errorClass, message, remedy, { cause: error });
     }
     if (TRANSIENT_CLASSES.test(errorClass)) return new TransientError(errorClass, message, { cause: error });

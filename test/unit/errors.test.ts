@@ -22,9 +22,9 @@ function expectPermanentWithRemedy(error: unknown, type: string): PermanentError
 }
 
 describe('parseEngineMessage', () => {
-  it('reads the error class without its subclass, and the SQLSTATE', () => {
+  it('reads the error class with and without its subclass, and the SQLSTATE', () => {
     const message = '[DELTA_CONCURRENT_APPEND.WITHOUT_HINT] Transaction conflict detected. SQLSTATE: 2D521';
-    expect(parseEngineMessage(message)).toEqual({ errorClass: 'DELTA_CONCURRENT_APPEND', sqlState: '2D521' });
+    expect(parseEngineMessage(message)).toEqual({ errorClass: 'DELTA_CONCURRENT_APPEND', qualifiedClass: 'DELTA_CONCURRENT_APPEND.WITHOUT_HINT', sqlState: '2D521' });
   });
 
   it('does not mistake a bracketed version list in the text for an error class', () => {

@@ -204,9 +204,9 @@ export class DatabricksLakehouse implements Lakehouse {
   }
 
   /**
-   * Delta reports some breaks (CDF off, vacuumed files) as errors, but a replace, truncate,
-   * overwrite or restore inside the range reads "successfully" as deletes and inserts of every
-   * row. The history (newest first) is streamed and reading stops below the range.
+   * Delta reports some breaks (CDF off, vacuumed files) as errors, but a replace, truncate or
+   * restore inside the range reads "successfully" as deletes and inserts of every row. The
+   * history (newest first) is streamed and reading stops below the range.
    */
   private async assertRangeIsIncremental(source: SourceConfig, range: VersionRange): Promise<void> {
     let broken: { version: number; operation: string } | undefined;
@@ -229,13 +229,32 @@ export class DatabricksLakehouse implements Lakehouse {
   }
 }
 
-/** Operations after which the feed no longer describes row-level changes of the same table. */
+/**
+ * Operations after which the feed no longer describes row-level changes of the same table.
+ * Overwrites are not among them: a full `INSERT OVERWRITE`, a `replaceWhere` and a dynamic
+ * partition overwrite all read as deletes of the rows they removed and inserts of the rows they
+ * wrote (checked on real Delta), so their ids are captured and dispatched like any other change;
+ * Delta 4.0 does not even record in the history which kind of overwrite a WRITE was.
+ */
 export function breaksIncrementalRead(operation: string, parameters: Record<string, unknown>): boolean {
   const op = operation.toUpperCase();
   if (/REPLACE TABLE|^TRUNCATE|^RESTORE/.test(op)) return true;
-  if (op === 'WRITE' && String(parameters.mode ?? '').toLowerCase() === 'overwrite') return true;
-  if (op === 'SET TBLPROPERTIES' && /enableChangeDataFeed["']?\s*[:=]\s*["']?false/i.test(JSON.stringify(parameters.properties ?? parameters))) return true;
+  if (op === 'SET TBLPROPERTIES' && turnsChangeDataFeedOff(parameters.properties ?? parameters)) return true;
   return false;
+}
+
+/** `properties` arrives as a JSON string (`{"delta.enableChangeDataFeed":"false"}`), not an object. */
+function turnsChangeDataFeedOff(properties: unknown): boolean {
+  let parsed = properties;
+  if (typeof properties === 'string') {
+    try {
+      parsed = JSON.parse(properties);
+    } catch {
+      return /enableChangeDataFeed["']?\s*[:=]\s*["']?false/i.test(properties);
+    }
+  }
+  const value = (parsed as Record<string, unknown> | null)?.['delta.enableChangeDataFeed'];
+  return String(value).toLowerCase() === 'false';
 }
 
 /** Parses Delta's interval text ("interval 7 days", "168 hours"); Delta's default is 7 days. */
