@@ -24,6 +24,7 @@ export function uniqueSchema(prefix: string): string {
 export function realDeltaConfig(schema: string, sources: Partial<SourceConfig>[], overrides: Record<string, unknown> = {}): Config {
   const { host, httpPath } = server();
   return parseConfig({
+    ...(process.env.CDF_TEST_TEMPORAL_ADDRESS ? { temporal: { address: process.env.CDF_TEST_TEMPORAL_ADDRESS, taskQueue: `cdf-${schema}`, workflowIdPrefix: schema.replace(/_/g, '-') } } : {}),
     sources,
     lakehouse: { target: 'databricks' },
     jobs: { target: 'local' },
