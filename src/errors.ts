@@ -18,6 +18,22 @@ export abstract class PipelineError extends Error {
 export class TransientError extends PipelineError {
   override readonly name = 'TransientError';
   readonly kind = 'transient' as const;
+  constructor(
+    type: string,
+    message: string,
+    options?: {
+      cause?: unknown;
+      /**
+       * False when nothing recognised the error and it is retried only because it might pass: the
+       * source then blocks after capture.blockUnknownErrorsAfterAttempts instead of retrying forever.
+       */
+      recognised?: boolean;
+    },
+  ) {
+    super(type, message, options);
+    this.recognised = options?.recognised ?? true;
+  }
+  readonly recognised: boolean;
 }
 
 export class PermanentError extends PipelineError {

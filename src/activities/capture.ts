@@ -32,6 +32,8 @@ export interface SourceCycleStart {
   heartbeatTimeoutSeconds: number;
   /** worker.activityTimeoutSeconds: start-to-close of each capture activity. */
   activityTimeoutSeconds: number;
+  /** capture.blockUnknownErrorsAfterAttempts. */
+  blockUnknownErrorsAfterAttempts: number;
 }
 
 export type RangeRef = SourceRef & VersionRange;
@@ -74,6 +76,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
           notifyFanIn: config.fanIn.onChange.enabled,
           heartbeatTimeoutSeconds: config.worker.heartbeatTimeoutSeconds,
           activityTimeoutSeconds: config.worker.activityTimeoutSeconds,
+          blockUnknownErrorsAfterAttempts: config.capture.blockUnknownErrorsAfterAttempts,
         };
       });
     },

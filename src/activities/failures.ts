@@ -6,6 +6,11 @@ export interface PermanentFailureDetails {
   remedy: string;
 }
 
+/** Details attached to a retryable failure: whether anything recognised the error. */
+export interface TransientFailureDetails {
+  recognised: boolean;
+}
+
 /**
  * Runs an adapter call and converts what it throws into a Temporal failure: permanent errors are
  * non-retryable and carry the operator's remedy; everything else is retried by the retry policy.
@@ -20,6 +25,7 @@ export async function classified<T>(call: () => Promise<T>): Promise<T> {
       const details: PermanentFailureDetails = { remedy: pipelineError.remedy };
       throw ApplicationFailure.create({ type: pipelineError.type, message: pipelineError.message, nonRetryable: true, details: [details] });
     }
-    throw ApplicationFailure.create({ type: pipelineError.type, message: pipelineError.message, nonRetryable: false });
+    const details: TransientFailureDetails = { recognised: pipelineError.recognised };
+    throw ApplicationFailure.create({ type: pipelineError.type, message: pipelineError.message, nonRetryable: false, details: [details] });
   }
 }

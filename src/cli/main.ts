@@ -317,12 +317,14 @@ export function formatStatusTable(rows: StatusRow[]): string {
       table.push([row.source, 'not running', '-', '-', '-', '-', '-', `no workflow ${row.workflowId}`]);
       continue;
     }
-    const state = row.paused ? 'paused' : row.blocked ? 'blocked' : 'capturing';
+    const state = row.paused ? 'paused' : row.blocked ? 'blocked' : row.retrying ? 'retrying' : 'capturing';
     const note = row.paused
       ? `paused: ${row.paused.reason}`
       : row.blocked
         ? `${row.blocked.type}: ${row.blocked.remedy}`
-        : row.pendingReplay
+        : row.retrying
+          ? `${row.retrying.type} (${row.retrying.attempts} attempts since ${row.retrying.since}): ${row.retrying.message.slice(0, 200)}`
+          : row.pendingReplay
           ? `replay from ${row.pendingReplay.fromVersion} pending`
           : row.lastRejected
             ? `last rejected ${row.lastRejected.handler}: ${row.lastRejected.reason}`

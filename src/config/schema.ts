@@ -166,6 +166,11 @@ export const configSchema = z
       .strictObject({
         maxVersionsPerRange: positiveInt('the most Delta versions read in one CDF range').default(100),
         pollIntervalSeconds: positiveInt('seconds between checks for new versions').default(30),
+        /**
+         * An error nothing recognises is retried (status shows it as retrying) until this many
+         * attempts, then the source blocks with its message; recognised transient errors retry on.
+         */
+        blockUnknownErrorsAfterAttempts: positiveInt('attempts of a capture step failing with an unrecognised error before the source blocks').min(3, { error: 'must be at least 3' }).default(30),
       })
       .prefault({}),
     fanIn: z

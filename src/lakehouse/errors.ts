@@ -97,5 +97,5 @@ export function classifyLakehouseError(error: unknown): TransientError | Permane
   for (const [pattern, type] of TRANSIENT_TEXT) {
     if (pattern.test(message)) return new TransientError(type, message, { cause: error });
   }
-  return new TransientError(errorClass ?? 'UNCLASSIFIED', message, { cause: error });
+  return new TransientError(errorClass ?? 'UNCLASSIFIED', message, { cause: error, recognised: false });
 }

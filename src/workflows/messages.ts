@@ -28,6 +28,18 @@ export interface BlockedState {
   since: string;
 }
 
+/** A capture step failing and being retried: shown in `status` (and CdfState "retrying") after its first burst. */
+export interface RetryingState {
+  /** The error class or type, e.g. DELTA_CONCURRENT_APPEND or UNCLASSIFIED. */
+  type: string;
+  message: string;
+  /** Attempts so far (counted in bursts of the activity's own retries). */
+  attempts: number;
+  /** False: nothing recognised the error, and the source blocks after capture.blockUnknownErrorsAfterAttempts. */
+  recognised: boolean;
+  since: string;
+}
+
 export interface ReplayRequest {
   /** First Delta version to capture again: 0 ≤ fromVersion ≤ latest version. */
   fromVersion: number;
@@ -78,6 +90,8 @@ export interface SourceStatus {
   lastCycle: CycleReport | null;
   totals: { ranges: number; changesRead: number; registryRowsInserted: number };
   blocked: BlockedState | null;
+  /** A capture step failing and being retried; null while steps succeed. */
+  retrying: RetryingState | null;
   continuedAsNewTimes: number;
 }
 

@@ -21,6 +21,7 @@ import {
   resumeSignal,
   sourceStatusQuery,
   type BlockedState,
+  type RetryingState,
   type CycleReport,
   type EmptyRequest,
   type RejectedRequest,
@@ -30,6 +31,7 @@ import {
 import { planRanges } from './ranges';
 import { recordableRequest, validateReplayRequest } from './requests';
 import { CdfLastVersion, CdfState } from './searchAttributes';
+import { ATTEMPTS_PER_BURST, DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS, UnknownErrorPersisted, withVisibleRetries } from './visibleRetries';
 
 /** Until the first cycle reads worker.heartbeatTimeoutSeconds from the worker's config. */
 const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 20;
@@ -39,11 +41,12 @@ const DEFAULT_ACTIVITY_TIMEOUT_SECONDS = 600;
  * The capture activities, with the heartbeat timeout the worker's config gave in the last cycle:
  * an activity on a worker that died is retried after that long, not after its start-to-close.
  */
-function captureActivities(state: Pick<SourceState, 'heartbeatTimeoutSeconds' | 'activityTimeoutSeconds'>) {
+function captureActivities(state: Pick<SourceState, 'heartbeatTimeoutSeconds' | 'activityTimeoutSeconds'>, bursts = false) {
   return proxyActivities<Activities>({
     startToCloseTimeout: `${state.activityTimeoutSeconds} seconds`,
     heartbeatTimeout: `${state.heartbeatTimeoutSeconds} seconds`,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+    // In bursts, the workflow sees each failed burst and shows it (visibleRetries.ts); before, Temporal retried unseen.
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', ...(bursts ? { maximumAttempts: ATTEMPTS_PER_BURST } : {}) },
   });
 }
 
@@ -75,6 +78,8 @@ interface CarriedState {
   deletedFileRetentionHours?: number | null;
   heartbeatTimeoutSeconds?: number;
   activityTimeoutSeconds?: number;
+  retrying?: RetryingState | null;
+  blockUnknownErrorsAfterAttempts?: number;
 }
 
 interface SourceState extends Required<CarriedState> {
@@ -127,9 +132,12 @@ async function runCycle(state: SourceState): Promise<void> {
     registryRowsInserted: 0,
     blocked: null,
   };
+  // Each capture step runs through withVisibleRetries; histories from before it keep Temporal's unseen retries.
+  const visible = patched('visible-capture-retries-v1');
+  const step = <T>(call: () => Promise<T>): Promise<T> => (visible ? withVisibleRetries(state, () => publishSearchAttributes(state), call) : call());
   try {
-    let capture = captureActivities(state);
-    const cycle = await capture.describeSource({ source: state.source });
+    let capture = captureActivities(state, visible);
+    const cycle = await step(() => capture.describeSource({ source: state.source }));
     state.latestVersion = report.latestVersion = cycle.latestVersion;
     state.latestCommitTimestamp = cycle.latestCommitTimestamp;
     state.offsetVersion = cycle.offsetVersion;
@@ -139,17 +147,18 @@ async function runCycle(state: SourceState): Promise<void> {
     state.deletedFileRetentionHours = cycle.deletedFileRetentionHours;
     state.heartbeatTimeoutSeconds = cycle.heartbeatTimeoutSeconds ?? state.heartbeatTimeoutSeconds;
     state.activityTimeoutSeconds = cycle.activityTimeoutSeconds ?? state.activityTimeoutSeconds;
-    capture = captureActivities(state);
+    state.blockUnknownErrorsAfterAttempts = cycle.blockUnknownErrorsAfterAttempts ?? state.blockUnknownErrorsAfterAttempts;
+    capture = captureActivities(state, visible);
     for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
       // Pause takes effect between ranges: the range in flight finishes, the next waits for resume.
       if (state.paused && patched('pause-between-ranges-v1')) break;
       // Summaries make the UI's timeline read like the data flow: which stage, which versions.
       const versions = `${state.source} v${range.fromVersion}–${range.toVersion}`;
-      const counts = await capture.readChangeSummary.executeWithOptions({ summary: `CDF read ${versions}` }, [{ source: state.source, ...range }]);
-      const appended = await capture.appendToRegistry.executeWithOptions({ summary: `registry append ${versions}` }, [{ source: state.source, ...range, tableId: cycle.tableId }]);
-      const offset = await capture.commitOffset.executeWithOptions({ summary: `offset → ${range.toVersion}` }, [
-        { source: state.source, version: range.toVersion, tableId: cycle.tableId },
-      ]);
+      const counts = await step(() => capture.readChangeSummary.executeWithOptions({ summary: `CDF read ${versions}` }, [{ source: state.source, ...range }]));
+      const appended = await step(() => capture.appendToRegistry.executeWithOptions({ summary: `registry append ${versions}` }, [{ source: state.source, ...range, tableId: cycle.tableId }]));
+      const offset = await step(() =>
+        capture.commitOffset.executeWithOptions({ summary: `offset → ${range.toVersion}` }, [{ source: state.source, version: range.toVersion, tableId: cycle.tableId }]),
+      );
       state.offsetVersion = report.offsetVersion = offset.lastVersion;
       state.offsetCommitTimestamp = offset.lastVersion === cycle.latestVersion ? cycle.latestCommitTimestamp : state.offsetCommitTimestamp;
       addCounts(report.changes, counts);
@@ -220,7 +229,7 @@ async function applyReplay(state: SourceState): Promise<void> {
 /** CdfState and CdfLastVersion, so the UI's list can be filtered by them; only sent when they change. */
 function publishSearchAttributes(state: SourceState): void {
   if (!patched('search-attributes-v1')) return;
-  const sourceState = state.paused ? 'paused' : state.blocked ? 'blocked' : 'capturing';
+  const sourceState = state.paused ? 'paused' : state.blocked ? 'blocked' : state.retrying ? 'retrying' : 'capturing';
   const version = state.offsetVersion ?? -1;
   if (sourceState === state.published.state && version === state.published.version) return;
   upsertSearchAttributes([
@@ -322,6 +331,7 @@ function registerHandlers(state: SourceState): void {
 }
 
 function asBlocked(error: unknown): BlockedState | null {
+  if (error instanceof UnknownErrorPersisted) return error.blocked;
   if (!(error instanceof ActivityFailure) || !(error.cause instanceof ApplicationFailure) || !error.cause.nonRetryable) return null;
   const details = error.cause.details?.[0] as { remedy?: string } | undefined;
   return {
@@ -355,6 +365,7 @@ function status(state: SourceState): SourceStatus {
     lastCycle: state.lastCycle,
     totals: state.totals,
     blocked: state.blocked,
+    retrying: state.retrying,
     continuedAsNewTimes: state.continuedAsNewTimes,
   };
 }
@@ -383,6 +394,8 @@ function restoreState(input: SourceIngestInput): SourceState {
     deletedFileRetentionHours: null,
     heartbeatTimeoutSeconds: DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
     activityTimeoutSeconds: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,
+    retrying: null,
+    blockUnknownErrorsAfterAttempts: DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS,
     ...carried,
     source: input.source,
     cycleInProgress: false,
