@@ -54,6 +54,18 @@ describe('parseConfig rejects', () => {
     expect(error.message).toContain('sources: missing');
   });
 
+  it('an unknown changed-ids strategy, naming the field, the value and both choices', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ databricks: { changedIds: 'view' } })));
+    expect(error.message).toContain('databricks.changedIds: got "view"');
+    expect(error.message).toContain('"materializedView" (serverless or pro SQL warehouse) or "table" (any Delta engine)');
+  });
+
+  it('blocking on unknown errors after fewer than one burst of attempts, naming the field and the value', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ capture: { blockUnknownErrorsAfterAttempts: 2 } })));
+    expect(error.message).toContain('capture.blockUnknownErrorsAfterAttempts: got 2');
+    expect(error.message).toContain('must be at least 3');
+  });
+
   it('a negative batch size, naming the field and the value', () => {
     const error = configErrorOf(() => parseConfig(configWith({ fanIn: { batchSize: -5 } })));
     expect(error.message).toContain('fanIn.batchSize: got -5');
@@ -125,7 +137,7 @@ describe('parseConfig accepts', () => {
     expect(config.lakehouse).toEqual({ target: 'local', local: { path: '.data/lakehouse.duckdb', memoryLimitMB: 128, faults: { transientConflictRate: 0 } } });
     expect(config.jobs).toEqual({ target: 'local', local: { path: '.data/local-jobs.duckdb', maxConcurrentRuns: 4, failFirstAttemptRate: 0 } });
     expect(config.tables.registry).toBe('cdf.change_registry');
-    expect(config.capture).toEqual({ maxVersionsPerRange: 100, pollIntervalSeconds: 30 });
+    expect(config.capture).toEqual({ maxVersionsPerRange: 100, pollIntervalSeconds: 30, blockUnknownErrorsAfterAttempts: 30 });
     expect(config.fanIn.batchSize).toBe(1000);
     expect(config.worker.shutdownGraceSeconds).toBe(30);
   });
