@@ -28,12 +28,16 @@ export class TransientError extends PipelineError {
        * source then blocks after capture.blockUnknownErrorsAfterAttempts instead of retrying forever.
        */
       recognised?: boolean;
+      /** What an operator does if it keeps failing and the source blocks. */
+      remedy?: string;
     },
   ) {
     super(type, message, options);
     this.recognised = options?.recognised ?? true;
+    this.remedy = options?.remedy;
   }
   readonly recognised: boolean;
+  readonly remedy?: string;
 }
 
 export class PermanentError extends PipelineError {

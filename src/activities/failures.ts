@@ -9,6 +9,7 @@ export interface PermanentFailureDetails {
 /** Details attached to a retryable failure: whether anything recognised the error. */
 export interface TransientFailureDetails {
   recognised: boolean;
+  remedy?: string;
 }
 
 /**
@@ -25,7 +26,7 @@ export async function classified<T>(call: () => Promise<T>): Promise<T> {
       const details: PermanentFailureDetails = { remedy: pipelineError.remedy };
       throw ApplicationFailure.create({ type: pipelineError.type, message: pipelineError.message, nonRetryable: true, details: [details] });
     }
-    const details: TransientFailureDetails = { recognised: pipelineError.recognised };
+    const details: TransientFailureDetails = { recognised: pipelineError.recognised, ...(pipelineError.remedy ? { remedy: pipelineError.remedy } : {}) };
     throw ApplicationFailure.create({ type: pipelineError.type, message: pipelineError.message, nonRetryable: false, details: [details] });
   }
 }

@@ -54,9 +54,8 @@ const TRANSIENT_TEXT: ReadonlyArray<readonly [RegExp, string]> = [
 ];
 
 /**
- * The local lakehouse's DuckDB ran out of its memory limit. Retried (a concurrent statement may
- * have held the memory), but under a type and message that say what to change: a statement that
- * does not fit fails the same way on every attempt.
+ * The local lakehouse's DuckDB ran out of its memory limit, under a type and message that say
+ * what to change: a statement that does not fit fails the same way on every attempt.
  */
 const LOCAL_OUT_OF_MEMORY = /Out of Memory Error:[^\n]*/;
 const LOCAL_OUT_OF_MEMORY_REMEDY =
@@ -93,7 +92,8 @@ export function classifyLakehouseError(error: unknown): TransientError | Permane
   }
   if (sqlState && TRANSIENT_SQLSTATES.has(sqlState)) return new TransientError(errorClass ?? `SQLSTATE_${sqlState}`, message, { cause: error });
   const outOfMemory = LOCAL_OUT_OF_MEMORY.exec(message)?.[0];
-  if (outOfMemory) return new TransientError('LOCAL_OUT_OF_MEMORY', `${outOfMemory} ${LOCAL_OUT_OF_MEMORY_REMEDY}`, { cause: error });
+  // Retried (a concurrent statement may have held the memory), but a statement that does not fit blocks in the end.
+  if (outOfMemory) return new TransientError('LOCAL_OUT_OF_MEMORY', `${outOfMemory} ${LOCAL_OUT_OF_MEMORY_REMEDY}`, { cause: error, recognised: false, remedy: LOCAL_OUT_OF_MEMORY_REMEDY });
   for (const [pattern, type] of TRANSIENT_TEXT) {
     if (pattern.test(message)) return new TransientError(type, message, { cause: error });
   }

@@ -31,7 +31,7 @@ import {
 import { planRanges } from './ranges';
 import { recordableRequest, validateReplayRequest } from './requests';
 import { CdfLastVersion, CdfState } from './searchAttributes';
-import { ATTEMPTS_PER_BURST, DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS, UnknownErrorPersisted, withVisibleRetries } from './visibleRetries';
+import { ATTEMPTS_PER_BURST, CycleInterrupted, DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS, type RetryHost, UnknownErrorPersisted, withVisibleRetries } from './visibleRetries';
 
 /** Until the first cycle reads worker.heartbeatTimeoutSeconds from the worker's config. */
 const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 20;
@@ -134,7 +134,22 @@ async function runCycle(state: SourceState): Promise<void> {
   };
   // Each capture step runs through withVisibleRetries; histories from before it keep Temporal's unseen retries.
   const visible = patched('visible-capture-retries-v1');
-  const step = <T>(call: () => Promise<T>): Promise<T> => (visible ? withVisibleRetries(state, () => publishSearchAttributes(state), call) : call());
+  const retryHost: RetryHost = {
+    get retrying() {
+      return state.retrying;
+    },
+    set retrying(value) {
+      state.retrying = value;
+    },
+    get blockUnknownErrorsAfterAttempts() {
+      return state.blockUnknownErrorsAfterAttempts;
+    },
+    get pollRequested() {
+      return state.pollRequested;
+    },
+    interrupted: () => state.paused !== null || state.pendingReplay !== null,
+  };
+  const step = <T>(call: () => Promise<T>): Promise<T> => (visible ? withVisibleRetries(retryHost, () => publishSearchAttributes(state), call) : call());
   try {
     let capture = captureActivities(state, visible);
     const cycle = await step(() => capture.describeSource({ source: state.source }));
@@ -169,10 +184,16 @@ async function runCycle(state: SourceState): Promise<void> {
     }
     state.blocked = null;
   } catch (error) {
+    // Paused, a replay waiting, or a history long enough to continue as new: the main loop takes over.
+    if (error instanceof CycleInterrupted) return endCycle(state, report, startedAt);
     const blocked = asBlocked(error);
     if (!blocked) throw error;
     state.blocked = report.blocked = state.blocked?.type === blocked.type ? state.blocked : blocked;
   }
+  endCycle(state, report, startedAt);
+}
+
+function endCycle(state: SourceState, report: CycleReport, startedAt: number): void {
   report.durationMs = Date.now() - startedAt;
   state.totals.ranges += report.ranges;
   state.totals.changesRead += totalChanges(report.changes);

@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, condition } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
 import type { BlockedState, RetryingState } from './messages';
 
 /**
@@ -20,8 +20,10 @@ export interface RetryHost {
   retrying: RetryingState | null;
   /** capture.blockUnknownErrorsAfterAttempts, as the last cycle read it. */
   blockUnknownErrorsAfterAttempts: number;
-  /** Set by pollNow: cuts the wait between bursts short. */
+  /** Set by pollNow and captureNow; a request arriving during a wait cuts it short. Never cleared here. */
   pollRequested: boolean;
+  /** A pause or a replay waiting: the cycle gives way to the main loop, which handles them. */
+  interrupted(): boolean;
 }
 
 /** Thrown once an unrecognised error has used up its attempts; the cycle turns it into the blocked state. */
@@ -32,12 +34,20 @@ export class UnknownErrorPersisted extends Error {
 }
 
 /**
+ * Thrown between bursts when the cycle must give way: a pause or a replay arrived (they are the
+ * operator's levers against an error that will not clear), or the history is long enough to
+ * continue as new (a retry loop lasting days must not outgrow it). `retrying` stays as it is.
+ */
+export class CycleInterrupted extends Error {}
+
+/**
  * Runs an activity call, and after each failed burst of attempts records `retrying` (type,
- * message, attempts so far) where `status` and the CdfState search attribute show it, then waits
- * (2 s, 4 s, … at most 60 s) and calls again. Recognised transient errors (a concurrent commit, a
- * warehouse restarting, a lost connection) retry for as long as they last; an error nothing
- * recognised blocks the source after `blockUnknownErrorsAfterAttempts` attempts, with its message.
- * Non-retryable failures pass through to the caller's blocked handling.
+ * message, consecutive failed attempts since the last success) where `status` and the CdfState
+ * search attribute show it, then waits (2 s, 4 s, … at most 60 s) and calls again. Recognised
+ * transient errors (a concurrent commit, a warehouse restarting, a lost connection, a worker
+ * that died mid-activity) retry for as long as they last; an error nothing recognised blocks the
+ * source once the failed attempts reach `blockUnknownErrorsAfterAttempts`, with its message and
+ * its remedy. Non-retryable failures and cancellations pass through to the caller.
  */
 export async function withVisibleRetries<T>(host: RetryHost, onRetrying: () => void, call: () => Promise<T>): Promise<T> {
   for (;;) {
@@ -46,38 +56,56 @@ export async function withVisibleRetries<T>(host: RetryHost, onRetrying: () => v
       host.retrying = null;
       return result;
     } catch (error) {
-      const failure = retryableFailure(error);
-      if (!failure) throw error;
-      const sameError = host.retrying?.type === failure.type;
-      const attempts = (sameError ? host.retrying!.attempts : 0) + ATTEMPTS_PER_BURST;
-      const since = sameError ? host.retrying!.since : new Date(Date.now()).toISOString();
+      const failure = burstFailure(error);
+      if (!failure) {
+        host.retrying = null;
+        throw error;
+      }
+      const attempts = (host.retrying?.attempts ?? 0) + ATTEMPTS_PER_BURST;
+      const since = host.retrying?.since ?? new Date(Date.now()).toISOString();
       if (!failure.recognised && attempts >= host.blockUnknownErrorsAfterAttempts) {
         host.retrying = null;
         throw new UnknownErrorPersisted({
           type: failure.type,
           message: `${failure.message} (failed ${attempts} times since ${since})`,
-          remedy: UNKNOWN_ERROR_REMEDY,
+          remedy: failure.remedy ?? UNKNOWN_ERROR_REMEDY,
           since: new Date(Date.now()).toISOString(),
         });
       }
       host.retrying = { type: failure.type, message: failure.message, attempts, recognised: failure.recognised, since };
       onRetrying();
+      if (host.interrupted() || workflowInfo().continueAsNewSuggested) throw new CycleInterrupted();
       const waitSeconds = Math.min(LONGEST_WAIT_SECONDS, 2 ** Math.ceil(attempts / ATTEMPTS_PER_BURST));
-      host.pollRequested = false;
-      await condition(() => host.pollRequested, waitSeconds * 1000);
+      const alreadyPolled = host.pollRequested;
+      await condition(() => (!alreadyPolled && host.pollRequested) || host.interrupted(), waitSeconds * 1000);
+      if (host.interrupted()) throw new CycleInterrupted();
     }
   }
 }
 
-/** A failure Temporal gave up retrying (its burst of attempts ran out), or null for anything else. */
-function retryableFailure(error: unknown): { type: string; message: string; recognised: boolean } | null {
+interface BurstFailure {
+  type: string;
+  message: string;
+  recognised: boolean;
+  remedy?: string;
+}
+
+/** A failure Temporal gave up retrying because its burst of attempts ran out, or null for anything else. */
+function burstFailure(error: unknown): BurstFailure | null {
   if (!(error instanceof ActivityFailure)) return null;
   const cause = error.cause;
   if (cause instanceof ApplicationFailure) {
     if (cause.nonRetryable) return null;
-    const details = cause.details?.[0] as { recognised?: boolean } | undefined;
-    return { type: cause.type ?? 'Error', message: cause.message, recognised: details?.recognised === true };
+    // Failures without these details did not go through the classifier (a bug in an activity): unrecognised.
+    const details = cause.details?.[0] as { recognised?: boolean; remedy?: string } | undefined;
+    return { type: cause.type ?? 'Error', message: cause.message, recognised: details?.recognised === true, remedy: details?.remedy };
   }
-  // A timeout (a worker that died mid-activity, a statement slower than the activity): recognised, retried.
-  return { type: cause?.name ?? 'ActivityFailure', message: cause?.message ?? error.message, recognised: true };
+  if (cause instanceof TimeoutFailure) {
+    // A missed heartbeat is a worker that died: retry elsewhere. A statement that outlives its
+    // activity every time will not start fitting: it counts as unrecognised and eventually blocks.
+    const heartbeat = cause.timeoutType === 'HEARTBEAT';
+    return { type: heartbeat ? 'ACTIVITY_HEARTBEAT_TIMEOUT' : 'ACTIVITY_TIMEOUT', message: cause.message || 'the activity timed out', recognised: heartbeat };
+  }
+  // The activity was cancelled with the workflow: not ours to retry.
+  return null;
 }

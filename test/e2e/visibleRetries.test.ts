@@ -1,7 +1,8 @@
 import { sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
 import type { Lakehouse } from '../../src/lakehouse/port';
-import { pollNowSignal, sourceStatusQuery, type SourceStatus } from '../../src/workflows/messages';
+import { pauseSignal, pollNowSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery, type SourceStatus } from '../../src/workflows/messages';
+import { recordHistories } from '../replay/record';
 import { CdfState } from '../../src/workflows/searchAttributes';
 import { UNKNOWN_ERROR_REMEDY } from '../../src/workflows/visibleRetries';
 import { startWorkerOn, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
@@ -53,6 +54,8 @@ describe('a capture step that keeps failing', () => {
   });
 
   afterAll(async () => {
+    // This history holds failed bursts, the waits between them, a block and a recovery: the paths a happy-path recording never takes.
+    if (process.env.RECORD_HISTORIES) await recordHistories(t.client, { sourceIngest: sourceWorkflowId(t.config, 'orders') }, 'retries');
     await terminateWorkflows(t.client, t.config);
     await t.stop();
   });
@@ -92,6 +95,29 @@ describe('a capture step that keeps failing', () => {
     failWith = null;
     await handle().signal(pollNowSignal, {});
     const recovered = await waitFor('caught up', (s) => s.retrying === null && s.lagVersions === 0);
+    expect(recovered.blocked).toBeNull();
+  });
+
+  it('gives way to a replay and to a pause while retrying: neither waits for the error to clear', async () => {
+    failWith = new Error('[DELTA_CONCURRENT_APPEND] Files were added to the root of the table by a concurrent update. SQLSTATE: 2D521');
+    await writeRandomTraffic(real, t.config.sources[0]!, { commits: 1, maxOpsPerCommit: 5, idSpace: 100, seed: 9 });
+    await handle().signal(pollNowSignal, {});
+    await waitFor('retrying', (s) => s.retrying !== null);
+
+    const accepted = await handle().executeUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 1, reason: 'test' }] });
+    expect(accepted).toMatchObject({ fromVersion: 1 });
+    await waitFor('the rewound offset', (s) => s.offsetVersion === 0 && s.retrying !== null);
+
+    await handle().signal(pauseSignal, { reason: 'investigating' });
+    const paused = await waitFor('paused', (s) => s.paused !== null && !s.lastCycle?.ranges);
+    const attempts = paused.retrying?.attempts ?? 0;
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect((await status()).retrying?.attempts ?? 0).toBe(attempts); // nothing runs while paused
+    expect(await cdfState()).toBe('paused');
+
+    failWith = null;
+    await handle().signal(resumeSignal, {});
+    const recovered = await waitFor('caught up', (s) => s.paused === null && s.retrying === null && s.lagVersions === 0);
     expect(recovered.blocked).toBeNull();
   });
 });

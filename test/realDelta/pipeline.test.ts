@@ -1,7 +1,11 @@
-import { captureUntilCaughtUp, runFanIn, startSourceWorkflows } from '../../src/client/operations';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities';
+import { captureUntilCaughtUp, fanInWorkflowId, runFanIn, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import type { Config } from '../../src/config/schema';
 import type { DatabricksLakehouse } from '../../src/lakehouse/databricks/databricksLakehouse';
 import type { FanInSummary } from '../../src/workflows/fanIn';
+import { sourceStatusQuery } from '../../src/workflows/messages';
+import { fetchHistory, resetPointAfterActivity, resetWorkflow } from '../support/history';
 import { startWorkerOn, terminateWorkflows, type TestPipeline } from '../support/pipeline';
 import { seededRandom } from '../support/traffic';
 import { realDeltaConfig, realDeltaLakehouse, Spark, uniqueSchema } from './support';
@@ -74,6 +78,54 @@ describe('the pipeline end to end on real Delta', () => {
     expect(batched.map((r) => r.uts_id).sort()).toEqual(changed);
     expect(batched.every((r) => Number(r.n) === 1)).toBe(true);
     expect(summary).toMatchObject({ changedIds: changed.length, batches: Math.ceil(changed.length / 7), batchesSucceeded: Math.ceil(changed.length / 7), committed: true, outcome: 'dispatched' });
+  });
+
+  /** What a re-run must not change: rows in the pipeline's tables and the target, and downstream runs. */
+  const counts = async () => {
+    const [row] = await spark.sql(`SELECT (SELECT count(*) FROM ${config.tables.registry}) AS registry, (SELECT count(*) FROM ${config.tables.batches}) AS batches,
+      (SELECT count(*) FROM ${config.tables.target}) AS target, (SELECT count(*) FROM ${config.tables.changedIds}) AS changed`);
+    return { registry: Number(row!.registry), batches: Number(row!.batches), target: Number(row!.target), changed: Number(row!.changed), runs: await t.jobs.runCount() };
+  };
+
+  it('adds no registry rows and keeps offsets when every captured range is retried as an activity', async () => {
+    const before = await counts();
+    const activities = createActivities({ config, lakehouse: t.lakehouse, jobs: t.jobs });
+    const env = new MockActivityEnvironment();
+    for (const source of sources) {
+      const latestVersion = await spark.latestVersion(source.table);
+      const tableId = (await t.lakehouse.readOffset(source.name))!.tableId;
+      for (let version = 1; version <= latestVersion; version++) {
+        expect(await env.run(activities.appendToRegistry, { source: source.name, fromVersion: version, toVersion: version, tableId })).toEqual({ rowsInserted: 0 });
+        expect(await env.run(activities.commitOffset, { source: source.name, version, tableId })).toEqual({ lastVersion: latestVersion, advanced: false });
+      }
+    }
+    expect(await counts()).toEqual(before);
+  });
+
+  it('adds no registry rows when a source workflow is reset to before its first range', async () => {
+    const before = await counts();
+    const workflowId = sourceWorkflowId(config, 'orders');
+    const { runId } = await t.client.workflow.getHandle(workflowId).describe();
+    const history = await fetchHistory(t.client, workflowId, runId);
+    const newRunId = await resetWorkflow(t.client, workflowId, runId, resetPointAfterActivity(history.events ?? [], 'describeSource'));
+    await captureUntilCaughtUp(t.client, config, 'orders');
+    const status = await t.client.workflow.getHandle(workflowId, newRunId).query(sourceStatusQuery);
+    expect(status.totals.ranges).toBeGreaterThan(0); // the ranges really ran again ...
+    expect(status.totals.registryRowsInserted).toBe(0); // ... and inserted nothing
+    expect(status.offsetVersion).toBe(await spark.latestVersion(sources[0]!.table));
+    expect(await counts()).toEqual(before);
+  });
+
+  it('launches no job and writes no batch row when the fan-in is reset to before its launches', async () => {
+    const before = await counts();
+    const fanInId = fanInWorkflowId(config);
+    const { runId } = await t.client.workflow.getHandle(fanInId).describe();
+    const history = await fetchHistory(t.client, fanInId, runId);
+    const newRunId = await resetWorkflow(t.client, fanInId, runId, resetPointAfterActivity(history.events ?? [], 'openFanInRun'));
+    const replayed = (await t.client.workflow.getHandle(fanInId, newRunId).result()) as FanInSummary;
+    expect(replayed).toEqual(expect.objectContaining({ runKey: summary.runKey, batches: summary.batches, batchesSucceeded: summary.batches, launches: 0 }));
+    expect(await counts()).toEqual(before);
+    expect([...(await t.jobs.launchRequests()).values()].every((n) => n === 1)).toBe(true);
   });
 
   it('leaves the target equal to the master for every dispatched id', async () => {

@@ -10,10 +10,11 @@ export const HISTORIES_DIR = join(__dirname, 'histories');
  * `RECORD_HISTORIES=1 npx jest test/e2e/pipeline.test.ts` after a deliberate, compatible change
  * to the workflows, and keep the old files too: they are what running workflows still replay.
  */
-export async function recordHistories(client: Client, workflowIdsByType: Record<string, string>): Promise<void> {
+export async function recordHistories(client: Client, workflowIdsByType: Record<string, string>, label?: string): Promise<void> {
   for (const [type, workflowId] of Object.entries(workflowIdsByType)) {
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
     // Date and time in the name: a second recording on one day must not replace the first.
-    writeFileSync(join(HISTORIES_DIR, `${type}-${new Date().toISOString().slice(0, 16).replace(':', '')}.json`), historyToJSON(history));
+    const stamp = new Date().toISOString().slice(0, 16).replace(':', '');
+    writeFileSync(join(HISTORIES_DIR, `${type}-${label ? `${label}-` : ''}${stamp}.json`), historyToJSON(history));
   }
 }

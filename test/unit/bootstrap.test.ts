@@ -28,6 +28,13 @@ describe('bootstrap', () => {
     expect(statements.filter((sql) => sql.startsWith('CREATE MATERIALIZED VIEW'))).toHaveLength(1);
   });
 
+  it('creates the changed-ids table instead of the view with databricks.changedIds: table', () => {
+    const config = parseConfig({ lakehouse: { target: 'databricks' }, databricks: { changedIds: 'table' }, jobs: { target: 'databricks' }, sources: [{ name: 'orders', table: 'main.sales.orders' }] });
+    const statements = bootstrapStatements(config, { enableCdf: false }).map((s) => s.sql);
+    expect(statements.some((sql) => sql.startsWith('CREATE MATERIALIZED VIEW'))).toBe(false);
+    expect(statements.filter((sql) => sql.startsWith('CREATE TABLE IF NOT EXISTS `cdf`.`changed_ids`'))).toHaveLength(1);
+  });
+
   it('switches CDF on for every source only when asked', () => {
     expect(bootstrapStatements(databricksConfig(), { enableCdf: false }).some((s) => s.sql.startsWith('ALTER TABLE'))).toBe(false);
     expect(bootstrapStatements(databricksConfig(), { enableCdf: true }).filter((s) => s.sql.startsWith('ALTER TABLE')).map((s) => s.sql)).toEqual([

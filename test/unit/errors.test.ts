@@ -57,8 +57,8 @@ describe('classifyLakehouseError: transient', () => {
     expectTransient(new Error('Transaction conflict detected. SQLSTATE: 2D521'), 'SQLSTATE_2D521');
   });
 
-  it('classifies an unknown error as transient UNCLASSIFIED', () => {
-    expectTransient(new Error('something nobody planned for'), 'UNCLASSIFIED');
+  it('classifies an unknown error as transient UNCLASSIFIED, and as unrecognised', () => {
+    expect(expectTransient(new Error('something nobody planned for'), 'UNCLASSIFIED').recognised).toBe(false);
   });
 
   it('classifies a dropped connection as transient CONNECTION_LOST', () => {
@@ -149,7 +149,7 @@ describe('classifyLakehouseError: permanent, with a remedy', () => {
 });
 
 describe('the local lakehouse running out of memory', () => {
-  it('is retried under LOCAL_OUT_OF_MEMORY with a message that names the setting to raise', async () => {
+  it('is retried under LOCAL_OUT_OF_MEMORY but as unrecognised, so it blocks in the end, naming the setting to raise', async () => {
     const { Duck } = await import('../../src/lakehouse/local/duck');
     const db = await Duck.open(':memory:', { memoryLimitMB: 64 });
     try {
@@ -158,6 +158,8 @@ describe('the local lakehouse running out of memory', () => {
       const error = await db.run(`INSERT INTO t SELECT 'key-' || lpad(i::VARCHAR, 12, '0') FROM range(3000000) r(i)`).then(() => undefined, (e: unknown) => e);
       expect(String((error as Error).message)).toMatch(/^Out of Memory Error/);
       const classified = expectTransient(error, 'LOCAL_OUT_OF_MEMORY');
+      expect(classified.recognised).toBe(false);
+      expect(classified.remedy).toMatch(/lakehouse\.local\.memoryLimitMB/);
       expect(classified.message).toMatch(/^Out of Memory Error: .*raise lakehouse\.local\.memoryLimitMB/);
       expect(classified.message).not.toContain('\n');
     } finally {
