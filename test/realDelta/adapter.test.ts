@@ -1,5 +1,6 @@
 import type { Config, SourceConfig } from '../../src/config/schema';
 import type { DatabricksLakehouse } from '../../src/lakehouse/databricks/databricksLakehouse';
+import { databricksStatements } from '../../src/lakehouse/databricks/statements';
 import { realDeltaConfig, realDeltaLakehouse, Spark, uniqueSchema } from './support';
 
 /*
@@ -32,11 +33,16 @@ describe('the Databricks adapter on real Delta', () => {
     await spark?.close();
   });
 
+  const changedIds = () => spark.sql(`SELECT uts_id, last_commit_version FROM ${config.tables.changedIds} ORDER BY uts_id`);
+
   it('creates its pipeline tables, and creating them again changes nothing', async () => {
     await lakehouse.ensurePipelineTables();
+    const tables = (await spark.sql(`SHOW TABLES IN ${schema}_cdf`)).map((t) => `${schema}_cdf.${t.tableName}`).sort();
+    expect(tables.map((name) => name.split('.')[1])).toEqual(['change_registry', 'changed_ids', 'dispatch_batch_states', 'dispatch_batches', 'fan_in_runs', 'source_offsets']);
+    const versions = async () => Promise.all(tables.map((name) => spark.latestVersion(name)));
+    const before = await versions();
     await lakehouse.ensurePipelineTables();
-    const tables = await spark.sql(`SHOW TABLES IN ${schema}_cdf`);
-    expect(tables.map((t) => t.tableName).sort()).toEqual(['change_registry', 'changed_ids', 'dispatch_batch_states', 'dispatch_batches', 'fan_in_runs', 'source_offsets']);
+    expect(await versions()).toEqual(before);
   });
 
   it('describes a source by its latest version and its table id', async () => {
@@ -72,11 +78,10 @@ describe('the Databricks adapter on real Delta', () => {
 
   it('refreshes the changed-ids table from the registry rows written since its last refresh', async () => {
     await lakehouse.refreshChangedIds();
-    const ids = () => spark.sql(`SELECT uts_id, last_commit_version, change_count FROM ${config.tables.changedIds} ORDER BY uts_id`);
-    expect(await ids()).toEqual([
-      { uts_id: 'a', last_commit_version: 1, change_count: 1 },
-      { uts_id: 'b', last_commit_version: 2, change_count: 2 },
-      { uts_id: 'c', last_commit_version: 3, change_count: 2 },
+    expect(await changedIds()).toEqual([
+      { uts_id: 'a', last_commit_version: 1 },
+      { uts_id: 'b', last_commit_version: 2 },
+      { uts_id: 'c', last_commit_version: 3 },
     ]);
     expect(await lakehouse.refreshChangedIds()).toEqual({ rows: 0 });
 
@@ -84,7 +89,7 @@ describe('the Databricks adapter on real Delta', () => {
     const { tableId } = await lakehouse.describeSource(source);
     await lakehouse.appendRangeToRegistry(source, { fromVersion: 4, toVersion: 4 }, tableId);
     expect(await lakehouse.refreshChangedIds()).toEqual({ rows: 1 });
-    expect((await ids())[0]).toEqual({ uts_id: 'a', last_commit_version: 4, change_count: 2 });
+    expect((await changedIds())[0]).toEqual({ uts_id: 'a', last_commit_version: 4 });
   });
 
   it('runs a fan-in: opens a window, snapshots batches, records attempts and commits once every batch succeeded', async () => {
@@ -105,5 +110,35 @@ describe('the Databricks adapter on real Delta', () => {
     await expect(lakehouse.readBatchState({ runKey: run.runKey, batchNumber: 2 })).resolves.toMatchObject({ status: 'succeeded', attempts: 1, runId: 'r2', ids: 1 });
     expect(await lakehouse.commitFanInRun(run.runKey)).toEqual({ committed: true });
     await expect(lakehouse.openFanInRun('fi-real-delta-2')).resolves.toEqual({ runKey: 'fi-real-delta-2', resumed: false, sources: 0 });
+  });
+
+  it('refreshes from the registry as of the version it records: rows appended meanwhile wait for the next refresh', async () => {
+    const { tableId } = await lakehouse.describeSource(source);
+    const before = await spark.latestVersion(config.tables.registry);
+    await spark.sql(`INSERT INTO ${upstream} VALUES ('d', 4)`); // v5
+    await lakehouse.appendRangeToRegistry(source, { fromVersion: 5, toVersion: 5 }, tableId); // registry: before + 1
+    await spark.sql(`INSERT INTO ${upstream} VALUES ('e', 5)`); // v6
+    await lakehouse.appendRangeToRegistry(source, { fromVersion: 6, toVersion: 6 }, tableId); // registry: before + 2
+    // A refresh that read the registry's version just before the second append, and ran its MERGE after it:
+    await spark.sql(databricksStatements(config.tables, 'table').mergeChangedIds(before, before + 1).sql);
+    expect((await changedIds()).map((r) => r.uts_id)).toEqual(['a', 'b', 'c', 'd']);
+    // The watermark was not stored (as after a crash), so the next refresh covers both appends.
+    await lakehouse.refreshChangedIds();
+    expect(await changedIds()).toEqual([
+      { uts_id: 'a', last_commit_version: 4 },
+      { uts_id: 'b', last_commit_version: 2 },
+      { uts_id: 'c', last_commit_version: 3 },
+      { uts_id: 'd', last_commit_version: 5 },
+      { uts_id: 'e', last_commit_version: 6 },
+    ]);
+  });
+
+  it('rebuilds the changed-ids table when the registry was dropped and re-created', async () => {
+    await spark.sql(`DROP TABLE ${config.tables.registry}`);
+    await lakehouse.ensurePipelineTables();
+    const { tableId } = await lakehouse.describeSource(source);
+    await lakehouse.appendRangeToRegistry(source, { fromVersion: 6, toVersion: 6 }, tableId);
+    await lakehouse.refreshChangedIds();
+    expect(await changedIds()).toEqual([{ uts_id: 'e', last_commit_version: 6 }]);
   });
 });

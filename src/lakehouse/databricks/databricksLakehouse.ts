@@ -21,7 +21,7 @@ import {
   type VersionRange,
 } from '../port';
 import { parseBatchState } from '../batchStateRow';
-import { databricksStatements, REFRESHED_THROUGH_PROPERTY, type ChangedIdsStrategy, type DatabricksStatements } from './statements';
+import { databricksStatements, REFRESHED_FROM_PROPERTY, REFRESHED_THROUGH_PROPERTY, type ChangedIdsStrategy, type DatabricksStatements } from './statements';
 import type { Row, SqlRunner } from './sqlRunner';
 
 // Driver rows, parsed at the boundary. BIGINT arrives as bigint (preserveBigNumericPrecision) or number.
@@ -113,12 +113,19 @@ export class DatabricksLakehouse implements Lakehouse {
       return { rows: -1 }; // REFRESH reports no row count
     }
     const [registry] = (await this.runner.query(this.sql.latestCommit(this.tables.registry))).map((r) => historyRow.parse(r));
+    const [registryDetail] = (await this.runner.query(this.sql.tableDetail(this.tables.registry))).map((r) => detailRow.parse(r));
     const [detail] = (await this.runner.query(this.sql.tableDetail(this.tables.changedIds))).map((r) => detailRow.parse(r));
-    const through = registry?.version ?? 0;
-    const after = integer.parse(detail?.properties?.[REFRESHED_THROUGH_PROPERTY] ?? -1);
+    if (!registry || !registryDetail) throw new Error(`DESCRIBE HISTORY/DETAIL of ${this.tables.registry} returned no row`);
+    const through = registry.version;
+    let after = integer.parse(detail?.properties?.[REFRESHED_THROUGH_PROPERTY] ?? -1);
+    // Built from another registry (dropped and re-created: its versions start again): rebuild from scratch.
+    if (detail?.properties?.[REFRESHED_FROM_PROPERTY] !== registryDetail.id || through < after) {
+      if (after >= 0) await this.runner.query(this.sql.clearChangedIds());
+      after = -1;
+    }
     if (through <= after) return { rows: 0 };
     const rows = affected(await this.runner.query(this.sql.mergeChangedIds(after, through)));
-    await this.runner.query(this.sql.markChangedIdsRefreshed(through));
+    await this.runner.query(this.sql.markChangedIdsRefreshed(through, registryDetail.id));
     return { rows };
   }
 

@@ -12,8 +12,9 @@ import type { SqlParam, Statement } from './sqlRunner';
  */
 export type ChangedIdsStrategy = 'materializedView' | 'table';
 
-/** Table property of the `table` strategy's changed-ids table: the registry version it reflects. */
+/** Table properties of the `table` strategy's changed-ids table: the registry version it reflects, and of which registry. */
 export const REFRESHED_THROUGH_PROPERTY = 'cdf.refreshedThroughRegistryVersion';
+export const REFRESHED_FROM_PROPERTY = 'cdf.refreshedFromRegistryTableId';
 
 export function databricksStatements(tables: TablesConfig, changedIds: ChangedIdsStrategy = 'materializedView') {
   const t = Object.fromEntries(Object.entries(tables).map(([key, name]) => [key, quote(name)])) as Record<keyof TablesConfig, string>;
@@ -52,7 +53,7 @@ SELECT source, table_id, uts_id, max(commit_version) AS last_commit_version, max
 FROM ${t.registry} GROUP BY source, table_id, uts_id`
           : `CREATE TABLE IF NOT EXISTS ${t.changedIds} (
   source STRING NOT NULL, table_id STRING NOT NULL, uts_id STRING NOT NULL,
-  last_commit_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP NOT NULL, change_count BIGINT NOT NULL)
+  last_commit_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP NOT NULL)
 USING DELTA CLUSTER BY (source, table_id)`,
       ].map((sql) => ({ sql, params: {} })),
 
@@ -165,32 +166,35 @@ WHERE :version < (SELECT coalesce(max_by(through_version, opened_at), -1) FROM $
     refreshChangedIds: (): Statement => ({ sql: `REFRESH MATERIALIZED VIEW ${t.changedIds}`, params: {} }),
 
     /**
-     * `table`: brings the changed-ids table up to registry version `through` from `after`, the
-     * version it reflects. Row tracking gives each registry row the version that wrote it, so
-     * only ids with rows written in (after, through] are read, and their values are recomputed
-     * from all their registry rows: running it twice (a retry, or a crash before the watermark
-     * was stored) writes the same values.
+     * `table`: brings the changed-ids table from registry version `after` up to `through`. It reads
+     * the registry as of `through` (time travel), so rows appended meanwhile wait for the next
+     * refresh instead of being half seen, and only the rows written after `after` (row tracking
+     * gives each row the version that wrote it). The update only ever raises a row's versions, so
+     * running it twice (a retry, or a crash before the watermark was stored) writes the same table.
+     * Versions are literals: VERSION AS OF takes no parameter.
      */
     mergeChangedIds: (after: number, through: number): Statement => ({
       sql: `MERGE INTO ${t.changedIds} AS v
 USING (
-  SELECT r.source, r.table_id, r.uts_id, max(r.commit_version) AS last_commit_version, max(r.commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
-  FROM ${t.registry} AS r
-  LEFT SEMI JOIN (
-    SELECT DISTINCT source, table_id, uts_id FROM ${t.registry}
-    WHERE _metadata.row_commit_version > :after AND _metadata.row_commit_version <= :through
-  ) AS touched ON touched.source = r.source AND touched.table_id = r.table_id AND touched.uts_id = r.uts_id
-  GROUP BY r.source, r.table_id, r.uts_id
+  SELECT source, table_id, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp
+  FROM ${t.registry} VERSION AS OF ${literalVersion(through)}
+  WHERE _metadata.row_commit_version > ${after < 0 ? -1 : literalVersion(after)}
+  GROUP BY source, table_id, uts_id
 ) AS c
 ON v.source = c.source AND v.table_id = c.table_id AND v.uts_id = c.uts_id
-WHEN MATCHED THEN UPDATE SET *
-WHEN NOT MATCHED THEN INSERT *`,
-      params: { after: bigint(after), through: bigint(through) },
+WHEN MATCHED AND (c.last_commit_version > v.last_commit_version OR c.last_commit_timestamp > v.last_commit_timestamp) THEN
+  UPDATE SET last_commit_version = greatest(v.last_commit_version, c.last_commit_version), last_commit_timestamp = greatest(v.last_commit_timestamp, c.last_commit_timestamp)
+WHEN NOT MATCHED THEN INSERT (source, table_id, uts_id, last_commit_version, last_commit_timestamp)
+  VALUES (c.source, c.table_id, c.uts_id, c.last_commit_version, c.last_commit_timestamp)`,
+      params: {},
     }),
 
+    /** `table`: empties the changed-ids table before a rebuild (the registry was re-created). */
+    clearChangedIds: (): Statement => ({ sql: `DELETE FROM ${t.changedIds}`, params: {} }),
+
     /** `table`: records the registry version the changed-ids table now reflects (DDL takes a literal). */
-    markChangedIdsRefreshed: (through: number): Statement => ({
-      sql: `ALTER TABLE ${t.changedIds} SET TBLPROPERTIES ('${REFRESHED_THROUGH_PROPERTY}' = '${literalVersion(through)}')`,
+    markChangedIdsRefreshed: (through: number, registryTableId: string): Statement => ({
+      sql: `ALTER TABLE ${t.changedIds} SET TBLPROPERTIES ('${REFRESHED_THROUGH_PROPERTY}' = '${literalVersion(through)}', '${REFRESHED_FROM_PROPERTY}' = '${literalTableId(registryTableId)}')`,
       params: {},
     }),
 
@@ -389,6 +393,12 @@ export function tableChanges(table: string, range: VersionRange): string {
 
 const BATCH_STATE_COLUMNS = `run_key, batch_number, status, attempts, attempt_limit, ids, run_id, run_page_url, state_message, reason,
   date_format(updated_at, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'") AS updated_at`;
+
+/** A Delta table id (a UUID) as it may stand in a DDL literal. */
+function literalTableId(id: string): string {
+  if (!/^[0-9a-fA-F-]{1,64}$/.test(id)) throw new Error(`refusing table id "${id}" in a table property`);
+  return id;
+}
 
 function literalVersion(version: number): number {
   if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`version must be a non-negative integer, got ${version}`);
