@@ -5,6 +5,10 @@
  */
 const base = require('./jest.config.js');
 
+// The Thrift server sends timestamps as zone-less text in its session time zone (UTC, see
+// thriftServer.ts), where a warehouse sends Arrow timestamps: read them as UTC here too.
+process.env.TZ = 'UTC';
+
 /** @type {import('jest').Config} */
 module.exports = {
   ...base,

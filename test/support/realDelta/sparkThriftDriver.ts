@@ -105,22 +105,60 @@ export function withServerSideParameters(sql: string, namedParameters: Record<st
 }
 
 /**
- * Difference 5: a Thrift MAP<STRING,STRING> value, `{"k":"v","n":null,"k2":"{"a":"b"}"}`, whose
- * inner quotes are not escaped. Keys are simple names, so an entry starts at `{"<key>":`, `","<key>":`
- * or `null,"<key>":`, and a value runs to the next entry or to the closing brace.
+ * Difference 5: a Thrift MAP<STRING,STRING> value, `{"k":"v","n":null,"k2":"{"a":"b","c":"d"}"}`,
+ * whose inner quotes are not escaped. Keys are plain (letters, digits, `_ . -`). A value that
+ * starts with `{` or `[` is read to its matching bracket (JSON in a map value, e.g. the properties
+ * of a SET TBLPROPERTIES); any other runs to the next `","<key>":` or to the closing brace.
  */
 export function parseThriftMap(text: string): Record<string, string | null> {
   const body = text.trim();
   if (body === '{}' || body === '') return {};
   if (!body.startsWith('{"') || !body.endsWith('}')) throw new Error(`not a Thrift map text: ${body.slice(0, 80)}`);
-  const entry = /(?<=^\{|",|null,)"([A-Za-z0-9_.]+)":(?="|null)/g;
-  const starts = [...body.matchAll(entry)].map((m) => ({ key: m[1]!, at: m.index, valueAt: m.index + m[0].length }));
   const result: Record<string, string | null> = {};
-  starts.forEach((s, i) => {
-    const raw = body.slice(s.valueAt, i + 1 < starts.length ? starts[i + 1]!.at - 1 : body.length - 1);
-    result[s.key] = raw === 'null' ? null : raw.slice(1, -1);
-  });
+  let at = 1;
+  while (at < body.length - 1) {
+    const key = /^"([A-Za-z0-9_.\-]+)":/.exec(body.slice(at));
+    if (!key) throw new Error(`cannot read a Thrift map key at ${at}: ${body.slice(at, at + 40)}`);
+    at += key[0].length;
+    let value: string | null;
+    if (body.startsWith('null', at)) {
+      value = null;
+      at += 4;
+    } else if (body[at] === '"' && (body[at + 1] === '{' || body[at + 1] === '[')) {
+      const end = matchingBracket(body, at + 1);
+      value = body.slice(at + 1, end + 1);
+      at = end + 2; // the bracket, then the closing quote
+    } else if (body[at] === '"') {
+      const next = body.slice(at + 1).search(/",(?="[A-Za-z0-9_.\-]+":)|"}$/);
+      if (next < 0) throw new Error(`unterminated Thrift map value at ${at}`);
+      value = body.slice(at + 1, at + 1 + next);
+      at += next + 2;
+    } else {
+      throw new Error(`cannot read a Thrift map value at ${at}: ${body.slice(at, at + 40)}`);
+    }
+    result[key[1]!] = value;
+    if (body[at] === ',') at += 1;
+  }
   return result;
+}
+
+/** The index of the bracket closing the one at `start`, skipping brackets inside JSON strings. */
+function matchingBracket(text: string, start: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') {
+      depth--;
+      if (depth === 0) return i;
+    }
+  }
+  throw new Error(`unbalanced bracket in a Thrift map value from ${start}`);
 }
 
 class ShimmedOperation implements DriverOperation {

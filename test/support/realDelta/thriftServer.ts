@@ -46,6 +46,8 @@ export async function startThriftServer(options: ThriftServerOptions): Promise<T
     'spark.databricks.delta.snapshotPartitions': '2',
     'spark.databricks.delta.retentionDurationCheck.enabled': 'false',
     'spark.ui.enabled': 'false',
+    // Timestamps reach the driver as zone-less text in this zone (difference 5 in sparkThriftDriver.ts).
+    'spark.sql.session.timeZone': 'UTC',
     'spark.driver.extraJavaOptions': `-Dderby.system.home=${options.workDir}`,
   };
   const hiveconf: Record<string, string> = {
