@@ -38,6 +38,9 @@ export interface SourceCycleStart {
 
 export type RangeRef = SourceRef & VersionRange;
 
+/** These activities read the source's change feed (table_changes): a missing file there is a vacuumed range. */
+const FEED_READ = { readsChangeFeed: true };
+
 /** Activities of the capture stage: one source, one pinned version range at a time. */
 export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
   const sourceNamed = (name: string): SourceConfig => {
@@ -84,7 +87,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
     /** CDF read of one pinned range: counts per change type, nothing else leaves the warehouse. */
     async readChangeSummary({ source, ...range }: RangeRef): Promise<ChangeCounts> {
       const sourceConfig = sourceNamed(source);
-      return classified(() => lakehouse.summarizeChanges(sourceConfig, range));
+      return classified(() => lakehouse.summarizeChanges(sourceConfig, range), FEED_READ);
     },
 
     /**
@@ -96,7 +99,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
       return classified(async () => {
         const id = tableId ?? (await lakehouse.describeSource(sourceConfig)).tableId;
         return lakehouse.appendRangeToRegistry(sourceConfig, { fromVersion, toVersion }, id);
-      });
+      }, FEED_READ);
     },
 
     /**
@@ -135,7 +138,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
     /** Monotonic offset MERGE after the range is in the registry. */
     async commitOffset({ source, version, tableId }: SourceRef & { version: number; tableId: string }): Promise<{ lastVersion: number; advanced: boolean }> {
       const sourceConfig = sourceNamed(source);
-      return classified(() => lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version }));
+      return classified(() => lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version }), FEED_READ);
     },
   };
 }

@@ -16,12 +16,12 @@ export interface TransientFailureDetails {
  * Runs an adapter call and converts what it throws into a Temporal failure: permanent errors are
  * non-retryable and carry the operator's remedy; everything else is retried by the retry policy.
  */
-export async function classified<T>(call: () => Promise<T>): Promise<T> {
+export async function classified<T>(call: () => Promise<T>, context: { readsChangeFeed?: boolean } = {}): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof ApplicationFailure) throw error;
-    const pipelineError = classifyLakehouseError(error);
+    const pipelineError = classifyLakehouseError(error, context);
     if (pipelineError.kind === 'permanent') {
       const details: PermanentFailureDetails = { remedy: pipelineError.remedy };
       throw ApplicationFailure.create({ type: pipelineError.type, message: pipelineError.message, nonRetryable: true, details: [details] });

@@ -24,12 +24,21 @@ export const INCREMENTAL_READ_BROKEN = 'CDF_INCREMENTAL_READ_BROKEN';
 const RESYNC =
   'Replay the source from a readable version (signal replayFromVersion with {"fromVersion": N}) and resync the changes in between from a snapshot.';
 
+const VACUUMED = `Files for the range were vacuumed. ${RESYNC} Raise delta.deletedFileRetentionDuration or capture more often.`;
+
+/**
+ * Permanent only while reading a source's change feed: open-source Delta 4 raises
+ * FAILED_READ_FILE.FILE_NOT_EXIST (KD001) for a vacuumed range, but Spark raises the same class
+ * for a stale file listing of any table (its message suggests REFRESH TABLE), which a retry cures.
+ */
+const FEED_READ_REMEDIES: ReadonlyArray<readonly [RegExp, string]> = [[/^FAILED_READ_FILE\.FILE_NOT_EXIST$/, VACUUMED]];
+
 const PERMANENT_REMEDIES: ReadonlyArray<readonly [RegExp, string]> = [
   [/^DELTA_CDC_START_VERSION_AFTER_LATEST$/, `The stored offset is past the table's latest version: the table was probably dropped and re-created. ${RESYNC}`],
   [/^DELTA_MISSING_CHANGE_DATA$/, `Change data was not recorded for part of the range. Enable delta.enableChangeDataFeed on the table, then ${RESYNC.charAt(0).toLowerCase()}${RESYNC.slice(1)}`],
   [/^DELTA_VERSION_NOT_FOUND$|^DELTA_LOG_FILE_NOT_FOUND$|^DELTA_TRUNCATED_TRANSACTION_LOG$/, `The versions after the offset are no longer in the transaction log (log retention). ${RESYNC} Raise delta.logRetentionDuration or capture more often.`],
-  // Open-source Delta 4 raises FAILED_READ_FILE.FILE_NOT_EXIST (KD001); Databricks documents DELTA_CHANGE_DATA_FILE_NOT_FOUND.
-  [/^DELTA_FILE_NOT_FOUND_DETAILED$|^DBR_FILE_NOT_EXIST$|^FAILED_READ_FILE\.FILE_NOT_EXIST$|^DELTA_CHANGE_DATA_FILE_NOT_FOUND$/, `Files for the range were vacuumed. ${RESYNC} Raise delta.deletedFileRetentionDuration or capture more often.`],
+  // Databricks documents DELTA_CHANGE_DATA_FILE_NOT_FOUND; open-source Delta's FAILED_READ_FILE.FILE_NOT_EXIST is in FEED_READ_REMEDIES.
+  [/^DELTA_FILE_NOT_FOUND_DETAILED$|^DBR_FILE_NOT_EXIST$|^DELTA_CHANGE_DATA_FILE_NOT_FOUND$/, VACUUMED],
   // Log files before a checkpoint were removed (log retention, or by hand).
   [/^DELTA_EMPTY_DIRECTORY$/, `The transaction log no longer holds the versions of the range (log retention). ${RESYNC} Raise delta.logRetentionDuration or capture more often.`],
   [/BEYOND_DELETED_FILE_RETENTION_DURATION$/, `The offset is older than delta.deletedFileRetentionDuration. ${RESYNC} Raise the retention or capture more often.`],
@@ -76,7 +85,7 @@ export function parseEngineMessage(message: string): { errorClass?: string; qual
  * Maps any error out of a lakehouse adapter to transient or permanent. Unknown errors count as
  * transient: Temporal retries them with backoff and the last failure stays visible in the UI.
  */
-export function classifyLakehouseError(error: unknown): TransientError | PermanentError {
+export function classifyLakehouseError(error: unknown, context: { readsChangeFeed?: boolean } = {}): TransientError | PermanentError {
   if (error instanceof PermanentError || error instanceof TransientError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const parsed = parseEngineMessage(message);
@@ -84,7 +93,7 @@ export function classifyLakehouseError(error: unknown): TransientError | Permane
   const sqlState = (error instanceof SqlEngineError && error.sqlState) || parsed.sqlState;
   if (errorClass) {
     const qualified = parsed.errorClass === errorClass ? (parsed.qualifiedClass ?? errorClass) : errorClass;
-    for (const [pattern, remedy] of PERMANENT_REMEDIES) {
+    for (const [pattern, remedy] of [...(context.readsChangeFeed ? FEED_READ_REMEDIES : []), ...PERMANENT_REMEDIES]) {
       if (pattern.test(qualified)) return new PermanentError(qualified, message, remedy, { cause: error });
       if (pattern.test(errorClass)) return new PermanentError(errorClass, message, remedy, { cause: error });
     }

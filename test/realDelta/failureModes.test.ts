@@ -49,7 +49,7 @@ describe('a broken change feed on real Delta', () => {
     try {
       return { counts: await lakehouse.summarizeChanges(source, { fromVersion, toVersion }) };
     } catch (error) {
-      return { error: classifyLakehouseError(error) };
+      return { error: classifyLakehouseError(error, { readsChangeFeed: true }) };
     }
   }
 
@@ -61,7 +61,7 @@ describe('a broken change feed on real Delta', () => {
     );
     expect(error).toBeDefined();
     recorded[name] = { message: firstLines((error as Error).message), expectedType };
-    const classified = classifyLakehouseError(error);
+    const classified = classifyLakehouseError(error, { readsChangeFeed: true });
     expect(classified).toBeInstanceOf(PermanentError);
     expect(classified.type).toBe(expectedType);
     return classified as PermanentError;

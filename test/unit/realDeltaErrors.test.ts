@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PermanentError } from '../../src/errors';
+import { PermanentError, TransientError } from '../../src/errors';
 import { classifyLakehouseError } from '../../src/lakehouse/errors';
 import { toEngineError } from '../../src/lakehouse/databricks/sqlRunner';
 
@@ -24,9 +24,20 @@ const REMEDY_OF: Record<string, RegExp> = {
 describe('the classifier on the real engine\'s messages', () => {
   it.each(Object.entries(fixtures))('%s is permanent, with a remedy', (_name, { message, expectedType }) => {
     const driverError = Object.assign(new Error('The operation failed due to an error'), { response: { displayMessage: null, errorMessage: message } });
-    const classified = classifyLakehouseError(toEngineError(driverError));
+    const classified = classifyLakehouseError(toEngineError(driverError), { readsChangeFeed: true });
     expect(classified).toBeInstanceOf(PermanentError);
     expect(classified.type).toBe(expectedType);
     expect((classified as PermanentError).remedy).toMatch(REMEDY_OF[expectedType]!);
+  });
+});
+
+describe('a missing file outside a change-feed read', () => {
+  it('is retried as unrecognised, not blocked as a vacuumed range: Spark raises the same class for a stale file listing', () => {
+    const { message } = fixtures.vacuumedRange!;
+    const driverError = Object.assign(new Error('The operation failed due to an error'), { response: { displayMessage: null, errorMessage: message } });
+    const classified = classifyLakehouseError(toEngineError(driverError));
+    expect(classified).toBeInstanceOf(TransientError);
+    expect(classified.type).toBe('FAILED_READ_FILE');
+    expect((classified as TransientError).recognised).toBe(false);
   });
 });
