@@ -1,14 +1,11 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { captureUntilCaughtUp, fanInWorkflowId, runFanIn, startOrJoinFanIn, startSourceWorkflows, type FanInStart } from '../../src/client/operations';
-import { createTokenProvider } from '../../src/databricks/auth';
 import { ensureDemoSourceTable } from '../../src/demo/upstream';
-import { DatabricksJobsLauncher } from '../../src/jobs/databricks/jobsClient';
 import type { FanInSummary } from '../../src/workflows/fanInProgress';
 import { runCdf, writeConfigFile } from '../support/cli';
-import { FakeJobsApi } from '../support/fakeJobsApi';
+import { fakeWorkspace } from '../support/fakeWorkspace';
 import { startTestPipeline, startWorkerOn, terminateWorkflows, testConfig, type TestConfigOverrides, type TestPipeline, type WorkerOnOptions } from '../support/pipeline';
 import { writeRandomTraffic, type WrittenChange } from '../support/traffic';
-import { fetchTrusting } from '../support/trustingFetch';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
 
 const ordersOnly = { sources: [{ name: 'orders', table: 'upstream.orders' }] };
@@ -41,17 +38,6 @@ async function batchRows(t: TestPipeline) {
 }
 
 /** The fake workspace and the real Databricks Jobs client talking to it over HTTPS. */
-async function fakeWorkspace(): Promise<{ api: FakeJobsApi; launcher: DatabricksJobsLauncher }> {
-  const api = await FakeJobsApi.start();
-  const launcher = new DatabricksJobsLauncher({
-    baseUrl: api.baseUrl,
-    jobId: api.jobId,
-    tokens: createTokenProvider({ kind: 'pat', token: api.pat }, api.baseUrl),
-    fetchImpl: fetchTrusting(api.caFile),
-  });
-  return { api, launcher };
-}
-
 describe('failed downstream runs', () => {
   it('relaunches a run that ended with an error in the job code (CLIENT_ERROR, RUN_EXECUTION_ERROR) and commits once the relaunch succeeds', async () => {
     const { api, launcher } = await fakeWorkspace();

@@ -7,8 +7,7 @@ import type { FanInSummary } from '../../src/workflows/fanIn';
 import { sourceStatusQuery } from '../../src/workflows/messages';
 import { fetchHistory, resetPointAfterActivity, resetWorkflow } from '../support/history';
 import { startWorkerOn, terminateWorkflows, type TestPipeline } from '../support/pipeline';
-import { seededRandom } from '../support/traffic';
-import { realDeltaConfig, realDeltaLakehouse, Spark, uniqueSchema } from './support';
+import { realDeltaConfig, realDeltaLakehouse, Spark, uniqueSchema, writeSparkTraffic } from './support';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +37,7 @@ describe('the pipeline end to end on real Delta', () => {
     const lakehouse = realDeltaLakehouse(config);
     await lakehouse.ensurePipelineTables();
     await spark.sql(`CREATE SCHEMA IF NOT EXISTS ${schema}_up`);
-    for (const [index, source] of sources.entries()) await writeTraffic(spark, config, source.table, 1000 + index);
+    for (const [index, source] of sources.entries()) await writeSparkTraffic(spark, config, source.table, 1000 + index);
     t = await startWorkerOn(config, lakehouse);
     await startSourceWorkflows(t.client, config);
     for (const source of sources) await captureUntilCaughtUp(t.client, config, source.name);
@@ -138,36 +137,3 @@ describe('the pipeline end to end on real Delta', () => {
     expect(target.length).toBeGreaterThan(0);
   });
 });
-
-/**
- * Random upstream commits the way an ETL job on Spark writes them (inserts, updates, deletes,
- * each its own Delta commit), with the master table upserted for every id written, so the demo
- * job has something to copy for each changed id.
- */
-async function writeTraffic(spark: Spark, config: Config, table: string, seed: number): Promise<void> {
-  const random = seededRandom(seed);
-  await spark.sql(`CREATE TABLE ${table} (uts_id STRING, amount INT) USING DELTA TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')`);
-  const live: string[] = [];
-  const prefix = table.split('.').pop()!;
-  let next = 0;
-  for (let commit = 0; commit < 5; commit++) {
-    const kind = commit === 0 || live.length < 3 ? 'insert' : (['insert', 'update', 'delete'] as const)[Math.floor(random() * 3)]!;
-    if (kind === 'insert') {
-      const ids = Array.from({ length: 4 + Math.floor(random() * 6) }, () => `${prefix}-${next++}`);
-      await spark.sql(`INSERT INTO ${table} VALUES ${ids.map((id) => `('${id}', ${Math.floor(random() * 100)})`).join(', ')}`);
-      live.push(...ids);
-    } else {
-      const chosen = [...new Set(Array.from({ length: 2 }, () => live[Math.floor(random() * live.length)]!))];
-      const list = chosen.map((id) => `'${id}'`).join(', ');
-      if (kind === 'update') await spark.sql(`UPDATE ${table} SET amount = amount + 1 WHERE uts_id IN (${list})`);
-      else {
-        await spark.sql(`DELETE FROM ${table} WHERE uts_id IN (${list})`);
-        for (const id of chosen) live.splice(live.indexOf(id), 1);
-      }
-    }
-  }
-  await spark.sql(`MERGE INTO ${config.tables.master} AS m
-USING (SELECT DISTINCT uts_id FROM table_changes('${table}', 1, ${await spark.latestVersion(table)})) AS c ON m.uts_id = c.uts_id
-WHEN MATCHED THEN UPDATE SET score = m.score + 1, updated_at = current_timestamp()
-WHEN NOT MATCHED THEN INSERT (uts_id, display_name, score, updated_at) VALUES (c.uts_id, concat('Entity ', c.uts_id), 1.5, current_timestamp())`);
-}
