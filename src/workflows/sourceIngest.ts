@@ -273,7 +273,7 @@ async function readyToContinueAsNew(state: SourceState): Promise<boolean> {
 }
 
 function registerHandlers(state: SourceState): void {
-  setHandler(sourceStatusQuery, () => status(state), { description: 'Offset, latest version, lag, last cycle and blocked reason of this source.' });
+  setHandler(sourceStatusQuery, () => status(state), { description: 'Offset, latest version, lag, last cycle, the blocked reason and remedy, and a step being retried (error and attempts) of this source.' });
   setHandler(
     pollNowSignal,
     () => {
