@@ -109,10 +109,15 @@ describe('a capture step that keeps failing', () => {
     await waitFor('the rewound offset', (s) => s.offsetVersion === 0 && s.retrying !== null);
 
     await handle().signal(pauseSignal, { reason: 'investigating' });
-    const paused = await waitFor('paused', (s) => s.paused !== null && !s.lastCycle?.ranges);
-    const attempts = paused.retrying?.attempts ?? 0;
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
-    expect((await status()).retrying?.attempts ?? 0).toBe(attempts); // nothing runs while paused
+    await waitFor('paused', (s) => s.paused !== null);
+    // The step in flight when the pause arrived (at most one burst: 1 s + 2 s) may still finish ...
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const settled = await status();
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    // ... and after it nothing runs while paused: no cycle, no attempt.
+    const later = await status();
+    expect(later.cyclesCompleted).toBe(settled.cyclesCompleted);
+    expect(later.retrying?.attempts ?? 0).toBe(settled.retrying?.attempts ?? 0);
     expect(await cdfState()).toBe('paused');
 
     failWith = null;
