@@ -31,7 +31,7 @@ import {
 import { planRanges } from './ranges';
 import { recordableRequest, validateReplayRequest } from './requests';
 import { CdfLastVersion, CdfState } from './searchAttributes';
-import { ATTEMPTS_PER_BURST, CycleInterrupted, DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS, type RetryHost, UnknownErrorPersisted, withVisibleRetries } from './visibleRetries';
+import { ATTEMPTS_PER_BURST, CycleInterrupted, DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS, UnknownErrorPersisted, withVisibleRetries } from './visibleRetries';
 
 /** Until the first cycle reads worker.heartbeatTimeoutSeconds from the worker's config. */
 const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 20;
@@ -134,22 +134,8 @@ async function runCycle(state: SourceState): Promise<void> {
   };
   // Each capture step runs through withVisibleRetries; histories from before it keep Temporal's unseen retries.
   const visible = patched('visible-capture-retries-v1');
-  const retryHost: RetryHost = {
-    get retrying() {
-      return state.retrying;
-    },
-    set retrying(value) {
-      state.retrying = value;
-    },
-    get blockUnknownErrorsAfterAttempts() {
-      return state.blockUnknownErrorsAfterAttempts;
-    },
-    get pollRequested() {
-      return state.pollRequested;
-    },
-    interrupted: () => state.paused !== null || state.pendingReplay !== null,
-  };
-  const step = <T>(call: () => Promise<T>): Promise<T> => (visible ? withVisibleRetries(retryHost, () => publishSearchAttributes(state), call) : call());
+  const interrupted = () => state.paused !== null || state.pendingReplay !== null;
+  const step = <T>(call: () => Promise<T>): Promise<T> => (visible ? withVisibleRetries(state, interrupted, () => publishSearchAttributes(state), call) : call());
   try {
     let capture = captureActivities(state, visible);
     const cycle = await step(() => capture.describeSource({ source: state.source }));

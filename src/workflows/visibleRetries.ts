@@ -21,9 +21,7 @@ export interface RetryHost {
   /** capture.blockUnknownErrorsAfterAttempts, as the last cycle read it. */
   blockUnknownErrorsAfterAttempts: number;
   /** Set by pollNow and captureNow; a request arriving during a wait cuts it short. Never cleared here. */
-  pollRequested: boolean;
-  /** A pause or a replay waiting: the cycle gives way to the main loop, which handles them. */
-  interrupted(): boolean;
+  readonly pollRequested: boolean;
 }
 
 /** Thrown once an unrecognised error has used up its attempts; the cycle turns it into the blocked state. */
@@ -49,7 +47,13 @@ export class CycleInterrupted extends Error {}
  * source once the failed attempts reach `blockUnknownErrorsAfterAttempts`, with its message and
  * its remedy. Non-retryable failures and cancellations pass through to the caller.
  */
-export async function withVisibleRetries<T>(host: RetryHost, onRetrying: () => void, call: () => Promise<T>): Promise<T> {
+export async function withVisibleRetries<T>(
+  host: RetryHost,
+  /** A pause or a replay waiting: the cycle gives way to the main loop, which handles them. */
+  interrupted: () => boolean,
+  onRetrying: () => void,
+  call: () => Promise<T>,
+): Promise<T> {
   for (;;) {
     try {
       const result = await call();
@@ -74,11 +78,11 @@ export async function withVisibleRetries<T>(host: RetryHost, onRetrying: () => v
       }
       host.retrying = { type: failure.type, message: failure.message, attempts, recognised: failure.recognised, since };
       onRetrying();
-      if (host.interrupted() || workflowInfo().continueAsNewSuggested) throw new CycleInterrupted();
+      if (interrupted() || workflowInfo().continueAsNewSuggested) throw new CycleInterrupted();
       const waitSeconds = Math.min(LONGEST_WAIT_SECONDS, 2 ** Math.ceil(attempts / ATTEMPTS_PER_BURST));
       const alreadyPolled = host.pollRequested;
-      await condition(() => (!alreadyPolled && host.pollRequested) || host.interrupted(), waitSeconds * 1000);
-      if (host.interrupted()) throw new CycleInterrupted();
+      await condition(() => (!alreadyPolled && host.pollRequested) || interrupted(), waitSeconds * 1000);
+      if (interrupted()) throw new CycleInterrupted();
     }
   }
 }

@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { captureUntilCaughtUp, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import type { Config } from '../../src/config/schema';
 import type { DatabricksLakehouse } from '../../src/lakehouse/databricks/databricksLakehouse';
@@ -24,9 +21,7 @@ describe('a source on real Delta whose range was vacuumed', () => {
 
   beforeAll(async () => {
     config = realDeltaConfig(schema, [{ name: 'orders', table }], {
-      jobs: { target: 'local', local: { path: join(mkdtempSync(join(tmpdir(), 'cdf-real-delta-')), 'jobs.duckdb') } },
       capture: { pollIntervalSeconds: 3600 },
-      worker: { shutdownGraceSeconds: 5 },
     });
     spark = new Spark(config);
     const lakehouse = realDeltaLakehouse(config);

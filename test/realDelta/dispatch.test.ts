@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { captureUntilCaughtUp, runFanIn, startSourceWorkflows } from '../../src/client/operations';
 import type { Config } from '../../src/config/schema';
@@ -23,10 +20,8 @@ describe('a fan-in resumed on real Delta after the job itself failed', () => {
 
   beforeAll(async () => {
     config = realDeltaConfig(schema, [{ name: 'orders', table: `${schema}_up.orders` }], {
-      jobs: { target: 'local', local: { path: join(mkdtempSync(join(tmpdir(), 'cdf-real-delta-')), 'jobs.duckdb') } },
       capture: { pollIntervalSeconds: 3600 },
       fanIn: { batchSize: 6, concurrency: 2, jobPollIntervalSeconds: 1, relaunchBackoffSeconds: 1 },
-      worker: { shutdownGraceSeconds: 5 },
     });
     spark = new Spark(config);
     const lakehouse = realDeltaLakehouse(config);

@@ -31,7 +31,6 @@ describe('the pipeline end to end on real Delta', () => {
       jobs: { target: 'local', local: { path: join(mkdtempSync(join(tmpdir(), 'cdf-real-delta-')), 'jobs.duckdb'), maxConcurrentRuns: 2 } },
       capture: { maxVersionsPerRange: 2, pollIntervalSeconds: 3600 },
       fanIn: { batchSize: 7, concurrency: 2, jobPollIntervalSeconds: 1, relaunchBackoffSeconds: 1 },
-      worker: { shutdownGraceSeconds: 5 },
     });
     spark = new Spark(config);
     const lakehouse = realDeltaLakehouse(config);

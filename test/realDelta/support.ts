@@ -1,3 +1,5 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load';
 import type { Config, SourceConfig } from '../../src/config/schema';
@@ -28,8 +30,9 @@ export function realDeltaConfig(schema: string, sources: Partial<SourceConfig>[]
     ...(process.env.CDF_TEST_TEMPORAL_ADDRESS ? { temporal: { address: process.env.CDF_TEST_TEMPORAL_ADDRESS, taskQueue: `cdf-${schema}`, workflowIdPrefix: schema.replace(/_/g, '-') } } : {}),
     sources,
     lakehouse: { target: 'databricks' },
-    jobs: { target: 'local' },
     databricks: { host, warehouseHttpPath: httpPath, changedIds: 'table' },
+    jobs: { target: 'local', local: { path: join(mkdtempSync(join(tmpdir(), 'cdf-real-delta-')), 'jobs.duckdb') } },
+    worker: { shutdownGraceSeconds: 5 },
     tables: {
       registry: `${schema}_cdf.change_registry`,
       offsets: `${schema}_cdf.source_offsets`,

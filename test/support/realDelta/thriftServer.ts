@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../../src/temporal/devServer';
 import type { RealDeltaInstallation } from './install';
 
 export interface ThriftServer {
@@ -126,15 +126,4 @@ async function stopServer(child: ChildProcess): Promise<void> {
   const killed = setTimeout(() => signal('SIGKILL'), 15_000);
   await exited;
   clearTimeout(killed);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
