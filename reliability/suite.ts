@@ -12,6 +12,7 @@ import type { Invariant, ScenarioContext, ScenarioResult } from './context';
 import { crashScenario, type CrashSize } from './crash';
 import { concurrentFanInsScenario, dropRecreateScenario, parkedBatchScenario } from './dispatch';
 import { failureModesScenario } from './failureModes';
+import { realDeltaFailureModesScenario } from './realDeltaFailureModes';
 import { faultsScenario, type FaultsSize } from './faults';
 import { saveHistories } from './histories';
 import { loadScenario, type LoadSize } from './load';
@@ -79,6 +80,7 @@ export async function runSuite(workDir: string): Promise<boolean> {
   try {
     await run('badInput', () => badInputScenario(ctx));
     await run('failureModes', () => failureModesScenario(ctx));
+    await run('failureModesRealDelta', () => realDeltaFailureModesScenario(ctx));
     await run('dropRecreate', () => dropRecreateScenario(ctx));
     await run('parkedBatch', () => parkedBatchScenario(ctx));
     await run('concurrentFanIns', () => concurrentFanInsScenario(ctx));

@@ -7,10 +7,26 @@ import { openDatabricksLakehouse, createSqlRunner } from '../../src/lakehouse/da
 import type { DatabricksLakehouse } from '../../src/lakehouse/databricks/databricksLakehouse';
 import type { Row, SqlRunner } from '../../src/lakehouse/databricks/sqlRunner';
 import { SparkThriftDriverClient } from '../support/realDelta/sparkThriftDriver';
+import type { ThriftServer } from '../support/realDelta/thriftServer';
 import { seededRandom } from '../support/traffic';
 
+interface ThriftEndpoint {
+  host: string;
+  httpPath: string;
+  certificatePem: string;
+  warehouseDir: string;
+}
+
+let started: ThriftEndpoint | undefined;
+
+/** Points these helpers at a server this process started itself (the reliability suite does). */
+export function useThriftServer(server: ThriftServer): void {
+  started = { host: `${server.host}:${server.port}`, httpPath: server.httpPath, certificatePem: server.certificatePem, warehouseDir: server.warehouseDir };
+}
+
 /** The server globalSetup started; a test file run outside the tier's config fails here, loudly. */
-function server(): { host: string; httpPath: string; certificatePem: string; warehouseDir: string } {
+function server(): ThriftEndpoint {
+  if (started) return started;
   const host = process.env.CDF_TEST_DELTA_HOST;
   if (!host) throw new Error('no Spark Thrift Server: run the real-Delta tier with `npm run test:delta` (jest -c jest.realdelta.config.js)');
   return { host, httpPath: process.env.CDF_TEST_DELTA_HTTP_PATH!, certificatePem: process.env.CDF_TEST_DELTA_CERT!, warehouseDir: process.env.CDF_TEST_DELTA_WAREHOUSE! };

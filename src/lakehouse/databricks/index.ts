@@ -2,6 +2,7 @@ import { DBSQLClient, DBSQLParameter, DBSQLParameterType } from '@databricks/sql
 import type { Config } from '../../config/schema';
 import { DatabricksConfigError, resolveDatabricksConnection } from '../../databricks/connection';
 import { DatabricksLakehouse } from './databricksLakehouse';
+import { driverLogger } from './driverLogger';
 import { SqlRunner, type DriverClient, type SqlParam } from './sqlRunner';
 
 /**
@@ -24,7 +25,7 @@ export function createSqlRunner(config: Config, env: NodeJS.ProcessEnv = process
     connection.auth.kind === 'pat'
       ? { authType: 'access-token', token: connection.auth.token }
       : { authType: 'databricks-oauth', oauthClientId: connection.auth.clientId, oauthClientSecret: connection.auth.clientSecret };
-  return new SqlRunner(client ?? (new DBSQLClient() as unknown as DriverClient), {
+  return new SqlRunner(client ?? (new DBSQLClient({ logger: driverLogger }) as unknown as DriverClient), {
     connectOptions: {
       host: connection.host,
       port: connection.port,

@@ -1,5 +1,6 @@
 import { DBSQLClient, type DBSQLParameter } from '@databricks/sql';
 import type { DriverClient, DriverOperation, DriverSession } from '../../../src/lakehouse/databricks/sqlRunner';
+import { driverLogger } from '../../../src/lakehouse/databricks/driverLogger';
 
 /*
  * The product's driver, @databricks/sql, talking to an open-source Spark Thrift Server instead of a
@@ -206,7 +207,7 @@ class ShimmedSession implements DriverSession {
  * options (host, path, token auth) are kept except for auth (difference 1) and TLS trust.
  */
 export class SparkThriftDriverClient implements DriverClient {
-  private readonly inner = new DBSQLClient();
+  private readonly inner = new DBSQLClient({ logger: driverLogger });
 
   constructor(private readonly server: { certificatePem: string; user?: string }) {
     patchThriftClient();
