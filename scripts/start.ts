@@ -11,6 +11,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { captureUntilCaughtUp, runFanIn, sourceWorkflowId, startSourceWorkflows } from '../src/client/operations';
 import { sourceStatusQuery } from '../src/workflows/messages';
 import { ConfigError, loadConfig } from '../src/config/load';
+import { DatabricksConfigError } from '../src/databricks/connection';
 import { DEMO_TRAFFIC, ensureDemoSourceTable, writeTraffic } from '../src/demo/upstream';
 import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
 import { openLakehouse } from '../src/lakehouse';
@@ -149,7 +150,7 @@ function positiveInt(flag: string, value: string): number {
 main().then(
   (code) => process.exit(code),
   (error: Error) => {
-    console.error(error instanceof ConfigError ? error.message : `[start] failed: ${error.stack ?? error.message}`);
+    console.error(error instanceof ConfigError || error instanceof DatabricksConfigError ? error.message : `[start] failed: ${error.stack ?? error.message}`);
     process.exit(1);
   },
 );

@@ -245,6 +245,24 @@ describe('Databricks errors under the real source workflow', () => {
   });
 });
 
+describe('a changed-ids object left by the other strategy', () => {
+  const config = parseConfig({ lakehouse: { target: 'databricks' }, sources: SOURCES });
+
+  it('refuses to start, naming the setting, the object and the fix, before it creates anything', async () => {
+    const fake = new FakeDatabricksSql();
+    fake.objectTypes.set(config.tables.changedIds, 'MANAGED'); // built under databricks.changedIds: table
+    const lakehouse = openDatabricksLakehouse(config, ENV, fake);
+    try {
+      const error = await lakehouse.ensurePipelineTables().then(() => undefined, (e: Error) => e);
+      expect(error?.name).toBe('DatabricksConfigError');
+      expect(error?.message).toMatch(/databricks\.changedIds is "materializedView".* but cdf\.changed_ids is a managed table\. .*DROP TABLE cdf\.changed_ids.*"table"/);
+      expect(fake.statementsMatching(/^CREATE /)).toEqual([]);
+    } finally {
+      await lakehouse.close();
+    }
+  });
+});
+
 /** Errors as the driver raises them: OperationStateError carries the server's text in `response`. */
 function driverError(displayMessage: string): Error {
   return Object.assign(new Error('The operation failed due to an error'), { response: { displayMessage, sqlState: /SQLSTATE: (\w{5})/.exec(displayMessage)?.[1] } });

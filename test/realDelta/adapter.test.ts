@@ -142,3 +142,38 @@ describe('the Databricks adapter on real Delta', () => {
     expect(await changedIds()).toEqual([{ uts_id: 'e', last_commit_version: 6 }]);
   });
 });
+
+describe('the Databricks adapter on real Delta, when the changed-ids name holds something else', () => {
+  const schema = uniqueSchema('mismatch');
+  let config: Config;
+  let spark: Spark;
+  let lakehouse: DatabricksLakehouse;
+
+  beforeAll(async () => {
+    config = realDeltaConfig(schema, [{ name: 'orders', table: `${schema}_up.orders` }]);
+    spark = new Spark(config);
+    lakehouse = realDeltaLakehouse(config);
+    await spark.sql(`CREATE SCHEMA ${schema}_cdf`);
+    // What a switch from the materializedView strategy leaves, as far as open-source Spark can show it.
+    await spark.sql(`CREATE VIEW ${config.tables.changedIds} AS SELECT 'a' AS uts_id`);
+  });
+
+  afterAll(async () => {
+    await lakehouse?.close();
+    await spark?.close();
+  });
+
+  it('refuses to start with the table strategy, naming the object and the DROP that fixes it, and creates nothing', async () => {
+    const error = await lakehouse.ensurePipelineTables().then(() => undefined, (e: Error) => e);
+    expect(error?.name).toBe('DatabricksConfigError');
+    expect(error?.message).toMatch(new RegExp(`databricks\\.changedIds is "table".* but ${config.tables.changedIds} is a view\\. .*DROP VIEW ${config.tables.changedIds}`));
+    expect((await spark.sql(`SHOW TABLES IN ${schema}_cdf`)).map((t) => t.tableName)).toEqual(['changed_ids']);
+  });
+
+  it('starts once the object is dropped, building the table the strategy keeps', async () => {
+    await spark.sql(`DROP VIEW ${config.tables.changedIds}`);
+    await lakehouse.ensurePipelineTables();
+    const [type] = (await spark.sql(`DESCRIBE TABLE EXTENDED ${config.tables.changedIds}`)).filter((row) => row.col_name === 'Type');
+    expect(type?.data_type).toBe('MANAGED');
+  });
+});

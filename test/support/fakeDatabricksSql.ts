@@ -52,6 +52,8 @@ export class FakeDatabricksSql implements DriverClient {
   readonly faults: { match: RegExp; error: Error; times: number }[] = [];
   private sessionExpired = false;
 
+  /** What each pipeline object is (DESCRIBE TABLE EXTENDED's `Type`); a test may set one beforehand. */
+  readonly objectTypes = new Map<string, string>();
   private readonly tables = new Map<string, FakeTable>();
   private readonly captured = new Map<string, Set<number>>();
   private readonly offsets = new Map<string, { table: string; tableId: string; version: bigint }>();
@@ -141,6 +143,17 @@ export class FakeDatabricksSql implements DriverClient {
   private answer(sql: string, params: RecordedStatement['params']): object[] {
     const value = (name: string) => params[name]?.value;
     let m: RegExpMatchArray | null;
+    if ((m = /^DESCRIBE TABLE EXTENDED (\S+)$/.exec(sql))) {
+      const name = m[1]!.replace(/`/g, '');
+      const type = this.objectTypes.get(name);
+      if (!type) throw new Error(`[TABLE_OR_VIEW_NOT_FOUND] The table or view \`${name}\` cannot be found. SQLSTATE: 42P01`);
+      return [{ col_name: 'uts_id', data_type: 'string', comment: null }, { col_name: '', data_type: '', comment: '' }, { col_name: '# Detailed Table Information', data_type: '', comment: '' }, { col_name: 'Type', data_type: type, comment: '' }];
+    }
+    if ((m = /^CREATE (MATERIALIZED VIEW|TABLE) IF NOT EXISTS (\S+)/.exec(sql))) {
+      const name = m[2]!.replace(/`/g, '');
+      if (!this.objectTypes.has(name)) this.objectTypes.set(name, m[1] === 'TABLE' ? 'MANAGED' : 'MATERIALIZED_VIEW');
+      return [];
+    }
     if (/^(CREATE|ALTER) /.test(sql)) return [];
     if ((m = /^DESCRIBE HISTORY (\S+)( LIMIT 1)?$/.exec(sql))) {
       const history = [...this.table(m[1]!).history].reverse();

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { SourceConfig, TablesConfig } from '../../config/schema';
 import { PermanentError } from '../../errors';
-import { INCREMENTAL_READ_BROKEN } from '../errors';
+import { DatabricksConfigError } from '../../databricks/connection';
+import { classifyLakehouseError, INCREMENTAL_READ_BROKEN } from '../errors';
 import {
   BATCH_STATUSES,
   MAX_WINDOWS_REPORTED,
@@ -39,6 +40,21 @@ const windowRow = z.object({ source: z.string(), table_id: z.string(), after_ver
 const batchKeyRow = z.object({ run_key: z.string(), batch_number: integer });
 const dmlRow = z.object({ num_affected_rows: integer.optional(), num_inserted_rows: integer.optional() });
 
+/** The object at the changed-ids name is not what `databricks.changedIds` maintains. */
+export class ChangedIdsObjectMismatchError extends DatabricksConfigError {
+  constructor(name: string, objectType: string, strategy: ChangedIdsStrategy) {
+    const drop = objectType === 'MATERIALIZED_VIEW' ? 'DROP MATERIALIZED VIEW' : objectType === 'VIEW' ? 'DROP VIEW' : 'DROP TABLE';
+    const needs = strategy === 'materializedView' ? 'a materialized view' : 'a Delta table (MANAGED or EXTERNAL)';
+    const other = strategy === 'materializedView' ? 'table' : 'materializedView';
+    const found = { MANAGED: 'a managed table', EXTERNAL: 'an external table', VIEW: 'a view', MATERIALIZED_VIEW: 'a materialized view' }[objectType] ?? `an object of type ${objectType}`;
+    super(
+      `databricks.changedIds is "${strategy}", which keeps ${needs} at ${name}, but ${name} is ${found}. ` +
+        `Either drop it (${drop} ${name}) and start again: the next start creates it and fills it from the whole registry, nothing is lost; ` +
+        `or set databricks.changedIds to "${other}" if that is what it was built for.`,
+    );
+  }
+}
+
 /**
  * The lakehouse on a Databricks SQL warehouse. Statement text lives in statements.ts; this class
  * runs it, parses what comes back and adds the checks Delta does not make for us.
@@ -55,8 +71,31 @@ export class DatabricksLakehouse implements Lakehouse {
   }
 
   async ensurePipelineTables(): Promise<void> {
+    await this.assertChangedIdsFitStrategy();
     const statements = [...this.sql.createPipelineObjects(), ...(this.options.createDemoTables ? this.sql.createDemoTables() : [])];
     for (const statement of statements) await this.runner.query(statement);
+  }
+
+  /**
+   * `CREATE ... IF NOT EXISTS` keeps whatever object already has the changed-ids name, so a switch
+   * of `databricks.changedIds` would leave the other strategy's object in place and fail at the
+   * first refresh. Checked before anything is created, so a refused start writes nothing.
+   */
+  private async assertChangedIdsFitStrategy(): Promise<void> {
+    const strategy = this.options.changedIds ?? 'materializedView';
+    const name = this.tables.changedIds;
+    let rows: Row[];
+    try {
+      rows = await this.runner.query(this.sql.describeObject(name));
+    } catch (error) {
+      const type = classifyLakehouseError(error).type;
+      if (type === 'TABLE_OR_VIEW_NOT_FOUND' || type === 'SCHEMA_NOT_FOUND') return; // created below
+      throw error;
+    }
+    const objectType = rows.find((row) => row.col_name === 'Type')?.data_type;
+    if (typeof objectType !== 'string') return;
+    const fits = strategy === 'materializedView' ? objectType === 'MATERIALIZED_VIEW' : objectType === 'MANAGED' || objectType === 'EXTERNAL';
+    if (!fits) throw new ChangedIdsObjectMismatchError(name, objectType, strategy);
   }
 
   async describeSource(source: SourceConfig): Promise<SourceDescription> {

@@ -75,6 +75,12 @@ USING DELTA CLUSTER BY (source, table_id)`,
     /** All retained commits, newest first; read in chunks and stopped once past the range. */
     history: (table: string): Statement => ({ sql: `DESCRIBE HISTORY ${quote(table)}`, params: {} }),
 
+    /**
+     * Columns, then a `Type` row: MANAGED, EXTERNAL, VIEW, MATERIALIZED_VIEW, ... (Unity Catalog's
+     * table types; open-source Spark reports MANAGED, EXTERNAL or VIEW).
+     */
+    describeObject: (table: string): Statement => ({ sql: `DESCRIBE TABLE EXTENDED ${quote(table)}`, params: {} }),
+
     /** `id` is the table's identity: it changes when the table is replaced or re-created. */
     tableDetail: (table: string): Statement => ({ sql: `DESCRIBE DETAIL ${quote(table)}`, params: {} }),
 
