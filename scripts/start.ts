@@ -3,23 +3,30 @@
  * its Web UI, runs the worker in this process, writes demo upstream traffic into the local
  * lakehouse, captures every source, runs one fan-in and prints a summary. Then keeps serving until
  * Ctrl-C; with `--once` it exits after the fan-in and prints one JSON summary as its last line.
+ *
+ * Stopping: the first SIGINT or SIGTERM, in any phase, shuts the worker down once (in-flight
+ * activities get worker.shutdownGraceSeconds), closes the lakehouse, stops the dev server this
+ * run started and prints `stopped`; a second signal exits at once. Exit code: 0 for a stop while
+ * serving (its normal end), 130 (SIGINT) or 143 (SIGTERM) for a run cut short before it finished.
  */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { captureUntilCaughtUp, runFanIn, sourceWorkflowId, startSourceWorkflows } from '../src/client/operations';
-import { sourceStatusQuery } from '../src/workflows/messages';
+import { captureUntilCaughtUp, runFanIn, startSourceWorkflows } from '../src/client/operations';
+import type { Config } from '../src/config/schema';
 import { ConfigError, loadConfig } from '../src/config/load';
 import { DatabricksConfigError } from '../src/databricks/connection';
 import { DEMO_TRAFFIC, ensureDemoSourceTable, writeTraffic } from '../src/demo/upstream';
 import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
-import { openLakehouse } from '../src/lakehouse';
+import { openLakehouse, type Lakehouse } from '../src/lakehouse';
 import { temporalLogger } from '../src/logging';
+import { INTERRUPTED_EXIT_CODE, StopRequested, StopSignals } from '../src/process/stopSignals';
 import { ensureTemporalCli } from '../src/temporal/cli';
-import { isFrontendReachable, startDevServer, type DevServer } from '../src/temporal/devServer';
+import { DevServerStartAborted, findLeftDevServer, isFrontendReachable, startDevServer, type DevServer } from '../src/temporal/devServer';
 import { ensureSearchAttributes, searchAttributeFlags } from '../src/temporal/searchAttributes';
-import { createPipelineWorker } from '../src/worker';
+import { createPipelineWorker, type PipelineWorker } from '../src/worker';
+import { plural } from '../src/text';
 
 const options = new Command()
   .name('npm start --')
@@ -27,118 +34,200 @@ const options = new Command()
   .option('--once', 'exit after the first full fan-in and print a JSON summary as the last line')
   .option('--config <file>', 'configuration file (default: $CDF_CONFIG or ./cdf.config.yaml)')
   .option('--no-traffic', 'do not write demo upstream traffic')
-  .option('--commits <n>', 'demo commits per source', (v) => positiveInt('--commits', v), DEMO_TRAFFIC.commits)
+  .option('--commits <n>', 'demo commits per source, after a seed commit into an empty table', (v) => positiveInt('--commits', v), DEMO_TRAFFIC.commits)
   .parse()
   .opts<{ once?: boolean; config?: string; traffic: boolean; commits: number }>();
 
 const say = (message: string) => console.log(`[start] ${message}`);
 
+/** What this run opened, closed once in reverse order whatever phase it stopped in. */
+class Resources {
+  devServer?: DevServer;
+  ownsDevServer = false;
+  nativeConnection?: NativeConnection;
+  connection?: Connection;
+  lakehouse?: Lakehouse;
+  pipeline?: PipelineWorker;
+  running?: Promise<void>;
+  private closing?: Promise<void>;
+
+  close(): Promise<void> {
+    this.closing ??= this.closeAll();
+    return this.closing;
+  }
+
+  private async closeAll(): Promise<void> {
+    const attempt = async (what: string, step: () => Promise<unknown>) => {
+      try {
+        await step();
+      } catch (error) {
+        say(`while stopping, ${what} failed: ${(error as Error).message}`);
+      }
+    };
+    if (this.pipeline && this.pipeline.worker.getState() === 'RUNNING') this.pipeline.worker.shutdown();
+    if (this.running) await attempt('the worker', () => this.running!);
+    if (this.pipeline) await attempt('closing the job runner', () => this.pipeline!.closeAdapters());
+    if (this.lakehouse) await attempt('closing the lakehouse', () => this.lakehouse!.close());
+    if (this.connection) await attempt('closing the client connection', () => this.connection!.close());
+    if (this.nativeConnection) await attempt('closing the worker connection', () => this.nativeConnection!.close());
+    if (this.devServer && this.ownsDevServer) await attempt('stopping the dev server', () => this.devServer!.stop());
+  }
+}
+
 async function main(): Promise<number> {
   const config = loadConfig({ file: options.config });
-  const dataDir = resolve(config.lakehouse.local.path, '..');
-
-  let devServer: DevServer | undefined;
-  let uiUrl = `http://127.0.0.1:${config.temporal.uiPort}`;
-  if (await isFrontendReachable(config.temporal.address)) {
-    say(`using the Temporal server already at ${config.temporal.address}`);
-  } else {
-    const cliPath = await ensureTemporalCli(say);
-    const port = Number(config.temporal.address.split(':').pop());
-    say(`starting the Temporal dev server on ${config.temporal.address} (history in ${dataDir}/temporal.sqlite) ...`);
-    devServer = await startDevServer({
-      cliPath,
-      ip: config.temporal.address.split(':')[0],
-      port,
-      uiPort: config.temporal.uiPort,
-      dbFile: resolve(dataDir, 'temporal.sqlite'),
-      namespace: config.temporal.namespace,
-      logFile: resolve(dataDir, 'temporal-server.log'),
-      extraArgs: searchAttributeFlags(),
-    });
-    uiUrl = devServer.uiUrl!;
-  }
-
-  Runtime.install({ logger: temporalLogger('WARN') });
-  const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
-  await ensureSearchAttributes(connection, config.temporal.namespace);
-  const lakehouse = await openLakehouse(config);
-  say('bundling workflows and starting the worker ...');
-  const pipeline = await createPipelineWorker({ config, connection: nativeConnection, lakehouse });
-  const running = pipeline.worker.run();
-
-  const shutdown = async () => {
-    pipeline.worker.shutdown();
-    await running;
-    await pipeline.closeAdapters();
-    await lakehouse.close();
-    await connection.close();
-    await nativeConnection.close();
-    await devServer?.stop();
-  };
-
+  const r = new Resources();
+  const stop = new StopSignals({
+    onStop: (signal) => say(`${signal}: stopping (in-flight activities get up to ${config.worker.shutdownGraceSeconds} s; ${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again stops at once) ...`),
+    onForce: (signal) => {
+      say(`${signal} again: stopping at once, without draining`);
+      if (r.ownsDevServer) r.devServer?.terminate();
+      process.exit(INTERRUPTED_EXIT_CODE[signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT']);
+    },
+  });
+  let serving = false;
   try {
-    if (lakehouse instanceof LocalLakehouse && options.traffic) {
-      for (const source of config.sources) {
-        await ensureDemoSourceTable(lakehouse, source);
-        // Seeds differ per source so that sources overlap in some ids but not all.
-        const seed = DEMO_TRAFFIC.seed + config.sources.indexOf(source);
-        const commits = await writeTraffic(lakehouse, source, { ...DEMO_TRAFFIC, commits: options.commits, seed });
-        const rows = commits.reduce((sum, c) => sum + c.inserted + c.updated + c.deleted, 0);
-        say(`upstream ${source.table}: ${commits.length} commits, ${rows} row changes (now at version ${commits.at(-1)?.version ?? '?'})`);
-      }
-    }
-
-    await startSourceWorkflows(client, config);
-    let changesCaptured = 0;
-    for (const source of config.sources) {
-      const report = await captureUntilCaughtUp(client, config, source.name, (cycle) => {
-        say(`capture ${source.name}: cycle ${cycle.cycle}, ${cycle.ranges} range(s), offset ${cycle.offsetVersion} of ${cycle.latestVersion}, +${cycle.registryRowsInserted} registry rows`);
-      });
-      if (report.blocked) say(`capture ${source.name} is BLOCKED: ${report.blocked.type}: ${report.blocked.remedy}`);
-      // Lifetime total of the source workflow (carried across continue-as-new), not just this call's cycles.
-      const status = await client.workflow.getHandle(sourceWorkflowId(config, source.name)).query(sourceStatusQuery);
-      changesCaptured += status.totals.registryRowsInserted;
-    }
-
-    say('fan-in: refreshing the changed-ids view and dispatching batches ...');
-    let lastLine = '';
-    const fanIn = await runFanIn(client, config, {
-      onStatus: (status) => {
-        const line = `fan-in ${status.runKey ?? ''}: ${status.phase}, ${status.batchesSucceeded}/${status.batches} batches done, ${status.batchesRunning} running, ${status.batchesParked} parked`;
-        if (line !== lastLine) say((lastLine = line));
-      },
-    });
-    const counts = await lakehouse.tableCounts();
-    const summary = {
-      sources: config.sources.length,
-      changesCaptured,
-      registryRows: counts.registryRows,
-      changedIds: fanIn.changedIds,
-      batches: fanIn.batches,
-      batchesSucceeded: fanIn.batchesSucceeded,
-      targetRows: counts.targetRows,
-      launches: fanIn.launches,
-      runKey: fanIn.runKey,
-      ui: `${uiUrl}/namespaces/${config.temporal.namespace}/workflows`,
-    };
-    say(`done: ${summary.changesCaptured} changes captured, ${summary.changedIds} changed ids in ${summary.batches} batches (${summary.batchesSucceeded} succeeded), target holds ${summary.targetRows} rows`);
-    say(`Temporal Web UI: ${summary.ui}`);
-
-    if (options.once) {
-      await shutdown();
-      console.log(JSON.stringify(summary));
-      return 0;
-    }
-    say('serving: sources keep polling; run another fan-in with `bin/cdf fan-in` (it starts or joins the one fan-in workflow). Ctrl-C stops.');
-    await running;
-    await shutdown();
+    await run(config, r, stop, () => (serving = true));
+    await r.close();
     return 0;
   } catch (error) {
-    await shutdown().catch(() => undefined);
+    await r.close();
+    if (error instanceof StopRequested || error instanceof DevServerStartAborted) {
+      const signal = stop.signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+      say('stopped');
+      return serving ? 0 : INTERRUPTED_EXIT_CODE[signal];
+    }
     throw error;
+  } finally {
+    stop.dispose();
   }
+}
+
+async function run(config: Config, r: Resources, stop: StopSignals, onServing: () => void): Promise<void> {
+  const uiUrl = await startOrReuseDevServer(config, r, stop);
+  const workflowsUrl = `${uiUrl}/namespaces/${config.temporal.namespace}/workflows`;
+  say(`Temporal Web UI: ${workflowsUrl}`);
+
+  // Signals are handled by StopSignals, so the worker is shut down once, by Resources.close.
+  // The SDK core's own log lines (connection retries, ...) go to the JSON log on stderr, not raw onto this output.
+  Runtime.install({ logger: temporalLogger('WARN'), shutdownSignals: [], telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } } });
+  r.nativeConnection = await stop.race(NativeConnection.connect({ address: config.temporal.address }));
+  r.connection = await stop.race(Connection.connect({ address: config.temporal.address }));
+  const client = new Client({ connection: r.connection, namespace: config.temporal.namespace });
+  await stop.race(ensureSearchAttributes(r.connection, config.temporal.namespace));
+  const lakehouse = (r.lakehouse = await stop.race(openLakehouse(config)));
+  await stop.race(lakehouse.ensurePipelineTables());
+  // Counted before the worker runs: source workflows left running by an earlier run capture as soon as it does.
+  const registryBefore = (await stop.race(lakehouse.tableCounts())).registryRows;
+  say('bundling workflows and starting the worker ...');
+  r.pipeline = await stop.race(createPipelineWorker({ config, connection: r.nativeConnection, lakehouse }));
+  r.running = r.pipeline.worker.run();
+  // A worker that stops by itself (a fatal error) ends the run like a stop request would.
+  const workerEnded = r.running.then(() => {
+    throw new Error('the worker stopped by itself; see the log above');
+  });
+  workerEnded.catch(() => undefined);
+  const step = <T>(promise: Promise<T>) => stop.race(Promise.race([promise, workerEnded]));
+
+  if (lakehouse instanceof LocalLakehouse && options.traffic) {
+    for (const source of config.sources) {
+      await ensureDemoSourceTable(lakehouse, source);
+      // Seeds differ per source so that sources overlap in some ids but not all.
+      const seed = DEMO_TRAFFIC.seed + config.sources.indexOf(source);
+      const commits = await step(writeTraffic(lakehouse, source, { ...DEMO_TRAFFIC, commits: options.commits, seed }, undefined, stop.abortSignal));
+      say(`upstream ${source.table}: ${describeCommits(commits, options.commits)}, now at version ${commits.at(-1)?.version ?? '?'}`);
+    }
+  }
+
+  await step(startSourceWorkflows(client, config));
+  for (const source of config.sources) {
+    const report = await step(captureUntilCaughtUp(client, config, source.name));
+    if (report.blocked) say(`capture ${source.name}: BLOCKED at version ${report.offsetVersion ?? 'none'}: ${report.blocked.type}: ${report.blocked.remedy}`);
+    else say(`capture ${source.name}: caught up at version ${report.offsetVersion} of ${report.latestVersion}`);
+  }
+  const registryAfter = (await step(lakehouse.tableCounts())).registryRows;
+  const changesCaptured = registryAfter - registryBefore;
+  say(`capture: ${plural(changesCaptured, 'registry row')} inserted by this run (the registry holds ${registryAfter.toLocaleString('en-US')})`);
+
+  say('fan-in: refreshing the changed-ids view and dispatching batches ...');
+  let lastLine = '';
+  const fanIn = await step(
+    runFanIn(client, config, {
+      onStatus: (status) => {
+        const line = `fan-in ${status.runKey ?? ''}: ${status.phase}, ${status.batchesSucceeded} of ${plural(status.batches, 'batch', 'batches')} done, ${status.batchesRunning} running, ${status.batchesParked} parked`;
+        if (line !== lastLine) say((lastLine = line));
+      },
+    }),
+  );
+  const counts = await step(lakehouse.tableCounts());
+  const summary = {
+    sources: config.sources.length,
+    changesCaptured,
+    registryRows: counts.registryRows,
+    changedIds: fanIn.changedIds,
+    batches: fanIn.batches,
+    batchesSucceeded: fanIn.batchesSucceeded,
+    targetRows: counts.targetRows,
+    launches: fanIn.launches,
+    runKey: fanIn.runKey,
+    ui: workflowsUrl,
+  };
+  say(`done: ${plural(summary.changedIds, 'changed id')} in ${plural(summary.batches, 'batch', 'batches')} (${summary.batchesSucceeded} succeeded), target holds ${plural(summary.targetRows, 'row')}`);
+
+  if (options.once) {
+    await r.close();
+    console.log(JSON.stringify(summary));
+    return;
+  }
+  onServing();
+  say(`serving: sources keep polling every ${config.capture.pollIntervalSeconds} s; run another fan-in with \`bin/cdf fan-in\`. Ctrl-C stops.`);
+  await step(r.running);
+}
+
+/** Reuses a server that answers at the address (one this machine runs, or one an earlier run left), else starts one. */
+async function startOrReuseDevServer(config: Config, r: Resources, stop: StopSignals): Promise<string> {
+  const dataDir = resolve(config.lakehouse.local.path, '..');
+  const dbFile = resolve(dataDir, 'temporal.sqlite');
+  const pidFile = resolve(dataDir, 'temporal-dev-server.pid');
+  const uiUrl = `http://${config.temporal.address.split(':')[0]}:${config.temporal.uiPort}`;
+  if (await isFrontendReachable(config.temporal.address)) {
+    const left = findLeftDevServer(pidFile, config.temporal.address, dbFile);
+    if (left) {
+      // An earlier `npm start` was killed before it could stop its server: adopt it, stop it at the end.
+      r.devServer = left;
+      r.ownsDevServer = true;
+      say(`reusing the dev server an earlier run left on ${config.temporal.address} (pid ${left.pid}, same data file ${dbFile}); this run stops it when it stops`);
+    } else {
+      say(`using the Temporal server already at ${config.temporal.address} (not started by this run, so it is left running)`);
+    }
+    return uiUrl;
+  }
+  const cliPath = await stop.race(ensureTemporalCli(say));
+  say(`starting the Temporal dev server on ${config.temporal.address} (history in ${dbFile}, log in ${resolve(dataDir, 'temporal-server.log')}) ...`);
+  r.devServer = await startDevServer({
+    cliPath,
+    ip: config.temporal.address.split(':')[0],
+    port: Number(config.temporal.address.split(':').pop()),
+    uiPort: config.temporal.uiPort,
+    dbFile,
+    namespace: config.temporal.namespace,
+    logFile: resolve(dataDir, 'temporal-server.log'),
+    extraArgs: searchAttributeFlags(),
+    ownProcessGroup: true,
+    pidFile,
+    signal: stop.abortSignal,
+  });
+  r.ownsDevServer = true;
+  return r.devServer.uiUrl ?? uiUrl;
+}
+
+/** `a seed commit (1,500 rows) and 4 commits (820 row changes)`: the seed is written only into an empty table. */
+function describeCommits(commits: { inserted: number; updated: number; deleted: number }[], requested: number): string {
+  const rows = (list: typeof commits) => list.reduce((sum, c) => sum + c.inserted + c.updated + c.deleted, 0);
+  const seed = commits.length > requested ? commits.slice(0, 1) : [];
+  const rest = commits.slice(seed.length);
+  const written = `${plural(rest.length, 'commit')} (${plural(rows(rest), 'row change')})`;
+  return seed.length ? `a seed commit (${plural(rows(seed), 'row')}) and ${written}` : written;
 }
 
 function positiveInt(flag: string, value: string): number {

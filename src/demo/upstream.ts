@@ -38,13 +38,15 @@ export async function ensureDemoSourceTable(lakehouse: LocalLakehouse, source: S
 
 /**
  * Writes upstream traffic to one source: a seed commit if the table is empty, then `commits`
- * commits of random inserts, updates and deletes. Returns what each commit did.
+ * commits of random inserts, updates and deletes. Returns what each commit did; an aborted
+ * `signal` stops it between commits.
  */
 export async function writeTraffic(
   lakehouse: LocalLakehouse,
   source: SourceConfig,
   plan: TrafficPlan,
   onCommit: (commit: CommitResult) => void = () => undefined,
+  signal?: AbortSignal,
 ): Promise<CommitResult[]> {
   const commits: CommitResult[] = [];
   const { latestVersion } = await lakehouse.engine.describe(source.table);
@@ -52,7 +54,7 @@ export async function writeTraffic(
     commits.push(await lakehouse.writeUpstreamCommit(source.table, { insert: plan.seedRows, idSpace: plan.idSpace, seed: plan.seed }));
     onCommit(commits[commits.length - 1]!);
   }
-  for (let i = 0; i < plan.commits; i++) {
+  for (let i = 0; i < plan.commits && !signal?.aborted; i++) {
     const commit = await lakehouse.writeUpstreamCommit(source.table, {
       insert: plan.insertsPerCommit,
       update: plan.updatesPerCommit,
