@@ -32,23 +32,29 @@ interface Output {
 
 /** A status row: the query's answer, or `running: false` when the source's workflow is not running. */
 export type SourceStatusRow = { source: string; workflowId: string; running: true } & SourceStatus;
-type StatusRow = SourceStatusRow | { source: string; workflowId: string; running: false };
+/** `closed`: the workflow exists but has ended (terminated, failed, ...), so nothing captures the source. */
+type StatusRow = SourceStatusRow | { source: string; workflowId: string; running: false; closed: { status: string; at: string | null } | null };
 
 /** Runs the CLI on `argv` (as process.argv) and resolves to the exit code; never calls process.exit. */
 export async function runCli(argv: string[], output: Output = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): Promise<number> {
-  const program = buildProgram(output);
+  // With --json, errors are one JSON object on stderr too: {"error": {"type", "message"}, "exitCode"}.
+  const json = argv.slice(2).includes('--json');
+  const fail = (exitCode: number, type: string, message: string): number => {
+    output.err(json ? `${JSON.stringify({ error: { type, message }, exitCode })}\n` : `cdf: ${message}\n`);
+    return exitCode;
+  };
+  const program = buildProgram(json ? { out: output.out, err: () => undefined } : output);
   try {
     await program.parseAsync(argv);
     return 0;
   } catch (error) {
-    // Commander has already printed its own usage errors; help and --version end here with code 0.
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (error instanceof OperationFailedError || error instanceof ConfigError || error instanceof ScheduleConflictError) {
-      output.err(`cdf: ${error.message}\n`);
-      return 1;
+    // Commander has already printed its own usage errors (unless --json); help and --version end here with code 0.
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return 0;
+      return json ? fail(2, 'UsageError', error.message.replace(/^error: /, '')) : 2;
     }
-    output.err(`cdf: ${(error as Error).stack ?? String(error)}\n`);
-    return 1;
+    if (error instanceof OperationFailedError || error instanceof ConfigError || error instanceof ScheduleConflictError) return fail(1, error.name, error.message);
+    return fail(1, (error as Error).name ?? 'Error', json ? (error as Error).message : ((error as Error).stack ?? String(error)));
   }
 }
 
@@ -59,6 +65,8 @@ function buildProgram(output: Output): Command {
     .option('--config <file>', 'configuration file (default: $CDF_CONFIG or ./cdf.config.yaml)')
     .option('--json', 'print machine-readable JSON instead of text')
     .exitOverride()
+    // Every subcommand's --help lists --config and --json too.
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({ writeOut: output.out, writeErr: output.err })
     .showHelpAfterError('(run with --help for usage)');
   const globals = (command: Command) => command.optsWithGlobals<GlobalOptions>();
@@ -74,7 +82,7 @@ function buildProgram(output: Output): Command {
       const rows = await withClient(config, (client) => Promise.all(names.map((name) => queryStatus(client, config, name))));
       print(command, source === undefined ? rows : rows[0], formatStatusTable(rows));
       const missing = rows.find((row) => !row.running);
-      if (source !== undefined && missing) throw notRunning(missing.workflowId, source);
+      if (source !== undefined && missing && !missing.running) throw notRunning(missing.workflowId, source, missing.closed);
     });
 
   program
@@ -90,9 +98,11 @@ function buildProgram(output: Output): Command {
       const workflowId = sourceWorkflowId(config, source);
       const accepted = await withClient(config, async (client) => {
         try {
-          return await client.workflow.getHandle(workflowId).executeUpdate(replayFromVersionUpdate, {
+          const handle = client.workflow.getHandle(workflowId);
+          const answer = await handle.executeUpdate(replayFromVersionUpdate, {
             args: [{ fromVersion: options.from, ...(options.redispatch ? { redispatch: true } : {}), ...(options.reason ? { reason: options.reason } : {}) }],
           });
+          return { ...answer, paused: (await handle.query(sourceStatusQuery)).paused };
         } catch (error) {
           if (error instanceof WorkflowUpdateFailedError) {
             throw new OperationFailedError(`replay of ${source} from version ${options.from} refused by ${workflowId}: ${error.cause?.message ?? error.message}`);
@@ -101,7 +111,12 @@ function buildProgram(output: Output): Command {
         }
       });
       const dispatch = options.redispatch ? 'the next fan-in dispatches every id changed from it again' : 'the next fan-in dispatches what was not dispatched yet';
-      print(command, { source, workflowId, redispatch: Boolean(options.redispatch), ...accepted }, `${source}: replay from version ${accepted.fromVersion} accepted (offset was ${accepted.previousOffset ?? 'none'}); it runs before the next cycle, which starts now; ${dispatch}`);
+      // A paused source accepts the replay at once and applies it on resume; a running one has applied it when the update returns.
+      const { paused } = accepted;
+      const text = paused
+        ? `${source}: replay from version ${accepted.fromVersion} accepted (offset ${accepted.previousOffset ?? 'none'}), but the source is paused (${paused.reason}): it is applied when you resume it (\`cdf resume ${source}\`); ${dispatch}`
+        : `${source}: replay from version ${accepted.fromVersion} applied (offset was ${accepted.previousOffset ?? 'none'}); capture from version ${accepted.fromVersion} runs now; ${dispatch}`;
+      print(command, { source, workflowId, redispatch: Boolean(options.redispatch), fromVersion: accepted.fromVersion, previousOffset: accepted.previousOffset, applied: !paused }, text);
     });
 
   program
@@ -113,8 +128,16 @@ function buildProgram(output: Output): Command {
       const config = loadConfig({ file: globals(command).config });
       knownSource(config, source);
       const workflowId = sourceWorkflowId(config, source);
-      await withClient(config, (client) => client.workflow.getHandle(workflowId).signal(pauseSignal, { reason: options.reason }).catch((e) => Promise.reject(asNotRunning(e, workflowId, source))));
-      print(command, { source, workflowId, paused: true, reason: options.reason }, `${source}: pause sent (${options.reason}); \`cdf resume ${source}\` undoes it`);
+      const before = await withClient(config, async (client) => {
+        const row = await queryStatus(client, config, source);
+        if (!row.running) throw notRunning(workflowId, source, row.closed);
+        await client.workflow.getHandle(workflowId).signal(pauseSignal, { reason: options.reason }).catch((e) => Promise.reject(asNotRunning(e, workflowId, source)));
+        return row.paused;
+      });
+      const text = before
+        ? `${source}: already paused since ${before.since} (${before.reason}); the reason is now "${options.reason}". \`cdf resume ${source}\` undoes it`
+        : `${source}: paused (${options.reason}) after the range in progress, if any; \`cdf resume ${source}\` undoes it`;
+      print(command, { source, workflowId, paused: true, reason: options.reason, alreadyPausedSince: before?.since ?? null }, text);
     });
 
   program
@@ -125,8 +148,15 @@ function buildProgram(output: Output): Command {
       const config = loadConfig({ file: globals(command).config });
       knownSource(config, source);
       const workflowId = sourceWorkflowId(config, source);
-      await withClient(config, (client) => client.workflow.getHandle(workflowId).signal(resumeSignal, {}).catch((e) => Promise.reject(asNotRunning(e, workflowId, source))));
-      print(command, { source, workflowId, paused: false }, `${source}: resume sent; a capture cycle starts now`);
+      const wasPaused = await withClient(config, async (client) => {
+        const row = await queryStatus(client, config, source);
+        if (!row.running) throw notRunning(workflowId, source, row.closed);
+        if (!row.paused) return false;
+        await client.workflow.getHandle(workflowId).signal(resumeSignal, {}).catch((e) => Promise.reject(asNotRunning(e, workflowId, source)));
+        return true;
+      });
+      const text = wasPaused ? `${source}: resumed; a capture cycle starts now` : `${source}: not paused, nothing to resume (\`cdf status ${source}\` shows its state)`;
+      print(command, { source, workflowId, paused: false, wasPaused }, text);
     });
 
   program
@@ -291,18 +321,30 @@ function knownSource(config: Config, source: string): string {
   throw new OperationFailedError(`source ${source} is not in the config (known: ${config.sources.map((s) => s.name).join(', ')}): check the name or add it to sources`);
 }
 
+/** A closed workflow still answers queries (from its history), so its state is read first: it says `not running`. */
 async function queryStatus(client: Client, config: Config, source: string): Promise<StatusRow> {
   const workflowId = sourceWorkflowId(config, source);
+  const handle = client.workflow.getHandle(workflowId);
   try {
-    return { ...(await client.workflow.getHandle(workflowId).query(sourceStatusQuery)), source, workflowId, running: true };
+    const description = await handle.describe();
+    if (description.status.name !== 'RUNNING') {
+      return { source, workflowId, running: false, closed: { status: description.status.name, at: description.closeTime?.toISOString() ?? null } };
+    }
+    return { ...(await handle.query(sourceStatusQuery)), source, workflowId, running: true };
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return { source, workflowId, running: false };
+    if (error instanceof WorkflowNotFoundError) return { source, workflowId, running: false, closed: null };
     throw error;
   }
 }
 
-function notRunning(workflowId: string, source: string): OperationFailedError {
-  return new OperationFailedError(`the workflow of source ${source} (${workflowId}) is not running: start the source workflows (npm start, or startSourceWorkflows)`);
+function describeClosed(closed: { status: string; at: string | null } | null): string {
+  return closed ? `${closed.status.toLowerCase()}${closed.at ? ` at ${closed.at}` : ''}` : 'no such workflow';
+}
+
+function notRunning(workflowId: string, source: string, closed: { status: string; at: string | null } | null = null): OperationFailedError {
+  return new OperationFailedError(
+    `the workflow of source ${source} (${workflowId}) is not running (${describeClosed(closed)}): start the source workflows again (npm start starts every source that is not running)`,
+  );
 }
 
 function asNotRunning(error: unknown, workflowId: string, source: string): unknown {
@@ -314,7 +356,7 @@ export function formatStatusTable(rows: StatusRow[]): string {
   const table = [['SOURCE', 'STATE', 'OFFSET', 'LATEST', 'LAG', 'LAG_S', 'CYCLES', 'NOTE']];
   for (const row of rows) {
     if (!row.running) {
-      table.push([row.source, 'not running', '-', '-', '-', '-', '-', `no workflow ${row.workflowId}`]);
+      table.push([row.source, 'not running', '-', '-', '-', '-', '-', `${row.workflowId}: ${describeClosed(row.closed)}`]);
       continue;
     }
     const state = row.paused ? 'paused' : row.blocked ? 'blocked' : row.retrying ? 'retrying' : 'capturing';
@@ -327,7 +369,7 @@ export function formatStatusTable(rows: StatusRow[]): string {
           : row.pendingReplay
           ? `replay from ${row.pendingReplay.fromVersion} pending`
           : row.lastRejected
-            ? `last rejected ${row.lastRejected.handler}: ${row.lastRejected.reason}`
+            ? `last rejected ${row.lastRejected.handler} at ${row.lastRejected.at}: ${row.lastRejected.reason}`
             : '';
     const text = (value: number | null) => (value === null ? '-' : String(value));
     table.push([row.source, state, text(row.offsetVersion), text(row.latestVersion), text(row.lagVersions), text(row.lagSeconds), String(row.cyclesCompleted), note]);

@@ -221,6 +221,8 @@ async function applyReplay(state: SourceState): Promise<void> {
     state.offsetCommitTimestamp = null;
     state.blocked = null;
     state.lastReplayRefusal = null;
+    // A replay refused earlier is settled by this one; status shows refusals still waiting for an answer.
+    if (state.lastRejected?.handler === 'replayFromVersion') state.lastRejected = null;
     // What is captured again must reach a fan-in again, even up to a version the trigger saw before.
     state.notifiedOffset = null;
   } catch (error) {
@@ -305,7 +307,8 @@ function registerHandlers(state: SourceState): void {
   setHandler(
     pauseSignal,
     (request) => {
-      state.paused = { reason: typeof request?.reason === 'string' ? request.reason.slice(0, 500) : 'paused by an operator', since: new Date(Date.now()).toISOString() };
+      // Pausing a paused source updates the reason; it has been paused since the first pause.
+      state.paused = { reason: typeof request?.reason === 'string' ? request.reason.slice(0, 500) : 'paused by an operator', since: state.paused?.since ?? new Date(Date.now()).toISOString() };
       publishSearchAttributes(state);
     },
     { description: 'Stop capturing after the current range until resume. Input: {"reason": "…"}' },
@@ -330,7 +333,7 @@ function registerHandlers(state: SourceState): void {
     },
     {
       validator: (_request: EmptyRequest) => {
-        if (state.paused) throw new Error(`source ${state.source} is paused (${state.paused.reason}): send resume first`);
+        if (state.paused) throw ApplicationFailure.create({ message: `source ${state.source} is paused (${state.paused.reason}): send resume first`, type: 'SourcePaused', nonRetryable: true });
       },
       description: 'Run a capture cycle now and return its report (ranges, counts, offset). Input: {}',
     },

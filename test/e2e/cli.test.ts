@@ -1,5 +1,6 @@
 import { captureUntilCaughtUp, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
-import { sourceStatusQuery } from '../../src/workflows/messages';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { replayFromVersionSignal, replayFromVersionUpdate, sourceStatusQuery } from '../../src/workflows/messages';
 import { runCdf, writeConfigFile } from '../support/cli';
 import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
 import { writeRandomTraffic } from '../support/traffic';
@@ -63,7 +64,7 @@ describe('the cdf CLI', () => {
   it('replays from a valid version and the source captures back to the latest version', async () => {
     const result = await cdf('replay', 'orders', '--from', '2', '--reason', 'cli test', '--json');
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual({ source: 'orders', workflowId: sourceWorkflowId(t.config, 'orders'), fromVersion: 2, previousOffset: 4, redispatch: false });
+    expect(JSON.parse(result.stdout)).toEqual({ source: 'orders', workflowId: sourceWorkflowId(t.config, 'orders'), fromVersion: 2, previousOffset: 4, redispatch: false, applied: true });
     const report = await captureUntilCaughtUp(t.client, t.config, 'orders');
     expect(report.offsetVersion).toBe(4);
   });
@@ -79,6 +80,71 @@ describe('the cdf CLI', () => {
     expect(resumed.code).toBe(0);
     expect(JSON.parse((await cdf('status', 'orders', '--json')).stdout).paused).toBeNull();
   });
+
+  it('`replay` of a paused source says the replay waits for resume, and resume applies it', async () => {
+    await cdf('pause', 'orders', '--reason', 'maintenance window');
+    const result = await cdf('replay', 'orders', '--from', '3');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/replay from version 3 accepted \(offset 4\), but the source is paused \(maintenance window\): it is applied when you resume it \(`cdf resume orders`\)/);
+    expect((await status()).pendingReplay).toEqual(expect.objectContaining({ fromVersion: 3 }));
+    expect((await cdf('resume', 'orders')).stdout).toMatch(/orders: resumed; a capture cycle starts now/);
+    expect((await captureUntilCaughtUp(t.client, t.config, 'orders')).offsetVersion).toBe(4);
+    expect((await status()).pendingReplay).toBeNull();
+  });
+
+  it('`pause` of a paused source says it already was, since when, and the reason it now has', async () => {
+    await cdf('pause', 'orders', '--reason', 'first');
+    const since = (await status()).paused!.since;
+    const again = await cdf('pause', 'orders', '--reason', 'second');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`orders: already paused since ${since} (first); the reason is now "second"`);
+    expect((await status()).paused).toEqual({ reason: 'second', since });
+    await cdf('resume', 'orders');
+  });
+
+  it('`resume` of a source that is not paused says there is nothing to resume', async () => {
+    const result = await cdf('resume', 'orders', '--json');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual(expect.objectContaining({ paused: false, wasPaused: false }));
+    expect((await cdf('resume', 'orders')).stdout).toMatch(/orders: not paused, nothing to resume/);
+  });
+
+  it('`status` shows a refused replay signal with its time, until a replay is applied', async () => {
+    const handle = t.client.workflow.getHandle(sourceWorkflowId(t.config, 'orders'));
+    await handle.signal(replayFromVersionSignal, { fromVersion: -1 });
+    const rejected = await waitFor(async () => (await status()).lastRejected);
+    expect((await cdf('status')).stdout).toContain(`last rejected replayFromVersion at ${rejected.at}: fromVersion must be 0 or more, got -1`);
+    await cdf('replay', 'orders', '--from', '4');
+    expect((await status()).lastRejected).toBeNull();
+  });
+
+  it('refuses an invalid replay update as a non-retryable InvalidRequest failure', async () => {
+    const handle = t.client.workflow.getHandle(sourceWorkflowId(t.config, 'orders'));
+    const error = await handle.executeUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 'x' as unknown as number }] }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((error as WorkflowUpdateFailedError).cause).toEqual(expect.objectContaining({ type: 'InvalidRequest', nonRetryable: true, message: expect.stringContaining('fromVersion must be a whole number') }));
+  });
+
+  it.each([
+    ['an operation that fails', ['replay', 'nope', '--from', '1'], 1, 'OperationFailedError', /source nope is not in the config/],
+    ['bad usage', ['replay', 'orders', '--from', 'abc'], 2, 'UsageError', /option '--from <version>' argument 'abc' is invalid/],
+  ])('with --json, prints %s as one JSON object on stderr with its exit code', async (_case, args, exitCode, type, message) => {
+    const result = await cdf(...args, '--json');
+    expect(result.code).toBe(exitCode);
+    expect(result.stdout).toBe('');
+    const error = JSON.parse(result.stderr);
+    expect(error).toEqual({ error: { type, message: expect.stringMatching(message) }, exitCode });
+  });
+
+  it.each(['status', 'replay', 'pause', 'resume', 'fan-in', 'batches list', 'batches retry', 'batches abandon', 'schedules apply'])(
+    '`%s --help` lists --json and --config',
+    async (command) => {
+      const result = await cdf(...command.split(' '), '--help');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/--json +print machine-readable JSON/);
+      expect(result.stdout).toMatch(/--config <file>/);
+    },
+  );
 
   it.each([
     ['status', ['status', 'nope']],
@@ -98,12 +164,30 @@ describe('the cdf CLI', () => {
     expect(summary.changedIds).toBeGreaterThan(0);
   });
 
+  it('`status` of a source whose workflow was terminated says not running and how it ended', async () => {
+    await t.client.workflow.getHandle(sourceWorkflowId(t.config, 'customers')).terminate('cli test');
+    const all = await cdf('status');
+    expect(all.stdout).toMatch(/^customers +not running .*: terminated at \d{4}-\d\d-\d\dT/m);
+    const one = await cdf('status', 'customers');
+    expect(one.code).toBe(1);
+    expect(one.stderr).toMatch(/the workflow of source customers \(.*\) is not running \(terminated at .*\): start the source workflows again/);
+  });
+
   it('exits 1 with the address and the fix when Temporal cannot be reached', async () => {
     const result = await runCdf(['status', '--config', configFile], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('cannot reach Temporal at 127.0.0.1:1');
   });
 });
+
+async function waitFor<T>(read: () => Promise<T | null | undefined>): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    const value = await read();
+    if (value) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('timed out');
+}
 
 function pick<T extends object, K extends keyof T>(value: T, ...keys: K[]): Pick<T, K> {
   return Object.fromEntries(keys.map((k) => [k, value[k]])) as Pick<T, K>;
