@@ -14,9 +14,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { captureUntilCaughtUp, runFanIn, startSourceWorkflows } from '../src/client/operations';
-import type { Config } from '../src/config/schema';
+import { DURATION, durationMs, type Config } from '../src/config/schema';
 import { ConfigError, loadConfig } from '../src/config/load';
 import { DatabricksConfigError } from '../src/databricks/connection';
+import { startLiveDemo, type LiveDemo } from '../src/demo/liveDemo';
 import { DEMO_TRAFFIC, ensureDemoSourceTable, writeTraffic } from '../src/demo/upstream';
 import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
 import { openLakehouse, type Lakehouse } from '../src/lakehouse';
@@ -33,10 +34,11 @@ const options = new Command()
   .description('Run cdf-orchestrator end to end on the embedded default (Temporal dev server, DuckDB lakehouse, local job runner).')
   .option('--once', 'exit after the first full fan-in and print a JSON summary as the last line')
   .option('--config <file>', 'configuration file (default: $CDF_CONFIG or ./cdf.config.yaml)')
-  .option('--no-traffic', 'do not write demo upstream traffic')
-  .option('--commits <n>', 'demo commits per source, after a seed commit into an empty table', (v) => positiveInt('--commits', v), DEMO_TRAFFIC.commits)
+  .option('--no-traffic', 'do not write demo upstream traffic (neither at start nor while serving)')
+  .option('--commits <n>', 'demo commits per source at start, after a seed commit into an empty table', (v) => positiveInt('--commits', v), DEMO_TRAFFIC.commits)
+  .option('--traffic-every <duration>', 'while serving, a demo commit per source this often (e.g. 20s, 1m)', parseDuration, '20s')
   .parse()
-  .opts<{ once?: boolean; config?: string; traffic: boolean; commits: number }>();
+  .opts<{ once?: boolean; config?: string; traffic: boolean; commits: number; trafficEvery: string }>();
 
 const say = (message: string) => console.log(`[start] ${message}`);
 
@@ -49,7 +51,20 @@ class Resources {
   lakehouse?: Lakehouse;
   pipeline?: PipelineWorker;
   running?: Promise<void>;
+  liveDemo?: LiveDemo;
+  /** Still pending when a stop cut the run short: awaited and closed too. */
+  openingLakehouse?: Promise<Lakehouse>;
+  creatingPipeline?: Promise<PipelineWorker>;
+  /** Statements of this process on the lakehouse: closing DuckDB under a running statement crashes the process. */
+  private readonly lakehouseCalls = new Set<Promise<unknown>>();
   private closing?: Promise<void>;
+
+  onLakehouse<T>(call: Promise<T>): Promise<T> {
+    this.lakehouseCalls.add(call);
+    const settled = () => void this.lakehouseCalls.delete(call);
+    call.then(settled, settled);
+    return call;
+  }
 
   close(): Promise<void> {
     this.closing ??= this.closeAll();
@@ -64,9 +79,16 @@ class Resources {
         say(`while stopping, ${what} failed: ${(error as Error).message}`);
       }
     };
+    if (this.liveDemo) await attempt('stopping the demo traffic', () => this.liveDemo!.stop());
+    this.pipeline ??= await this.creatingPipeline?.catch(() => undefined);
+    this.lakehouse ??= await this.openingLakehouse?.catch(() => undefined);
+    // A worker created after the stop was asked for holds the connection until it has run and shut down.
+    if (this.pipeline?.worker.getState() === 'INITIALIZED') this.running = this.pipeline.worker.run();
     if (this.pipeline && this.pipeline.worker.getState() === 'RUNNING') this.pipeline.worker.shutdown();
     if (this.running) await attempt('the worker', () => this.running!);
     if (this.pipeline) await attempt('closing the job runner', () => this.pipeline!.closeAdapters());
+    // A demo write stops at its next commit (it watches the abort signal); a count ends by itself.
+    if (this.lakehouseCalls.size) await attempt('waiting for the statements in flight', () => Promise.allSettled([...this.lakehouseCalls]));
     if (this.lakehouse) await attempt('closing the lakehouse', () => this.lakehouse!.close());
     if (this.connection) await attempt('closing the client connection', () => this.connection!.close());
     if (this.nativeConnection) await attempt('closing the worker connection', () => this.nativeConnection!.close());
@@ -115,12 +137,17 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
   r.connection = await stop.race(Connection.connect({ address: config.temporal.address }));
   const client = new Client({ connection: r.connection, namespace: config.temporal.namespace });
   await stop.race(ensureSearchAttributes(r.connection, config.temporal.namespace));
-  const lakehouse = (r.lakehouse = await stop.race(openLakehouse(config)));
-  await stop.race(lakehouse.ensurePipelineTables());
+  const lakehouse = (r.lakehouse = await stop.race((r.openingLakehouse = openLakehouse(config))));
+  await stop.race(r.onLakehouse(lakehouse.ensurePipelineTables()));
   // Counted before the worker runs: source workflows left running by an earlier run capture as soon as it does.
-  const registryBefore = (await stop.race(lakehouse.tableCounts())).registryRows;
+  const registryBefore = (await stop.race(r.onLakehouse(lakehouse.tableCounts()))).registryRows;
   say('bundling workflows and starting the worker ...');
-  r.pipeline = await stop.race(createPipelineWorker({ config, connection: r.nativeConnection, lakehouse }));
+  // The first fan-in is run below, once every source has caught up; event-driven fan-ins
+  // (fanIn.onChange) start when serving, so a fan-in triggered half-way through does not split it.
+  // The capture activities read this object on every cycle.
+  const workerConfig = structuredClone(config);
+  workerConfig.fanIn.onChange.enabled = false;
+  r.pipeline = await stop.race((r.creatingPipeline = createPipelineWorker({ config: workerConfig, connection: r.nativeConnection, lakehouse })));
   r.running = r.pipeline.worker.run();
   // A worker that stops by itself (a fatal error) ends the run like a stop request would.
   const workerEnded = r.running.then(() => {
@@ -131,10 +158,10 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
 
   if (lakehouse instanceof LocalLakehouse && options.traffic) {
     for (const source of config.sources) {
-      await ensureDemoSourceTable(lakehouse, source);
+      await step(r.onLakehouse(ensureDemoSourceTable(lakehouse, source)));
       // Seeds differ per source so that sources overlap in some ids but not all.
       const seed = DEMO_TRAFFIC.seed + config.sources.indexOf(source);
-      const commits = await step(writeTraffic(lakehouse, source, { ...DEMO_TRAFFIC, commits: options.commits, seed }, undefined, stop.abortSignal));
+      const commits = await step(r.onLakehouse(writeTraffic(lakehouse, source, { ...DEMO_TRAFFIC, commits: options.commits, seed }, undefined, stop.abortSignal)));
       say(`upstream ${source.table}: ${describeCommits(commits, options.commits)}, now at version ${commits.at(-1)?.version ?? '?'}`);
     }
   }
@@ -145,7 +172,7 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
     if (report.blocked) say(`capture ${source.name}: BLOCKED at version ${report.offsetVersion ?? 'none'}: ${report.blocked.type}: ${report.blocked.remedy}`);
     else say(`capture ${source.name}: caught up at version ${report.offsetVersion} of ${report.latestVersion}`);
   }
-  const registryAfter = (await step(lakehouse.tableCounts())).registryRows;
+  const registryAfter = (await step(r.onLakehouse(lakehouse.tableCounts()))).registryRows;
   const changesCaptured = registryAfter - registryBefore;
   say(`capture: ${plural(changesCaptured, 'registry row')} inserted by this run (the registry holds ${registryAfter.toLocaleString('en-US')})`);
 
@@ -159,7 +186,7 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
       },
     }),
   );
-  const counts = await step(lakehouse.tableCounts());
+  const counts = await step(r.onLakehouse(lakehouse.tableCounts()));
   const summary = {
     sources: config.sources.length,
     changesCaptured,
@@ -180,7 +207,14 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
     return;
   }
   onServing();
-  say(`serving: sources keep polling every ${config.capture.pollIntervalSeconds} s; run another fan-in with \`bin/cdf fan-in\`. Ctrl-C stops.`);
+  workerConfig.fanIn.onChange.enabled = config.fanIn.onChange.enabled;
+  const trafficEveryMs = options.traffic && lakehouse instanceof LocalLakehouse ? durationMs(options.trafficEvery) : null;
+  r.liveDemo = startLiveDemo({ client, config, lakehouse, trafficEveryMs, say });
+  const traffic = trafficEveryMs === null ? 'no demo traffic' : `a demo commit per source every ${options.trafficEvery}`;
+  const dispatch = config.fanIn.onChange.enabled
+    ? 'each capture starts a fan-in a few seconds later (fanIn.onChange)'
+    : 'fanIn.onChange is off, so run a fan-in with `bin/cdf fan-in` (or put it on a schedule)';
+  say(`serving: ${traffic}; sources poll every ${config.capture.pollIntervalSeconds} s; ${dispatch}. Ctrl-C stops.`);
   await step(r.running);
 }
 
@@ -228,6 +262,11 @@ function describeCommits(commits: { inserted: number; updated: number; deleted: 
   const rest = commits.slice(seed.length);
   const written = `${plural(rest.length, 'commit')} (${plural(rows(rest), 'row change')})`;
   return seed.length ? `a seed commit (${plural(rows(seed), 'row')}) and ${written}` : written;
+}
+
+function parseDuration(value: string): string {
+  if (!DURATION.test(value) || durationMs(value) === 0) throw new InvalidArgumentError(`--traffic-every must be a duration such as 20s or 1m, got "${value}"`);
+  return value;
 }
 
 function positiveInt(flag: string, value: string): number {

@@ -1,11 +1,16 @@
 /**
  * `npm run traffic -- --source orders --commits 5 --inserts 100 --updates 50 --deletes 10`
  * Writes upstream traffic into the local lakehouse: commits of random inserts, updates and
- * deletes on a configured source (created if missing). DuckDB lets one process write a file, so
- * run it while `npm start` is not running; the sources capture it on their next cycle.
+ * deletes on a configured source (created if missing); the sources capture it on their next
+ * cycle. DuckDB lets one process write the file: while `npm start` (or a worker) holds it, the
+ * commits are handed to that worker through Temporal (the demoTraffic workflow) instead.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import type { DemoCommit, DemoTrafficRequest } from '../src/activities/demoTraffic';
 import { ConfigError, loadConfig } from '../src/config/load';
+import type { Config } from '../src/config/schema';
 import { DEMO_TRAFFIC, ensureDemoSourceTable, writeTraffic } from '../src/demo/upstream';
 import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
 
@@ -34,20 +39,55 @@ async function main(): Promise<void> {
   if (config.lakehouse.target !== 'local') throw new Error('traffic writes to the local lakehouse only (lakehouse.target: local)');
   const sources = config.sources.filter((s) => !options.source || s.name === options.source);
   if (sources.length === 0) throw new Error(`--source "${options.source}" is not in the config (known: ${config.sources.map((s) => s.name).join(', ')})`);
-  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
+  const plan = { commits: options.commits, insertsPerCommit: options.inserts, updatesPerCommit: options.updates, deletesPerCommit: options.deletes, idSpace: options.idSpace, seed: options.seed };
+  const print = (c: DemoCommit) => console.log(`${c.table} v${c.version}: +${c.inserted} ~${c.updated} -${c.deleted}`);
+  let lakehouse: LocalLakehouse;
+  try {
+    lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
+  } catch (error) {
+    const holder = /Conflicting lock is held in .*\(PID (\d+)\)/.exec((error as Error).message);
+    if (!holder) throw error;
+    console.log(`[traffic] ${config.lakehouse.local.path} is held by process ${holder[1]} (npm start or a worker): handing the commits to its worker through Temporal ...`);
+    for (const commit of await handToWorker(config, { sources: sources.map((s) => s.name), plan })) print(commit);
+    return;
+  }
   try {
     await lakehouse.ensurePipelineTables();
     for (const source of sources) {
       await ensureDemoSourceTable(lakehouse, source);
-      await writeTraffic(
-        lakehouse,
-        source,
-        { seedRows: 0, commits: options.commits, insertsPerCommit: options.inserts, updatesPerCommit: options.updates, deletesPerCommit: options.deletes, idSpace: options.idSpace, seed: options.seed },
-        (commit) => console.log(`${source.table} v${commit.version}: +${commit.inserted} ~${commit.updated} -${commit.deleted}`),
-      );
+      await writeTraffic(lakehouse, source, { seedRows: 0, ...plan }, (commit) => print({ ...commit, table: source.table }));
     }
   } finally {
     await lakehouse.close();
+  }
+}
+
+/** Runs the demoTraffic workflow on the config's task queue: the worker holding the file writes the commits. */
+async function handToWorker(config: Config, request: DemoTrafficRequest): Promise<DemoCommit[]> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
+  } catch {
+    throw new Error(
+      `the lakehouse file is held by another process, and Temporal at ${config.temporal.address} cannot be reached to hand the commits to its worker: stop that process (Ctrl-C in npm start) and run this again`,
+    );
+  }
+  try {
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    return await client.workflow.execute('demoTraffic', {
+      workflowId: `${config.temporal.workflowIdPrefix}-demo-traffic-${randomUUID().slice(0, 8)}`,
+      taskQueue: config.temporal.taskQueue,
+      args: [request],
+      // No worker on the task queue (the file is held by something else): fail instead of waiting forever.
+      workflowExecutionTimeout: '2 minutes',
+    });
+  } catch (error) {
+    if (error instanceof WorkflowFailedError) {
+      throw new Error(`the worker did not write the commits: ${error.cause?.message ?? error.message} (is a worker polling task queue ${config.temporal.taskQueue}? npm start runs one)`);
+    }
+    throw error;
+  } finally {
+    await connection.close();
   }
 }
 

@@ -1,4 +1,5 @@
 import { createCaptureActivities, type CaptureDeps } from './capture';
+import { createDemoTrafficActivities } from './demoTraffic';
 import { createDispatchActivities } from './dispatch';
 import { createFanoutActivities, type FanoutDeps } from './fanout';
 
@@ -6,7 +7,7 @@ export type ActivityDeps = CaptureDeps & FanoutDeps;
 
 /** All activities, bound to the worker's adapters. Workflows see only `typeof` this. */
 export function createActivities(deps: ActivityDeps) {
-  return { ...createCaptureActivities(deps), ...createFanoutActivities(deps), ...createDispatchActivities(deps) };
+  return { ...createCaptureActivities(deps), ...createFanoutActivities(deps), ...createDispatchActivities(deps), ...createDemoTrafficActivities(deps) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -80,10 +80,13 @@ export async function runFanIn(
   const start = await startOrJoinFanIn(client, config);
   options.onStart?.(start);
   const onStatus = options.onStatus;
-  const ticker = onStatus && setInterval(() => void start.handle.query(fanInStatusQuery).then(onStatus, () => undefined), 1000);
+  let finished = false;
+  // A query in flight when the result arrives is dropped: its status would be printed after the result.
+  const ticker = onStatus && setInterval(() => void start.handle.query(fanInStatusQuery).then((status) => finished || onStatus(status), () => undefined), 1000);
   try {
     return (await start.handle.result()) as FanInSummary;
   } finally {
+    finished = true;
     if (ticker) clearInterval(ticker);
   }
 }

@@ -198,8 +198,23 @@ export const configSchema = z
       .strictObject({
         /** Starts a fan-in on a cadence. */
         fanIn: scheduleSchema.optional(),
-        /** Signals pollNow to every source's workflow on a cadence (one schedule per source). */
-        sources: scheduleSchema.optional(),
+        /**
+         * Removed: it started a workflow per source per tick only to signal pollNow to sources that
+         * poll by themselves. Refused with the way out, so `cdf schedules apply` deletes its schedules.
+         */
+        sources: z
+          .unknown()
+          .optional()
+          .superRefine((value, ctx) => {
+            if (value === undefined) return;
+            ctx.addIssue({
+              code: 'custom',
+              input: value,
+              message:
+                'was removed: every source workflow already polls by itself every capture.pollIntervalSeconds, so a poll schedule only added a workflow per source per tick. ' +
+                'Delete schedules.sources (set capture.pollIntervalSeconds for the cadence) and run `cdf schedules apply`, which deletes the poll schedules it created',
+            });
+          }),
       })
       .prefault({}),
     /** Faults injected at the adapters' boundary, for reliability testing; all off by default. */

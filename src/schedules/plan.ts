@@ -1,5 +1,4 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
-import { sourceWorkflowId } from '../client/operations';
 import { durationMs, type Config, type OverlapPolicyName, type ScheduleConfig } from '../config/schema';
 
 /** Marks a schedule as ours (and whose prefix), so apply never touches or deletes anyone else's. */
@@ -11,9 +10,9 @@ export const pollScheduleId = (config: Config, source: string) => `${config.temp
 /** A schedule as the config wants it: plain values (durations in ms), comparable with a describe(). */
 export interface DesiredSchedule {
   scheduleId: string;
-  /** Where it comes from in the config, for messages: "schedules.fanIn" or "schedules.sources". */
+  /** Where it comes from in the config, for messages: "schedules.fanIn". */
   configPath: string;
-  workflowType: 'scheduledFanIn' | 'pollSource';
+  workflowType: 'scheduledFanIn';
   workflowId: string;
   taskQueue: string;
   args: unknown[];
@@ -44,10 +43,14 @@ export interface SchedulePlan {
   conflicts: { scheduleId: string; reason: string }[];
 }
 
-/** The schedules `config.schedules` asks for: one fan-in schedule and one poll schedule per source. */
+/**
+ * The schedules `config.schedules` asks for: the fan-in schedule. (Poll schedules per source,
+ * `<prefix>-poll-<source>`, came from the removed `schedules.sources`; apply deletes them as
+ * managed schedules the config no longer names.)
+ */
 export function desiredSchedules(config: Config): DesiredSchedule[] {
   const desired: DesiredSchedule[] = [];
-  const { fanIn, sources } = config.schedules;
+  const { fanIn } = config.schedules;
   if (fanIn) {
     desired.push({
       scheduleId: fanInScheduleId(config),
@@ -60,20 +63,6 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
       staticSummary: 'Scheduled fan-in: dispatch changed ids to downstream jobs',
       ...timing(fanIn),
     });
-  }
-  if (sources) {
-    for (const source of config.sources) {
-      desired.push({
-        scheduleId: pollScheduleId(config, source.name),
-        configPath: 'schedules.sources',
-        workflowType: 'pollSource',
-        workflowId: `${pollScheduleId(config, source.name)}-scheduled`,
-        taskQueue: config.temporal.taskQueue,
-        args: [{ source: source.name, workflowId: sourceWorkflowId(config, source.name) }],
-        staticSummary: `Scheduled poll of source ${source.name}`,
-        ...timing(sources),
-      });
-    }
   }
   return desired;
 }

@@ -1,6 +1,7 @@
-import { ActivityFailure, ApplicationFailure, continueAsNew, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, continueAsNew, proxyActivities, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities, BatchAttempt, FanInRunStart } from '../activities';
 import type { BatchKey } from '../lakehouse/port';
+import { fanInDetails } from './currentDetails';
 import { FanInProgress, type FanInCursor, type FanInSummary } from './fanInProgress';
 import { fanInStatusQuery } from './messages';
 import { CdfDispatchedIds, CdfFanInOutcome, CdfParkedBatches } from './searchAttributes';
@@ -49,6 +50,7 @@ export interface FanInInput {
 export async function fanIn(input: FanInInput = {}): Promise<FanInSummary> {
   const progress = new FanInProgress(input.cursor);
   setHandler(fanInStatusQuery, () => progress.status, { description: 'Run key, phase, batches succeeded, parked, running and waiting to relaunch, with run links.' });
+  showProgress(progress);
   const cursor = input.cursor ?? (await openRun(progress));
   const lanes = batchLanes(cursor.run, progress);
 
@@ -62,12 +64,14 @@ export async function fanIn(input: FanInInput = {}): Promise<FanInSummary> {
     }
     progress.counted(await lanes.activities.batchStatusCounts({ runKey: cursor.run.runKey }));
     progress.status.phase = 'committing';
+    showProgress(progress);
     cursor.committed = (await lanes.activities.commitFanInRun({ runKey: cursor.run.runKey })).committed;
     cursor.stage = 'requeued';
     publishOutcome(progress.summary(Date.now()));
   }
 
   progress.status.phase = 'retrying requeued batches';
+  showProgress(progress);
   for (;;) {
     const requeued = await lanes.activities.requeuedBatches({ limit: PAGE_SIZE });
     if (requeued.length === 0) break;
@@ -75,6 +79,7 @@ export async function fanIn(input: FanInInput = {}): Promise<FanInSummary> {
     if (done < requeued.length || lanes.historyFull()) return continueWith(cursor, progress);
   }
   progress.status.phase = 'done';
+  showProgress(progress);
   const summary = progress.summary(Date.now());
   publishOutcome(summary);
   return summary;
@@ -86,8 +91,10 @@ async function openRun(progress: FanInProgress): Promise<FanInCursor> {
   const run = await opening.openFanInRun({ proposedRunKey: proposeRunKey() });
   progress.status.runKey = run.runKey;
   progress.status.phase = 'snapshotting';
+  showProgress(progress);
   const snapshot = await activities(run.activityTimeoutSeconds, run.heartbeatTimeoutSeconds).snapshotBatches({ runKey: run.runKey });
   const cursor = progress.opened(run, snapshot, startedAt);
+  showProgress(progress);
   upsertSearchAttributes([
     { key: CdfFanInOutcome, value: snapshot.batchCount === 0 ? 'nothing' : 'dispatching' },
     { key: CdfDispatchedIds, value: snapshot.changedIds },
@@ -119,6 +126,7 @@ function batchLanes(run: FanInRunStart, progress: FanInProgress) {
     for (;;) {
       status.batchesRunning += 1;
       if (status.runningBatches.length < 20) status.runningBatches.push(batch);
+      showProgress(progress);
       let attempt: BatchAttempt;
       try {
         attempt = await watcher.runBatchAttempt.executeWithOptions({ summary: `${own ? '' : `requeued ${batch.runKey} `}batch ${batch.batchNumber}` }, [batch]);
@@ -131,6 +139,7 @@ function batchLanes(run: FanInRunStart, progress: FanInProgress) {
         status.runningBatches = status.runningBatches.filter((running) => running !== batch);
       }
       progress.attempted(attempt, own);
+      showProgress(progress);
       if (attempt.outcome === 'jobFailed') jobFailure ??= attempt;
       if (attempt.outcome !== 'failed' || jobFailure || historyFull()) return;
       status.batchesWaitingToRelaunch += 1;
@@ -166,6 +175,7 @@ function refusedLaunch(batch: BatchKey, error: unknown): BatchAttempt {
 
 function failOnJob(run: FanInRunStart, failure: BatchAttempt, progress: FanInProgress): never {
   progress.status.phase = 'failed';
+  showProgress(progress);
   upsertSearchAttributes([{ key: CdfFanInOutcome, value: 'failed' }]);
   throw ApplicationFailure.nonRetryable(
     `batch ${failure.batchNumber} of fan-in run ${run.runKey}: the downstream job cannot run (${failure.stateMessage}). ` +
@@ -179,6 +189,11 @@ function failOnJob(run: FanInRunStart, failure: BatchAttempt, progress: FanInPro
 function continueWith(cursor: FanInCursor, progress: FanInProgress): Promise<never> {
   publishOutcome(progress.summary(Date.now()));
   return continueAsNew<typeof fanIn>({ cursor: { ...cursor, afterBatch: 0, execution: cursor.execution + 1 } });
+}
+
+/** Phase and counts on the workflow's page in the UI (current details); records nothing in the history. */
+function showProgress(progress: FanInProgress): void {
+  setCurrentDetails(fanInDetails(progress.status));
 }
 
 function publishOutcome(summary: FanInSummary): void {

@@ -10,3 +10,4 @@ export { fanInTrigger } from './fanInTrigger';
 export type { ChangesCaptured, FanInTriggerStatus } from './fanInTrigger';
 export { pollSource } from './scheduledCapture';
 export type { PollSourceInput } from './scheduledCapture';
+export { demoTraffic } from './demoTraffic';

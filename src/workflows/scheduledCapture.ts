@@ -8,9 +8,10 @@ export interface PollSourceInput {
 }
 
 /**
- * Wakes one source workflow: a Schedule can only start workflows, so a per-source cadence is a
- * short workflow that signals pollNow to the long-lived one and ends. A source workflow that is
- * not running fails this run (visible in the schedule's recent actions) instead of retrying.
+ * Wakes one source workflow. Kept only for poll schedules created by an earlier version's
+ * `schedules.sources` (removed: sources poll by themselves), so their runs still do what they did
+ * until `cdf schedules apply` deletes those schedules. A source workflow that is not running fails
+ * this run (visible in the schedule's recent actions) instead of retrying.
  */
 export async function pollSource(input: PollSourceInput): Promise<void> {
   try {

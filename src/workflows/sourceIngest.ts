@@ -6,6 +6,7 @@ import {
   continueAsNew,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -28,6 +29,7 @@ import {
   type ReplayRequest,
   type SourceStatus,
 } from './messages';
+import { sourceDetails, sourceState } from './currentDetails';
 import { planRanges } from './ranges';
 import { recordableRequest, validateReplayRequest } from './requests';
 import { CdfLastVersion, CdfState } from './searchAttributes';
@@ -100,12 +102,13 @@ interface SourceState extends Required<CarriedState> {
 export async function sourceIngest(input: SourceIngestInput): Promise<void> {
   const state = restoreState(input);
   registerHandlers(state);
+  showDetails(state);
   for (;;) {
     // A paused source (also one that just continued as new) captures nothing and applies no replay until resume.
     if (state.paused && patched('paused-source-waits-before-cycle-v1')) await condition(() => !state.paused);
     if (state.pendingReplay) await applyReplay(state);
     await runCycle(state);
-    publishSearchAttributes(state);
+    publishState(state);
     if (shouldNotifyFanIn(state)) {
       await captureActivities(state).notifyFanIn({ source: state.source, offsetVersion: state.offsetVersion ?? -1 });
       state.notifiedOffset = state.offsetVersion;
@@ -135,7 +138,7 @@ async function runCycle(state: SourceState): Promise<void> {
   // Each capture step runs through withVisibleRetries; histories from before it keep Temporal's unseen retries.
   const visible = patched('visible-capture-retries-v1');
   const interrupted = () => state.paused !== null || state.pendingReplay !== null;
-  const step = <T>(call: () => Promise<T>): Promise<T> => (visible ? withVisibleRetries(state, interrupted, () => publishSearchAttributes(state), call) : call());
+  const step = <T>(call: () => Promise<T>): Promise<T> => (visible ? withVisibleRetries(state, interrupted, () => publishState(state), call) : call());
   try {
     let capture = captureActivities(state, visible);
     const cycle = await step(() => capture.describeSource({ source: state.source }));
@@ -165,6 +168,7 @@ async function runCycle(state: SourceState): Promise<void> {
       addCounts(report.changes, counts);
       report.ranges += 1;
       report.registryRowsInserted += appended.rowsInserted;
+      showDetails(state);
       // A long backlog is cut here and finished by the next run, so one cycle never outgrows the history.
       if (workflowInfo().continueAsNewSuggested) break;
     }
@@ -232,20 +236,32 @@ async function applyReplay(state: SourceState): Promise<void> {
   } finally {
     state.replaysApplied += 1;
     state.replayInProgress = false;
+    showDetails(state);
   }
+}
+
+/** The search attributes (for the UI's list) and the current details (for the workflow's page). */
+function publishState(state: SourceState): void {
+  publishSearchAttributes(state);
+  showDetails(state);
 }
 
 /** CdfState and CdfLastVersion, so the UI's list can be filtered by them; only sent when they change. */
 function publishSearchAttributes(state: SourceState): void {
   if (!patched('search-attributes-v1')) return;
-  const sourceState = state.paused ? 'paused' : state.blocked ? 'blocked' : state.retrying ? 'retrying' : 'capturing';
+  const published = sourceState(state);
   const version = state.offsetVersion ?? -1;
-  if (sourceState === state.published.state && version === state.published.version) return;
+  if (published === state.published.state && version === state.published.version) return;
   upsertSearchAttributes([
-    { key: CdfState, value: sourceState },
+    { key: CdfState, value: published },
     { key: CdfLastVersion, value: version },
   ]);
-  state.published = { state: sourceState, version };
+  state.published = { state: published, version };
+}
+
+/** State, offset, lag, and why it is blocked, retrying or paused, on the workflow's page in the UI. */
+function showDetails(state: SourceState): void {
+  setCurrentDetails(sourceDetails(status(state)));
 }
 
 /**
@@ -277,6 +293,7 @@ function registerHandlers(state: SourceState): void {
       } catch (error) {
         state.lastRejected = { handler: 'replayFromVersion', request: recordableRequest(request), reason: (error as Error).message, at: new Date(Date.now()).toISOString() };
       }
+      showDetails(state);
     },
     {
       description:
@@ -309,7 +326,7 @@ function registerHandlers(state: SourceState): void {
     (request) => {
       // Pausing a paused source updates the reason; it has been paused since the first pause.
       state.paused = { reason: typeof request?.reason === 'string' ? request.reason.slice(0, 500) : 'paused by an operator', since: state.paused?.since ?? new Date(Date.now()).toISOString() };
-      publishSearchAttributes(state);
+      publishState(state);
     },
     { description: 'Stop capturing after the current range until resume. Input: {"reason": "…"}' },
   );
@@ -318,7 +335,7 @@ function registerHandlers(state: SourceState): void {
     () => {
       state.paused = null;
       state.pollRequested = true;
-      publishSearchAttributes(state);
+      publishState(state);
     },
     { description: 'Resume capturing and run a cycle now. Input: {}' },
   );

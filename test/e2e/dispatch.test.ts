@@ -4,7 +4,7 @@ import { ensureDemoSourceTable } from '../../src/demo/upstream';
 import type { FanInSummary } from '../../src/workflows/fanInProgress';
 import { runCdf, writeConfigFile } from '../support/cli';
 import { fakeWorkspace } from '../support/fakeWorkspace';
-import { startTestPipeline, startWorkerOn, terminateWorkflows, testConfig, type TestConfigOverrides, type TestPipeline, type WorkerOnOptions } from '../support/pipeline';
+import { currentDetails, startTestPipeline, startWorkerOn, terminateWorkflows, testConfig, type TestConfigOverrides, type TestPipeline, type WorkerOnOptions } from '../support/pipeline';
 import { writeRandomTraffic, type WrittenChange } from '../support/traffic';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
 
@@ -159,6 +159,15 @@ describe('a batch that keeps failing', () => {
     expect(result.runKey).toBe(first.runKey);
   });
 
+  it('shows its phase, batch counts and the parked batch on its page in the UI (current details)', async () => {
+    const first_ = await firstRunOf(t, first.runKey);
+    const details = await currentDetails(t.client, fanInWorkflowId(t.config), first_);
+    expect(details).toMatch(/^\*\*fan-in: done\*\* · run `fi-/);
+    expect(details).toContain('Parked batches wait for `cdf batches retry` or `cdf batches abandon`.');
+    // changed ids | batches | succeeded | parked | running | waiting to relaunch
+    expect(details).toContain(`| ${first.changedIds} | ${first.batches} | ${first.batches - 1} | 1 | 0 | 0 |`);
+  });
+
   it('does not hold back the next fan-in, which dispatches the new changes', () => {
     expect(second).toEqual(expect.objectContaining({ outcome: 'dispatched', committed: true, batchesParked: 0, resumed: false }));
     expect(second.runKey).not.toBe(first.runKey);
@@ -290,4 +299,13 @@ async function waitForFanIn(t: TestPipeline): Promise<FanInSummary> {
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new Error('no fan-in dispatched anything within 60 s');
+}
+
+/** The run id of the fan-in execution that ran a given run key (from its search attributes and result). */
+async function firstRunOf(t: TestPipeline, runKey: string): Promise<string> {
+  for await (const execution of t.client.workflow.list({ query: `WorkflowId = "${fanInWorkflowId(t.config)}"` })) {
+    const result = (await t.client.workflow.getHandle(execution.workflowId, execution.runId).result().catch(() => null)) as FanInSummary | null;
+    if (result?.runKey === runKey) return execution.runId;
+  }
+  throw new Error(`no fan-in execution ran ${runKey}`);
 }

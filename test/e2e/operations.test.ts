@@ -2,7 +2,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/cl
 import { captureUntilCaughtUp, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import { captureNowUpdate, pauseSignal, replayFromVersionSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery } from '../../src/workflows/messages';
 import { CdfLastVersion, CdfSource, CdfState } from '../../src/workflows/searchAttributes';
-import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
+import { currentDetails, startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
 import { writeRandomTraffic, type WrittenChange } from '../support/traffic';
 
 /** What an operator does to a source, through the same handlers the UI's dialogs and the CLI use. */
@@ -82,15 +82,21 @@ describe('operating a source workflow', () => {
     expect(listed).toEqual([sourceWorkflowId(t.config, 'orders')]);
   });
 
-  it('blocks on vacuumed versions and recovers through a replay from the first readable version', async () => {
+  it('blocks on vacuumed versions, shows why and the remedy on its page, and recovers through a replay from the first readable version', async () => {
     await writeRandomTraffic(t.lakehouse, t.config.sources[0]!, { commits: 4, maxOpsPerCommit: 10, idSpace: 200, seed: 12 });
     await t.lakehouse.engine.vacuum('upstream.orders', 8);
     const blocked = await captureUntilCaughtUp(t.client, t.config, 'orders');
     expect(blocked.blocked?.type).toBe('DELTA_FILE_NOT_FOUND_DETAILED');
     expect((await handle().describe()).typedSearchAttributes.get(CdfState)).toBe('blocked');
+    // The workflow's page in the UI (current details): state first, then the error and the remedy, then the figures.
+    const page = await currentDetails(t.client, sourceWorkflowId(t.config, 'orders'));
+    expect(page).toMatch(/^\*\*orders: blocked\*\*\n\n`DELTA_FILE_NOT_FOUND_DETAILED` since \S+: /);
+    expect(page).toContain(`**Remedy:** ${blocked.blocked!.remedy}`);
+    expect(page).toContain('| 6 | 10 | 4 versions');
     await handle().executeUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 8 }] });
     const recovered = await captureUntilCaughtUp(t.client, t.config, 'orders');
     expect(recovered).toEqual(expect.objectContaining({ blocked: null, offsetVersion: 10 }));
+    expect(await currentDetails(t.client, sourceWorkflowId(t.config, 'orders'))).toMatch(/^\*\*orders: capturing\*\*\n\n\| offset[^\n]*\n[^\n]*\n\| 10 \| 10 \| caught up \|/);
     const versions = await t.lakehouse.db.all<{ v: bigint }>(`SELECT DISTINCT commit_version AS v FROM cdf.change_registry WHERE commit_version >= 8 ORDER BY 1`);
     expect(versions.map((r) => Number(r.v))).toEqual([8, 9, 10]);
   });

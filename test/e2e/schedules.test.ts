@@ -1,9 +1,8 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
-import { captureUntilCaughtUp, startSourceWorkflows, sourceWorkflowId } from '../../src/client/operations';
+import { sourceWorkflowId } from '../../src/client/operations';
 import type { Config } from '../../src/config/schema';
 import { applyPlan } from '../../src/schedules/apply';
-import { desiredSchedules, fanInScheduleId, isEmptyPlan, planSchedules, pollScheduleId, type SchedulePlan } from '../../src/schedules/plan';
-import { sourceStatusQuery } from '../../src/workflows/messages';
+import { desiredSchedules, fanInScheduleId, isEmptyPlan, planSchedules, type SchedulePlan } from '../../src/schedules/plan';
 import { runCdf, withSchedules, writeConfigFile } from '../support/cli';
 import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
 
@@ -13,7 +12,6 @@ describe('schedules from the config', () => {
   const created = new Set<string>();
   const schedules = {
     fanIn: { every: '1d', offset: '5h', jitter: '30s', overlap: 'buffer_one', catchupWindow: '10m' },
-    sources: { every: '12h', jitter: '10s', overlap: 'skip', catchupWindow: '5m' },
   };
   const describe_ = (id: string) => t.client.schedule.getHandle(id).describe();
 
@@ -35,10 +33,10 @@ describe('schedules from the config', () => {
     await t.stop();
   });
 
-  it('creates a fan-in schedule and one poll schedule per source with the overlap policy, catch-up window and jitter of the config', async () => {
+  it('creates the fan-in schedule with the overlap policy, catch-up window and jitter of the config', async () => {
     const config = withSchedules(t.config, schedules);
     const plan = await apply(config);
-    expect(plan.create.map((d) => d.scheduleId).sort()).toEqual([fanInScheduleId(config), pollScheduleId(config, 'customers'), pollScheduleId(config, 'orders')].sort());
+    expect(plan.create.map((d) => d.scheduleId)).toEqual([fanInScheduleId(config)]);
 
     const fanIn = await describe_(fanInScheduleId(config));
     expect(fanIn.policies).toEqual(expect.objectContaining({ overlap: ScheduleOverlapPolicy.BUFFER_ONE, catchupWindow: 10 * 60_000 }));
@@ -47,11 +45,6 @@ describe('schedules from the config', () => {
     expect(fanIn.action).toEqual(expect.objectContaining({ workflowType: 'scheduledFanIn', args: [{}], taskQueue: config.temporal.taskQueue, workflowId: `${config.temporal.workflowIdPrefix}-fan-in-scheduled` }));
     expect(fanIn.memo).toEqual({ managedBy: 'cdf-orchestrator', workflowIdPrefix: config.temporal.workflowIdPrefix });
     expect(fanIn.state.paused).toBe(false);
-
-    const poll = await describe_(pollScheduleId(config, 'orders'));
-    expect(poll.policies).toEqual(expect.objectContaining({ overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 5 * 60_000 }));
-    expect(poll.spec.jitter).toBe(10_000);
-    expect(poll.action).toEqual(expect.objectContaining({ workflowType: 'pollSource', args: [{ source: 'orders', workflowId: sourceWorkflowId(config, 'orders') }] }));
   });
 
   it('applying the same config twice leaves every schedule unchanged', async () => {
@@ -75,16 +68,36 @@ describe('schedules from the config', () => {
     expect(isEmptyPlan(await planSchedules(t.client, changed))).toBe(true);
   });
 
-  it('deletes the poll schedule of a source removed from the config, and only that one', async () => {
+  it('deletes the fan-in schedule once the config no longer has it, and leaves a schedule it does not manage', async () => {
     const config = withSchedules(t.config, schedules);
     await apply(config);
-    const fewer = withSchedules(config, schedules, { freshPrefix: false, sources: config.sources.filter((s) => s.name === 'orders') });
+    const foreignId = `${config.temporal.workflowIdPrefix}-someone-elses`;
+    created.add(foreignId);
+    await t.client.schedule.create({ scheduleId: foreignId, spec: { intervals: [{ every: '1d' }] }, action: { type: 'startWorkflow', workflowType: 'scheduledFanIn', taskQueue: config.temporal.taskQueue, args: [{}] }, state: { paused: true } });
+    const without = withSchedules(config, {}, { freshPrefix: false });
     // list() is eventually consistent: a schedule created a moment ago may need a moment to be listed.
-    const plan = await eventually(() => planSchedules(t.client, fewer), (p) => p.delete.length > 0);
-    expect(plan.delete).toEqual([pollScheduleId(config, 'customers')]);
+    const plan = await eventually(() => planSchedules(t.client, without), (p) => p.delete.length > 0);
+    expect(plan.delete).toEqual([fanInScheduleId(config)]);
     await applyPlan(t.client, plan);
-    await expect(describe_(pollScheduleId(config, 'customers'))).rejects.toBeInstanceOf(ScheduleNotFoundError);
-    expect((await describe_(pollScheduleId(config, 'orders'))).state.paused).toBe(false);
+    await expect(describe_(fanInScheduleId(config))).rejects.toBeInstanceOf(ScheduleNotFoundError);
+    expect((await describe_(foreignId)).state.paused).toBe(true);
+  });
+
+  it('deletes the poll schedules an earlier version created for schedules.sources, which was removed', async () => {
+    const config = withSchedules(t.config, schedules);
+    const pollId = `${config.temporal.workflowIdPrefix}-poll-orders`;
+    created.add(pollId);
+    // As the earlier version created it: managed memo, a pollSource action.
+    await t.client.schedule.create({
+      scheduleId: pollId,
+      spec: { intervals: [{ every: '12h' }] },
+      action: { type: 'startWorkflow', workflowType: 'pollSource', workflowId: `${pollId}-scheduled`, taskQueue: config.temporal.taskQueue, args: [{ source: 'orders', workflowId: sourceWorkflowId(config, 'orders') }] },
+      memo: { managedBy: 'cdf-orchestrator', workflowIdPrefix: config.temporal.workflowIdPrefix },
+    });
+    const plan = await eventually(() => planSchedules(t.client, config), (p) => p.delete.length > 0);
+    expect(plan.delete).toEqual([pollId]);
+    await applyPlan(t.client, plan);
+    await expect(describe_(pollId)).rejects.toBeInstanceOf(ScheduleNotFoundError);
   });
 
   it('pauses a schedule whose config says paused: true and unpauses it when that is taken back', async () => {
@@ -100,32 +113,18 @@ describe('schedules from the config', () => {
   it('`cdf schedules apply --dry-run` prints the plan and changes nothing', async () => {
     const config = withSchedules(t.config, { fanIn: schedules.fanIn });
     await apply(config);
-    const changed = withSchedules(config, { fanIn: { ...schedules.fanIn, catchupWindow: '1h' }, sources: schedules.sources }, { freshPrefix: false });
+    const changed = withSchedules(config, { fanIn: { ...schedules.fanIn, catchupWindow: '1h' } }, { freshPrefix: false });
     desiredSchedules(changed).forEach((d) => created.add(d.scheduleId));
     const result = await runCdf(['schedules', 'apply', '--dry-run', '--config', writeConfigFile(changed)]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`update +${fanInScheduleId(config)} +catchupWindow`));
-    expect(result.stdout).toMatch(new RegExp(`create +${pollScheduleId(config, 'orders')}`));
     expect(result.stdout).toContain('dry run: nothing changed');
     expect((await describe_(fanInScheduleId(config))).policies.catchupWindow).toBe(10 * 60_000);
-    await expect(describe_(pollScheduleId(config, 'orders'))).rejects.toBeInstanceOf(ScheduleNotFoundError);
 
     const applied = await runCdf(['schedules', 'apply', '--json', '--config', writeConfigFile(changed)]);
     expect(applied.code).toBe(0);
     expect(JSON.parse(applied.stdout)).toEqual(expect.objectContaining({ applied: true, dryRun: false }));
     expect((await describe_(fanInScheduleId(config))).policies.catchupWindow).toBe(3_600_000);
-  });
-
-  it('a triggered poll schedule wakes its source workflow for a capture cycle', async () => {
-    const config = withSchedules(t.config, { sources: schedules.sources }, { freshPrefix: false });
-    await startSourceWorkflows(t.client, config);
-    await captureUntilCaughtUp(t.client, config, 'orders');
-    const source = t.client.workflow.getHandle(sourceWorkflowId(config, 'orders'));
-    const before = (await source.query(sourceStatusQuery)).cyclesCompleted;
-    await apply(config);
-    await t.client.schedule.getHandle(pollScheduleId(config, 'orders')).trigger(ScheduleOverlapPolicy.SKIP);
-    const after = await eventually(() => source.query(sourceStatusQuery), (s) => s.cyclesCompleted > before);
-    expect(after.cyclesCompleted).toBe(before + 1);
   });
 });
 

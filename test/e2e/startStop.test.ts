@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
-import { freePort, isFrontendReachable } from '../../src/temporal/devServer';
-import { ROOT } from '../support/cli';
+import { isFrontendReachable } from '../../src/temporal/devServer';
+import { groupSignal, killDemo, startDemo, type Demo } from '../support/demoProcess';
 
 /*
  * `npm start` stopped the ways an operator stops it: Ctrl-C in the terminal (SIGINT to the whole
@@ -14,54 +12,6 @@ import { ROOT } from '../support/cli';
  * must find. Each stop must end with one `stopped` line, no dev server left listening and the
  * DuckDB files closed (no write-ahead log left, openable by the next process).
  */
-interface Demo {
-  child: ChildProcess;
-  dir: string;
-  address: string;
-  output(): string;
-  waitFor(pattern: RegExp): Promise<void>;
-  exited: Promise<number | null>;
-}
-
-async function startDemo(args: string[], reuse?: { dir: string; address: string; uiPort: string }): Promise<Demo> {
-  const dir = reuse?.dir ?? mkdtempSync(join(tmpdir(), 'cdf-stop-'));
-  const address = reuse?.address ?? `127.0.0.1:${await freePort()}`;
-  const env = {
-    ...process.env,
-    TEMPORAL_ADDRESS: address,
-    CDF_UI_PORT: reuse?.uiPort ?? String(await freePort()),
-    CDF_LOCAL_LAKEHOUSE_PATH: join(dir, 'lakehouse.duckdb'),
-    CDF_LOCAL_JOBS_PATH: join(dir, 'jobs.duckdb'),
-  };
-  // Its own process group, as a shell runs a foreground job: Ctrl-C is a SIGINT to the group.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let output = '';
-  const waiters: { pattern: RegExp; resolve(): void }[] = [];
-  const onData = (chunk: Buffer) => {
-    output += chunk.toString();
-    for (const w of waiters.filter((w) => w.pattern.test(output))) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve();
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    dir,
-    address,
-    output: () => output,
-    exited,
-    waitFor: (pattern) =>
-      new Promise<void>((resolve, reject) => {
-        if (pattern.test(output)) return resolve();
-        waiters.push({ pattern, resolve });
-        void exited.then((code) => reject(new Error(`npm start exited (${code}) before ${pattern}:\n${output}`)));
-      }),
-  };
-}
-
 /** What every clean stop leaves: one `stopped` line, no server, no lock, no write-ahead log. */
 async function expectStoppedCleanly(demo: Demo): Promise<void> {
   const output = demo.output();
@@ -75,18 +25,10 @@ async function expectStoppedCleanly(demo: Demo): Promise<void> {
   await reopened.close();
 }
 
-const groupSignal = (demo: Demo, signal: NodeJS.Signals) => process.kill(-demo.child.pid!, signal);
-
 describe('stopping `npm start`', () => {
   const started: Demo[] = [];
   afterAll(() => {
-    for (const demo of started) {
-      try {
-        groupSignal(demo, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    for (const demo of started) killDemo(demo);
   });
   const demo = async (args: string[], reuse?: Parameters<typeof startDemo>[1]) => {
     const d = await startDemo(args, reuse);

@@ -87,6 +87,21 @@ describe('the Temporal Web UI on the pipeline', () => {
     });
   });
 
+  it("shows the source's state, offset and lag in the Current Details panel of its page", async () => {
+    const latest = Math.max(...written.map((change) => change.version));
+    await debugOnFailure(page, 'ui-source-current-details', async () => {
+      await openWorkflow(page, ui(), ordersId());
+      await page.getByRole('tab', { name: 'User Metadata' }).click();
+      await page.getByText('Current Details', { exact: true }).waitFor();
+      // Rendered from the workflow's markdown in the second output iframe (the first is the summary).
+      const panel = page.frameLocator('iframe[title="output"]').nth(1);
+      await panel.getByText('orders: capturing', { exact: true }).waitFor();
+      await panel.getByRole('columnheader', { name: 'lag' }).waitFor();
+      expect(await panel.getByRole('row').nth(1).getByRole('cell').allTextContents()).toEqual([String(latest), String(latest), 'caught up', expect.stringMatching(/^\d+$/), expect.stringMatching(/^\d+$/)]);
+      await page.screenshot({ path: join(ARTIFACTS, 'ui-source-current-details.png') });
+    });
+  });
+
   it('replays from version 1 when the replayFromVersion signal is sent from the Signal dialog', async () => {
     const before = await status();
     const latest = Math.max(...written.map((change) => change.version));

@@ -132,3 +132,9 @@ export async function terminateWorkflows(client: Client, config: Config): Promis
     await client.workflow.getHandle(execution.workflowId).terminate('test finished').catch(() => undefined);
   }
 }
+
+/** A workflow's current details, as the Web UI reads them (the built-in __temporal_workflow_metadata query). */
+export async function currentDetails(client: Client, workflowId: string, runId?: string): Promise<string> {
+  const metadata = (await client.workflow.getHandle(workflowId, runId).query('__temporal_workflow_metadata')) as { currentDetails?: string };
+  return metadata.currentDetails ?? '';
+}

@@ -221,11 +221,16 @@ describe('the schedules section', () => {
   });
 
   it('rejects a duration with a space and an unknown overlap policy, naming the fields, the values and the fix', () => {
-    const error = configErrorOf(() => parseConfig(configWith({ schedules: { sources: { every: '15 min', overlap: 'never' } } })));
+    const error = configErrorOf(() => parseConfig(configWith({ schedules: { fanIn: { every: '15 min', overlap: 'never' } } })));
     expect(error.problems).toEqual([
-      expect.stringMatching(/^schedules\.sources\.every: got "15 min"; must be a whole number followed by s, m, h or d/),
-      expect.stringMatching(/^schedules\.sources\.overlap: got "never"; must be one of skip, buffer_one, buffer_all, cancel_other, terminate_other, allow_all/),
+      expect.stringMatching(/^schedules\.fanIn\.every: got "15 min"; must be a whole number followed by s, m, h or d/),
+      expect.stringMatching(/^schedules\.fanIn\.overlap: got "never"; must be one of skip, buffer_one, buffer_all, cancel_other, terminate_other, allow_all/),
     ]);
+  });
+
+  it('refuses the removed schedules.sources, saying that sources poll by themselves and how to delete the old schedules', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ schedules: { sources: { every: '5m' } } })));
+    expect(error.problems).toEqual([expect.stringMatching(/^schedules\.sources: got \{"every":"5m"\}; was removed: every source workflow already polls by itself every capture\.pollIntervalSeconds.*run `cdf schedules apply`, which deletes the poll schedules/)]);
   });
 
   it('rejects a catch-up window under the server minimum of 10 s and an offset not shorter than every', () => {

@@ -1,0 +1,115 @@
+import type { Client } from '@temporalio/client';
+import { fanInWorkflowId, sourceWorkflowId } from '../client/operations';
+import type { Config } from '../config/schema';
+import type { Lakehouse } from '../lakehouse/port';
+import { LocalLakehouse } from '../lakehouse/local/localLakehouse';
+import { plural } from '../text';
+import type { FanInSummary } from '../workflows/fanInProgress';
+import { sourceStatusQuery } from '../workflows/messages';
+import { DEMO_TRAFFIC, writeTraffic } from './upstream';
+
+export interface LiveDemoOptions {
+  client: Client;
+  config: Config;
+  lakehouse: Lakehouse;
+  /** A demo commit per source this often; null writes none (the sources still poll). */
+  trafficEveryMs: number | null;
+  /** How often the sources and the fan-in are looked at for something new to print. */
+  watchEveryMs?: number;
+  say(line: string): void;
+}
+
+export interface LiveDemo {
+  stop(): Promise<void>;
+}
+
+/**
+ * What `npm start` does while it serves: writes a demo commit to every source on an interval and
+ * prints one line for each step the pipeline takes on its own: new commits, each source's
+ * capture, each fan-in that finished (started by the fan-in trigger when sources capture).
+ */
+export function startLiveDemo(options: LiveDemoOptions): LiveDemo {
+  const { client, config, lakehouse, say } = options;
+  let stopped = false;
+  const loops: Promise<void>[] = [];
+  const sleeping = new Set<() => void>();
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        sleeping.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      sleeping.add(wake);
+    });
+  const every = (ms: number, step: () => Promise<void>) =>
+    loops.push(
+      (async () => {
+        while (!stopped) {
+          await sleep(ms);
+          if (stopped) break;
+          await step().catch((error: Error) => say(`live demo: ${error.message}`));
+        }
+      })(),
+    );
+
+  let tick = 0;
+  if (options.trafficEveryMs !== null && lakehouse instanceof LocalLakehouse) {
+    every(options.trafficEveryMs, async () => {
+      tick += 1;
+      const written: string[] = [];
+      let rows = 0;
+      for (const [index, source] of config.sources.entries()) {
+        const plan = { ...DEMO_TRAFFIC, seedRows: 0, commits: 1, seed: DEMO_TRAFFIC.seed * 7919 + tick * 31 + index };
+        for (const commit of await writeTraffic(lakehouse, source, plan)) {
+          written.push(`${source.name} v${commit.version}`);
+          rows += commit.inserted + commit.updated + commit.deleted;
+        }
+      }
+      say(`traffic: ${plural(written.length, 'commit')} (${written.join(', ')}), ${plural(rows, 'row change')}`);
+    });
+  }
+
+  const captured = new Map<string, number>();
+  const reportedFanIns = new Set<string>();
+  let firstLook = true;
+  every(options.watchEveryMs ?? 2000, async () => {
+    for (const source of config.sources) {
+      const status = await client.workflow.getHandle(sourceWorkflowId(config, source.name)).query(sourceStatusQuery).catch(() => null);
+      if (!status) continue;
+      const before = captured.get(source.name);
+      captured.set(source.name, status.totals.registryRowsInserted);
+      const added = status.totals.registryRowsInserted - (before ?? status.totals.registryRowsInserted);
+      if (added > 0) say(`capture ${source.name}: ${plural(added, 'registry row')} inserted, offset ${status.offsetVersion} of ${status.latestVersion}`);
+      if (status.blocked && before !== undefined) say(`capture ${source.name}: BLOCKED: ${status.blocked.type}: ${status.blocked.remedy}`);
+    }
+    const fanIn = await client.workflow
+      .getHandle(fanInWorkflowId(config))
+      .describe()
+      .catch(() => null);
+    if (fanIn && fanIn.status.name === 'COMPLETED' && !reportedFanIns.has(fanIn.runId)) {
+      reportedFanIns.add(fanIn.runId);
+      // The fan-in that ran before serving was printed already.
+      if (!firstLook) {
+        const summary = (await client.workflow.getHandle(fanIn.workflowId, fanIn.runId).result()) as FanInSummary;
+        if (summary.outcome === 'nothing to dispatch') say(`fan-in ${summary.runKey}: nothing new to dispatch`);
+        else {
+          const { targetRows } = await lakehouse.tableCounts();
+          say(
+            `fan-in ${summary.runKey}: ${plural(summary.changedIds, 'changed id')} dispatched in ${plural(summary.batches, 'batch', 'batches')} (${summary.batchesSucceeded} succeeded, ${summary.batchesParked} parked); the target holds ${plural(targetRows, 'row')}`,
+          );
+        }
+      }
+    }
+    firstLook = false;
+  });
+
+  return {
+    async stop() {
+      stopped = true;
+      for (const wake of [...sleeping]) wake();
+      await Promise.all(loops);
+    },
+  };
+}
