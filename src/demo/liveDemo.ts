@@ -72,8 +72,10 @@ export function startLiveDemo(options: LiveDemoOptions): LiveDemo {
   }
 
   const captured = new Map<string, number>();
+  const blockedSince = new Map<string, string | null>();
   const reportedFanIns = new Set<string>();
-  let firstLook = true;
+  // Fan-ins that start from now on: the one before serving was printed already.
+  const servingSince = new Date().toISOString();
   every(options.watchEveryMs ?? 2000, async () => {
     for (const source of config.sources) {
       const status = await client.workflow.getHandle(sourceWorkflowId(config, source.name)).query(sourceStatusQuery).catch(() => null);
@@ -82,28 +84,37 @@ export function startLiveDemo(options: LiveDemoOptions): LiveDemo {
       captured.set(source.name, status.totals.registryRowsInserted);
       const added = status.totals.registryRowsInserted - (before ?? status.totals.registryRowsInserted);
       if (added > 0) say(`capture ${source.name}: ${plural(added, 'registry row')} inserted, offset ${status.offsetVersion} of ${status.latestVersion}`);
-      if (status.blocked && before !== undefined) say(`capture ${source.name}: BLOCKED: ${status.blocked.type}: ${status.blocked.remedy}`);
+      // A block is printed once, when it starts, and its end once too.
+      const since = status.blocked?.since ?? null;
+      if (since !== (blockedSince.get(source.name) ?? null)) {
+        if (status.blocked) say(`capture ${source.name}: BLOCKED: ${status.blocked.type}: ${status.blocked.remedy}`);
+        else if (blockedSince.has(source.name)) say(`capture ${source.name}: no longer blocked, offset ${status.offsetVersion} of ${status.latestVersion}`);
+      }
+      blockedSince.set(source.name, since);
     }
-    const fanIn = await client.workflow
-      .getHandle(fanInWorkflowId(config))
-      .describe()
-      .catch(() => null);
-    if (fanIn && fanIn.status.name === 'COMPLETED' && !reportedFanIns.has(fanIn.runId)) {
-      reportedFanIns.add(fanIn.runId);
-      // The fan-in that ran before serving was printed already.
-      if (!firstLook) {
-        const summary = (await client.workflow.getHandle(fanIn.workflowId, fanIn.runId).result()) as FanInSummary;
-        if (summary.outcome === 'nothing to dispatch') say(`fan-in ${summary.runKey}: nothing new to dispatch`);
-        else {
-          const { targetRows } = await lakehouse.tableCounts();
-          say(
-            `fan-in ${summary.runKey}: ${plural(summary.changedIds, 'changed id')} dispatched in ${plural(summary.batches, 'batch', 'batches')} (${summary.batchesSucceeded} succeeded, ${summary.batchesParked} parked); the target holds ${plural(targetRows, 'row')}`,
-          );
-        }
+    await reportFanIns();
+  });
+
+  /** Every fan-in that started while serving and has ended since the last look, in start order (a trigger may run two between looks). */
+  async function reportFanIns(): Promise<void> {
+    const ended = [];
+    const query = `WorkflowId = "${fanInWorkflowId(config)}" AND StartTime >= "${servingSince}" AND ExecutionStatus != "Running" AND ExecutionStatus != "ContinuedAsNew"`;
+    for await (const execution of client.workflow.list({ query })) if (!reportedFanIns.has(execution.runId)) ended.push(execution);
+    ended.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+    for (const execution of ended) {
+      reportedFanIns.add(execution.runId);
+      const handle = client.workflow.getHandle(execution.workflowId, execution.runId);
+      const summary = (await handle.result().catch((error: Error) => error)) as FanInSummary | Error;
+      if (summary instanceof Error) say(`fan-in ${execution.status.name.toLowerCase()}: ${(summary.cause as Error | undefined)?.message ?? summary.message}`);
+      else if (summary.outcome === 'nothing to dispatch') say(`fan-in ${summary.runKey}: nothing new to dispatch`);
+      else {
+        const { targetRows } = await lakehouse.tableCounts();
+        say(
+          `fan-in ${summary.runKey}: ${plural(summary.changedIds, 'changed id')} dispatched in ${plural(summary.batches, 'batch', 'batches')} (${summary.batchesSucceeded} succeeded, ${summary.batchesParked} parked); the target holds ${plural(targetRows, 'row')}`,
+        );
       }
     }
-    firstLook = false;
-  });
+  }
 
   return {
     async stop() {

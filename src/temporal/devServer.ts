@@ -42,8 +42,28 @@ export interface DevServer {
   terminate(): void;
 }
 
-/** Starts `temporal server start-dev` and resolves once its frontend answers. */
+/**
+ * Starts `temporal server start-dev` and resolves once its frontend answers. A port picked here
+ * can be taken before the server binds it (the server's own internal services listen on ephemeral
+ * ports too): a server that exits at start-up on a port it was not given is started again on
+ * another one, at most three times.
+ */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServerOnce(options);
+    } catch (error) {
+      if (!(error instanceof DevServerExitedAtStart) || options.port || attempt >= 3) throw error;
+    }
+  }
+}
+
+/** The server process ended before its frontend answered (e.g. a port in use); see its log. */
+class DevServerExitedAtStart extends Error {
+  override readonly name = 'DevServerExitedAtStart';
+}
+
+async function startDevServerOnce(options: DevServerOptions): Promise<DevServer> {
   const ip = options.ip ?? '127.0.0.1';
   const port = options.port || (await freePort());
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--namespace', options.namespace ?? 'default', '--log-level', 'warn'];
@@ -81,10 +101,11 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     if (options.signal?.aborted) resolve('aborted');
     options.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
   });
-  const ready = await Promise.race([waitForFrontend(address, options.readyTimeoutMs ?? 60_000), exited.then(() => false), aborted]);
+  const ready = await Promise.race([waitForFrontend(address, options.readyTimeoutMs ?? 60_000), exited.then(() => 'exited' as const), aborted]);
   if (ready !== true) {
     await stop();
     if (ready === 'aborted') throw new DevServerStartAborted();
+    if (ready === 'exited') throw new DevServerExitedAtStart(`temporal server start-dev exited at start-up at ${address} (args: ${args.join(' ')}); see ${options.logFile ?? 'its output'}`);
     throw new Error(`temporal server start-dev did not become ready at ${address} (args: ${args.join(' ')}); see ${options.logFile ?? 'its output'}`);
   }
   return {
