@@ -4,7 +4,7 @@
  * do. Exit codes: 0 done, 1 the operation failed (message says why and what to do), 2 bad usage.
  */
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runFanIn, sourceWorkflowId, startOrJoinFanIn, type FanInStart } from '../client/operations';
 import { runBatchCommand, formatBatchTable } from './batches';
 import { BATCH_STATUSES, type BatchStatus } from '../lakehouse/port';
@@ -12,6 +12,8 @@ import type { FanInSummary } from '../workflows/fanInProgress';
 import { ConfigError, loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { applyPlan, ScheduleConflictError } from '../schedules/apply';
+import { plural } from '../text';
+import { applySourcePlan, formatSourcePlan, isEmptySourcePlan, planSources, type RemovedAction } from '../sources/plan';
 import { formatPlan, isEmptyPlan, planSchedules } from '../schedules/plan';
 import { pauseSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery, type SourceStatus } from '../workflows/messages';
 
@@ -61,7 +63,7 @@ export async function runCli(argv: string[], output: Output = { out: (t) => proc
 function buildProgram(output: Output): Command {
   const program = new Command()
     .name('cdf')
-    .description('Operate cdf-orchestrator: source status, replay, pause/resume, fan-in and schedules.')
+    .description('Operate cdf-orchestrator: source status, replay, pause/resume, fan-in, batches, and the source workflows and schedules the config asks for.')
     .option('--config <file>', 'configuration file (default: $CDF_CONFIG or ./cdf.config.yaml)')
     .option('--json', 'print machine-readable JSON instead of text')
     .exitOverride()
@@ -236,6 +238,23 @@ function buildProgram(output: Output): Command {
       print(command, result.batches[0], `batch ${batchNumber} of ${runKey} abandoned (${options.reason}); its ${result.batches[0]!.ids} ids stay in the batch table`);
     });
 
+  const sources = program.command('sources').description('The source workflows, kept in line with the config\'s sources.');
+  sources
+    .command('apply')
+    .description('Start a workflow for every configured source that has none running; report (or terminate or pause) running source workflows the config no longer names; prints the plan.')
+    .option('--dry-run', 'print the plan only; change nothing')
+    .addOption(new Option('--removed <action>', 'what to do with running source workflows not in the config').choices(['report', 'terminate', 'pause']).default('report'))
+    .action(async (options: { dryRun?: boolean; removed: RemovedAction }, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      await withClient(config, async (client) => {
+        const plan = await planSources(client, config);
+        const apply = !options.dryRun && !isEmptySourcePlan(plan, options.removed);
+        if (apply) await applySourcePlan(client, config, plan, options.removed);
+        const footer = options.dryRun ? 'dry run: nothing changed' : apply ? 'applied' : 'nothing to change';
+        print(command, { plan, removedAction: options.removed, dryRun: Boolean(options.dryRun), applied: apply }, `${formatSourcePlan(plan, options.removed)}\n${footer}`);
+      });
+    });
+
   const schedules = program.command('schedules').description('Temporal Schedules from the config\'s schedules section.');
   schedules
     .command('apply')
@@ -284,8 +303,8 @@ function describeSummary(summary: FanInSummary): string {
   const parked = summary.batchesParked + summary.requeued.parked;
   if (summary.outcome === 'nothing to dispatch') return `fan-in ${summary.runKey}: nothing to dispatch`;
   return (
-    `fan-in ${summary.runKey}: ${summary.changedIds} changed ids from ${summary.sources} source(s) in ${summary.batches} batch(es): ` +
-    `${summary.batchesSucceeded} succeeded, ${summary.batchesParked} parked${requeued ? `; ${requeued} requeued batch(es): ${summary.requeued.succeeded} succeeded, ${summary.requeued.parked} parked again` : ''}; ` +
+    `fan-in ${summary.runKey}: ${plural(summary.changedIds, 'changed id')} from ${plural(summary.sources, 'source')} in ${plural(summary.batches, 'batch', 'batches')}: ` +
+    `${summary.batchesSucceeded} succeeded, ${summary.batchesParked} parked${requeued ? `; ${plural(requeued, 'requeued batch', 'requeued batches')}: ${summary.requeued.succeeded} succeeded, ${summary.requeued.parked} parked again` : ''}; ` +
     `${summary.committed ? 'window committed' : 'window not committed'}` +
     (parked ? '. Parked batches: `cdf batches list`, then `cdf batches retry|abandon <runKey> <batch>`' : '')
   );
@@ -343,7 +362,7 @@ function describeClosed(closed: { status: string; at: string | null } | null): s
 
 function notRunning(workflowId: string, source: string, closed: { status: string; at: string | null } | null = null): OperationFailedError {
   return new OperationFailedError(
-    `the workflow of source ${source} (${workflowId}) is not running (${describeClosed(closed)}): start the source workflows again (npm start starts every source that is not running)`,
+    `the workflow of source ${source} (${workflowId}) is not running (${describeClosed(closed)}): start it again with \`cdf sources apply\` (npm start also starts every source that is not running)`,
   );
 }
 

@@ -136,7 +136,7 @@ describe('the cdf CLI', () => {
     expect(error).toEqual({ error: { type, message: expect.stringMatching(message) }, exitCode });
   });
 
-  it.each(['status', 'replay', 'pause', 'resume', 'fan-in', 'batches list', 'batches retry', 'batches abandon', 'schedules apply'])(
+  it.each(['status', 'replay', 'pause', 'resume', 'fan-in', 'batches list', 'batches retry', 'batches abandon', 'sources apply', 'schedules apply'])(
     '`%s --help` lists --json and --config',
     async (command) => {
       const result = await cdf(...command.split(' '), '--help');
@@ -170,7 +170,7 @@ describe('the cdf CLI', () => {
     expect(all.stdout).toMatch(/^customers +not running .*: terminated at \d{4}-\d\d-\d\dT/m);
     const one = await cdf('status', 'customers');
     expect(one.code).toBe(1);
-    expect(one.stderr).toMatch(/the workflow of source customers \(.*\) is not running \(terminated at .*\): start the source workflows again/);
+    expect(one.stderr).toMatch(/the workflow of source customers \(.*\) is not running \(terminated at .*\): start it again with `cdf sources apply`/);
   });
 
   it('exits 1 with the address and the fix when Temporal cannot be reached', async () => {
