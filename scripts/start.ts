@@ -24,6 +24,7 @@ import { openLakehouse, type Lakehouse } from '../src/lakehouse';
 import { temporalLogger } from '../src/logging';
 import { INTERRUPTED_EXIT_CODE, StopRequested, StopSignals } from '../src/process/stopSignals';
 import { ensureTemporalCli } from '../src/temporal/cli';
+import { connectClient, connectWorker, TemporalConnectionError } from '../src/temporal/connection';
 import { DevServerStartAborted, findLeftDevServer, isFrontendReachable, startDevServer, type DevServer } from '../src/temporal/devServer';
 import { ensureSearchAttributes, searchAttributeFlags } from '../src/temporal/searchAttributes';
 import { createPipelineWorker, type PipelineWorker } from '../src/worker';
@@ -133,8 +134,8 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
   // Signals are handled by StopSignals, so the worker is shut down once, by Resources.close.
   // The SDK core's own log lines (connection retries, ...) go to the JSON log on stderr, not raw onto this output.
   Runtime.install({ logger: temporalLogger('WARN'), shutdownSignals: [], telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } } });
-  r.nativeConnection = await stop.race(NativeConnection.connect({ address: config.temporal.address }));
-  r.connection = await stop.race(Connection.connect({ address: config.temporal.address }));
+  r.nativeConnection = await stop.race(connectWorker(config));
+  r.connection = await stop.race(connectClient(config));
   const client = new Client({ connection: r.connection, namespace: config.temporal.namespace });
   await stop.race(ensureSearchAttributes(r.connection, config.temporal.namespace));
   const lakehouse = (r.lakehouse = await stop.race((r.openingLakehouse = openLakehouse(config))));
@@ -278,7 +279,7 @@ function positiveInt(flag: string, value: string): number {
 main().then(
   (code) => process.exit(code),
   (error: Error) => {
-    console.error(error instanceof ConfigError || error instanceof DatabricksConfigError ? error.message : `[start] failed: ${error.stack ?? error.message}`);
+    console.error(error instanceof ConfigError || error instanceof DatabricksConfigError || error instanceof TemporalConnectionError ? error.message : `[start] failed: ${error.stack ?? error.message}`);
     process.exit(1);
   },
 );

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { DemoCommit, DemoTrafficRequest } from '../src/activities/demoTraffic';
 import { ConfigError, loadConfig } from '../src/config/load';
+import { connectClient } from '../src/temporal/connection';
 import type { Config } from '../src/config/schema';
 import { DEMO_TRAFFIC, ensureDemoSourceTable, writeTraffic } from '../src/demo/upstream';
 import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
@@ -66,10 +67,10 @@ async function main(): Promise<void> {
 async function handToWorker(config: Config, request: DemoTrafficRequest): Promise<DemoCommit[]> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
-  } catch {
+    connection = await connectClient(config, { connectTimeout: '5s' });
+  } catch (error) {
     throw new Error(
-      `the lakehouse file is held by another process, and Temporal at ${config.temporal.address} cannot be reached to hand the commits to its worker: stop that process (Ctrl-C in npm start) and run this again`,
+      `the lakehouse file is held by another process, and Temporal cannot be reached to hand the commits to its worker (${(error as Error).message}); stop that process (Ctrl-C in npm start) and run this again`,
     );
   }
   try {

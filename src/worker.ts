@@ -1,6 +1,7 @@
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { autoHeartbeat } from './activities/autoHeartbeat';
+import { connectWorker } from './temporal/connection';
 import { loadConfig } from './config/load';
 import type { Config } from './config/schema';
 import { openJobLauncher, type JobLauncher } from './jobs';
@@ -77,7 +78,7 @@ export async function createPipelineWorker(options: CreateWorkerOptions): Promis
 async function main(): Promise<void> {
   const config = loadConfig();
   Runtime.install({ logger: temporalLogger('INFO') });
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await connectWorker(config);
   const pipeline = await createPipelineWorker({ config, connection });
   logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker started');
   try {

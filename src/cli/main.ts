@@ -13,6 +13,7 @@ import { ConfigError, loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { applyPlan, ScheduleConflictError } from '../schedules/apply';
 import { plural } from '../text';
+import { connectClient, TemporalConnectionError } from '../temporal/connection';
 import { applySourcePlan, formatSourcePlan, isEmptySourcePlan, planSources, type RemovedAction } from '../sources/plan';
 import { formatPlan, isEmptyPlan, planSchedules } from '../schedules/plan';
 import { pauseSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery, type SourceStatus } from '../workflows/messages';
@@ -55,7 +56,7 @@ export async function runCli(argv: string[], output: Output = { out: (t) => proc
       if (error.exitCode === 0) return 0;
       return json ? fail(2, 'UsageError', error.message.replace(/^error: /, '')) : 2;
     }
-    if (error instanceof OperationFailedError || error instanceof ConfigError || error instanceof ScheduleConflictError) return fail(1, error.name, error.message);
+    if (error instanceof OperationFailedError || error instanceof ConfigError || error instanceof ScheduleConflictError || error instanceof TemporalConnectionError) return fail(1, error.name, error.message);
     return fail(1, (error as Error).name ?? 'Error', json ? (error as Error).message : ((error as Error).stack ?? String(error)));
   }
 }
@@ -277,14 +278,7 @@ function buildProgram(output: Output): Command {
 
 /** Connects, runs `action`, and always closes the connection so the process can end. */
 async function withClient<T>(config: Config, action: (client: Client) => Promise<T>): Promise<T> {
-  let connection: Connection;
-  try {
-    connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
-  } catch (error) {
-    throw new OperationFailedError(
-      `cannot reach Temporal at ${config.temporal.address} (${(error as Error).message}): start it (npm start) or set temporal.address in the config or TEMPORAL_ADDRESS`,
-    );
-  }
+  const connection = await connectClient(config, { connectTimeout: '5s' });
   try {
     return await action(new Client({ connection, namespace: config.temporal.namespace }));
   } finally {

@@ -21,9 +21,15 @@ export class ConfigError extends Error {
  * Environment variables that override a config field. Only names and addresses: secrets
  * (DATABRICKS_TOKEN, client secrets) are read by the adapters that need them, never copied here.
  */
-const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[], ('number' | 'string')?]> = [
+const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[], ('number' | 'string' | 'boolean')?]> = [
   ['TEMPORAL_ADDRESS', ['temporal', 'address']],
   ['TEMPORAL_NAMESPACE', ['temporal', 'namespace']],
+  // The Temporal CLI's and SDKs' names for the same settings (environment configuration).
+  ['TEMPORAL_TLS', ['temporal', 'tls', 'enabled'], 'boolean'],
+  ['TEMPORAL_TLS_SERVER_CA_CERT_PATH', ['temporal', 'tls', 'serverCaCertPath']],
+  ['TEMPORAL_TLS_CLIENT_CERT_PATH', ['temporal', 'tls', 'clientCertPath']],
+  ['TEMPORAL_TLS_CLIENT_KEY_PATH', ['temporal', 'tls', 'clientKeyPath']],
+  ['TEMPORAL_TLS_SERVER_NAME', ['temporal', 'tls', 'serverNameOverride']],
   ['CDF_TASK_QUEUE', ['temporal', 'taskQueue']],
   ['CDF_UI_PORT', ['temporal', 'uiPort'], 'number'],
   ['CDF_LAKEHOUSE_TARGET', ['lakehouse', 'target']],
@@ -89,7 +95,7 @@ function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
       node = node[key] as Record<string, unknown>;
     }
     // A value that is not a number stays a string, so the schema reports it with the variable's text.
-    node[path[path.length - 1]!] = type === 'number' && /^\d+$/.test(value) ? Number(value) : value;
+    node[path[path.length - 1]!] = type === 'number' && /^\d+$/.test(value) ? Number(value) : type === 'boolean' && /^(true|false)$/i.test(value) ? value.toLowerCase() === 'true' : value;
   }
   return merged;
 }
@@ -101,5 +107,12 @@ function resolveLocalPaths(config: Config, baseDir: string): Config {
     ...config,
     lakehouse: { ...config.lakehouse, local: { ...config.lakehouse.local, path: absolute(config.lakehouse.local.path) } },
     jobs: { ...config.jobs, local: { ...config.jobs.local, path: absolute(config.jobs.local.path) } },
+    temporal: { ...config.temporal, tls: mapDefined(config.temporal.tls, ['serverCaCertPath', 'clientCertPath', 'clientKeyPath'], absolute) },
   };
+}
+
+function mapDefined<T extends object, K extends keyof T>(object: T, keys: K[], map: (value: string) => string): T {
+  const mapped = { ...object };
+  for (const key of keys) if (typeof mapped[key] === 'string') mapped[key] = map(mapped[key] as string) as T[K];
+  return mapped;
 }

@@ -24,6 +24,9 @@ const nonNegativeInt = (what: string) =>
     error: `must be 0 or more: ${what}`,
   });
 
+/** A file path (PEM certificates, keys); relative paths are relative to the config file. */
+const filePath = z.string({ error: 'must be a file path' }).min(1, { error: 'must be a file path' });
+
 const target = z.enum(['local', 'databricks'], { error: 'must be "local" or "databricks"' });
 
 /** A whole number of seconds, minutes, hours or days, e.g. "30s", "15m", "1h", "1d". */
@@ -89,6 +92,36 @@ export const configSchema = z
           .string()
           .regex(/^[a-z][a-z0-9-]{0,30}$/, { error: 'must be lowercase letters, digits or "-", starting with a letter, at most 31 characters' })
           .default('cdf'),
+        /**
+         * TLS to the Temporal frontend (a self-hosted cluster, Temporal Cloud). On when `enabled`
+         * is true, or, when it is not set, as soon as a path here or TEMPORAL_API_KEY is given.
+         */
+        tls: z
+          .strictObject({
+            enabled: z.boolean({ error: 'must be true or false' }).optional(),
+            /** PEM of the CA that signed the server's certificate; the system's CAs when absent. */
+            serverCaCertPath: filePath.optional(),
+            /** mTLS: the client's certificate and private key (PEM), both or neither. */
+            clientCertPath: filePath.optional(),
+            clientKeyPath: filePath.optional(),
+            /** The name to expect in the server's certificate, when it differs from the address's host. */
+            serverNameOverride: z.string().min(1, { error: 'must be a host name' }).optional(),
+          })
+          .superRefine((tls, ctx) => {
+            if (Boolean(tls.clientCertPath) !== Boolean(tls.clientKeyPath)) {
+              const missing = tls.clientCertPath ? 'clientKeyPath' : 'clientCertPath';
+              ctx.addIssue({ code: 'custom', path: [missing], input: undefined, message: 'mTLS needs both clientCertPath and clientKeyPath: give the other one too, or neither' });
+            }
+          })
+          .prefault({}),
+        /** Refused: an API key is a secret, read from TEMPORAL_API_KEY only. */
+        apiKey: z
+          .unknown()
+          .optional()
+          .superRefine((value, ctx) => {
+            if (value === undefined) return;
+            ctx.addIssue({ code: 'custom', input: '(hidden)', message: 'secrets do not belong in the config file: remove it and set the environment variable TEMPORAL_API_KEY for the worker and the CLI' });
+          }),
       })
       .prefault({}),
     lakehouse: z

@@ -176,7 +176,7 @@ describe('the cdf CLI', () => {
   it('exits 1 with the address and the fix when Temporal cannot be reached', async () => {
     const result = await runCdf(['status', '--config', configFile], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('cannot reach Temporal at 127.0.0.1:1');
+    expect(result.stderr).toMatch(/cannot connect to Temporal at 127\.0\.0\.1:1 \(.*\): start it \(npm start runs a dev server\) or set temporal.address/);
   });
 });
 
