@@ -1,7 +1,12 @@
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { autoHeartbeat } from './activities/autoHeartbeat';
-import { connectWorker } from './temporal/connection';
+import { Client } from '@temporalio/client';
+import { connectClient, connectWorker } from './temporal/connection';
+import { freePort } from './temporal/devServer';
+import { activityMetrics } from './metrics/activityMetrics';
+import { PipelineMetrics } from './metrics/pipelineMetrics';
+import { startMetricsServer } from './metrics/server';
 import { loadConfig } from './config/load';
 import type { Config } from './config/schema';
 import { openJobLauncher, type JobLauncher } from './jobs';
@@ -31,6 +36,8 @@ export interface CreateWorkerOptions {
   faults?: FaultInjector;
   /** Extra activity interceptors after the built-in heartbeat (the reliability suite traces activities with one). */
   activityInterceptors?: NonNullable<NonNullable<WorkerOptions['interceptors']>['activity']>;
+  /** The pipeline's Prometheus metrics, fed by every activity and Jobs API retry of this worker. */
+  metrics?: PipelineMetrics;
 }
 
 /**
@@ -42,7 +49,7 @@ export async function createPipelineWorker(options: CreateWorkerOptions): Promis
   const faults = options.faults ?? new FaultInjector(config.faults);
   const openedLakehouse = options.lakehouse ?? (await openLakehouse(config));
   await openedLakehouse.ensurePipelineTables();
-  const openedJobs = options.jobs ?? (await openJobLauncher(config, openedLakehouse));
+  const openedJobs = options.jobs ?? (await openJobLauncher(config, openedLakehouse, { onJobsApiRetry: () => options.metrics?.jobsApiRetried() }));
   // Faults sit between the activities and the adapters; the downstream job itself runs unharmed.
   const lakehouse = faults.enabled ? withLakehouseFaults(openedLakehouse, faults) : openedLakehouse;
   const jobs = faults.enabled ? withJobFaults(openedJobs, faults) : openedJobs;
@@ -52,7 +59,7 @@ export async function createPipelineWorker(options: CreateWorkerOptions): Promis
     taskQueue: config.temporal.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities({ config, lakehouse, jobs }),
-    interceptors: { activity: [autoHeartbeat, ...(options.activityInterceptors ?? [])] },
+    interceptors: { activity: [autoHeartbeat, ...(options.metrics ? [activityMetrics(options.metrics)] : []), ...(options.activityInterceptors ?? [])] },
     maxConcurrentWorkflowTaskExecutions: Math.min(config.worker.maxConcurrentWorkflowTasks, config.worker.maxCachedWorkflows),
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
@@ -77,13 +84,30 @@ export async function createPipelineWorker(options: CreateWorkerOptions): Promis
 /** `npm run worker`: one worker process until SIGINT/SIGTERM (the Runtime turns those into a graceful shutdown). */
 async function main(): Promise<void> {
   const config = loadConfig();
-  Runtime.install({ logger: temporalLogger('INFO') });
+  const metricsOn = config.worker.metrics.port !== undefined;
+  // The SDK core's own metrics go to an exporter on loopback that /metrics appends to the pipeline's.
+  const coreMetricsAddress = metricsOn ? `127.0.0.1:${await freePort()}` : null;
+  Runtime.install({
+    logger: temporalLogger('INFO'),
+    telemetryOptions: {
+      // The core's own log lines go through the same JSON logger.
+      logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
+      ...(coreMetricsAddress ? { metrics: { prometheus: { bindAddress: coreMetricsAddress, countersTotalSuffix: true } } } : {}),
+    },
+  });
   const connection = await connectWorker(config);
-  const pipeline = await createPipelineWorker({ config, connection });
-  logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker started');
+  const metrics = metricsOn ? new PipelineMetrics(config.sources.map((s) => s.name)) : undefined;
+  const pipeline = await createPipelineWorker({ config, connection, metrics });
+  const client = metrics ? await connectClient(config) : null;
+  const server = metrics
+    ? await startMetricsServer({ config, metrics, coreMetricsAddress, client: new Client({ connection: client!, namespace: config.temporal.namespace }), ready: () => pipeline.worker.getState() === 'RUNNING' })
+    : null;
+  logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address, metrics: server ? `http://${server.address}/metrics` : 'off' }, 'worker started');
   try {
     await pipeline.worker.run();
   } finally {
+    await server?.close();
+    await client?.close();
     await pipeline.closeAdapters();
     await connection.close();
     logger.info('worker stopped');

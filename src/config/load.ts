@@ -36,6 +36,8 @@ const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[], ('number
   ['CDF_LOCAL_LAKEHOUSE_PATH', ['lakehouse', 'local', 'path']],
   ['CDF_JOBS_TARGET', ['jobs', 'target']],
   ['CDF_LOCAL_JOBS_PATH', ['jobs', 'local', 'path']],
+  ['CDF_METRICS_PORT', ['worker', 'metrics', 'port'], 'number'],
+  ['CDF_METRICS_HOST', ['worker', 'metrics', 'host']],
 ];
 
 export interface LoadOptions {

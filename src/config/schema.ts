@@ -284,6 +284,16 @@ export const configSchema = z
         /** Start-to-close timeout of the SQL activities (capture, refresh, open, snapshot, commit). */
         activityTimeoutSeconds: positiveInt('seconds a SQL activity may run before Temporal retries it').default(1800),
         heartbeatTimeoutSeconds: positiveInt('seconds without a heartbeat before an activity counts as lost').max(600, { error: 'must be at most 600' }).default(20),
+        /** The worker's Prometheus endpoint (/metrics) and health check (/healthz); off unless a port is set. */
+        metrics: z
+          .strictObject({
+            port: positiveInt('the port of /metrics and /healthz').max(65535).optional(),
+            /** The address to listen on: 0.0.0.0 in a container, loopback by default. */
+            host: z.string().min(1, { error: 'must be an address to listen on, e.g. 0.0.0.0' }).default('127.0.0.1'),
+            /** How often the per-source gauges are read from the source workflows' status query. */
+            sourceRefreshSeconds: positiveInt('seconds between reads of the sources\' status for the gauges').default(15),
+          })
+          .prefault({}),
       })
       .prefault({}),
   })

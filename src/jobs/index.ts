@@ -7,7 +7,7 @@ import { LocalJobRunner } from './local/localJobRunner';
 import type { JobLauncher } from './port';
 
 /** Opens the job launcher the config selects; the local runner runs the demo processor on `lakehouse`. */
-export async function openJobLauncher(config: Config, lakehouse: Lakehouse): Promise<JobLauncher> {
+export async function openJobLauncher(config: Config, lakehouse: Lakehouse, hooks: { onJobsApiRetry?: () => void } = {}): Promise<JobLauncher> {
   if (config.jobs.target === 'local') {
     return LocalJobRunner.open(config.jobs.local.path, {
       processor: (runKey, batchNumber) => lakehouse.processBatch(runKey, batchNumber),
@@ -23,6 +23,7 @@ export async function openJobLauncher(config: Config, lakehouse: Lakehouse): Pro
     baseUrl: connection.baseUrl,
     jobId: connection.jobId,
     tokens: createTokenProvider(connection.auth, connection.baseUrl),
+    onRetry: hooks.onJobsApiRetry,
   });
 }
 

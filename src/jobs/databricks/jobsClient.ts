@@ -35,6 +35,8 @@ export interface DatabricksJobsLauncherOptions {
   retryBaseDelayMs?: number;
   /** Per-request timeout (default 30 s). */
   requestTimeoutMs?: number;
+  /** Called before each retry of a call (429, 5xx, a lost connection): the worker's metrics count them. */
+  onRetry?: () => void;
 }
 
 const API = '/api/2.2/jobs';
@@ -192,7 +194,10 @@ export class DatabricksJobsLauncher implements JobLauncher {
         // Every other network failure (reset, refused, timeout, socket hang up, DNS) may pass; retry it.
         lastType = `DATABRICKS_NETWORK_${networkCode(error)}`;
         lastFailure = reason;
-        if (attempt < this.maxAttemptsPerCall) await this.sleep(this.backoff(attempt));
+        if (attempt < this.maxAttemptsPerCall) {
+          this.options.onRetry?.();
+          await this.sleep(this.backoff(attempt));
+        }
         continue;
       }
 
@@ -218,6 +223,7 @@ export class DatabricksJobsLauncher implements JobLauncher {
       lastType = throttled ? 'DATABRICKS_HTTP_429' : `DATABRICKS_HTTP_${response.status}`;
       lastFailure = detail;
       if (attempt < this.maxAttemptsPerCall) {
+        this.options.onRetry?.();
         const retryAfter = retryAfterMs(response.headers.get('retry-after'));
         await this.sleep(retryAfter ?? (throttled ? 1_000 : this.backoff(attempt)));
       }
