@@ -131,6 +131,7 @@ describe('parseConfig accepts', () => {
       address: '127.0.0.1:7233',
       namespace: 'default',
       taskQueue: 'cdf-orchestrator',
+      tls: {},
       uiPort: 8233,
       workflowIdPrefix: 'cdf',
     });
