@@ -4,6 +4,7 @@ import { autoHeartbeat } from './activities/autoHeartbeat';
 import { Client } from '@temporalio/client';
 import { connectClient, connectWorker } from './temporal/connection';
 import { freePort } from './temporal/devServer';
+import { ensureSearchAttributes } from './temporal/searchAttributes';
 import { activityMetrics } from './metrics/activityMetrics';
 import { PipelineMetrics } from './metrics/pipelineMetrics';
 import { startMetricsServer } from './metrics/server';
@@ -96,18 +97,21 @@ async function main(): Promise<void> {
     },
   });
   const connection = await connectWorker(config);
+  const client = await connectClient(config);
+  // A fan-in's workflow task fails on an unregistered search attribute, over and over: refuse to start instead.
+  const added = await ensureSearchAttributes(client, config.temporal.namespace);
+  if (added.length > 0) logger.info({ namespace: config.temporal.namespace, added }, 'search attributes registered');
   const metrics = metricsOn ? new PipelineMetrics(config.sources.map((s) => s.name)) : undefined;
   const pipeline = await createPipelineWorker({ config, connection, metrics });
-  const client = metrics ? await connectClient(config) : null;
   const server = metrics
-    ? await startMetricsServer({ config, metrics, coreMetricsAddress, client: new Client({ connection: client!, namespace: config.temporal.namespace }), ready: () => pipeline.worker.getState() === 'RUNNING' })
+    ? await startMetricsServer({ config, metrics, coreMetricsAddress, client: new Client({ connection: client, namespace: config.temporal.namespace }), ready: () => pipeline.worker.getState() === 'RUNNING' })
     : null;
   logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address, metrics: server ? `http://${server.address}/metrics` : 'off' }, 'worker started');
   try {
     await pipeline.worker.run();
   } finally {
     await server?.close();
-    await client?.close();
+    await client.close();
     await pipeline.closeAdapters();
     await connection.close();
     logger.info('worker stopped');

@@ -14,6 +14,7 @@ import type { Config } from '../config/schema';
 import { applyPlan, ScheduleConflictError } from '../schedules/apply';
 import { plural } from '../text';
 import { connectClient, TemporalConnectionError } from '../temporal/connection';
+import { ensureSearchAttributes } from '../temporal/searchAttributes';
 import { applySourcePlan, formatSourcePlan, isEmptySourcePlan, planSources, type RemovedAction } from '../sources/plan';
 import { formatPlan, isEmptyPlan, planSchedules } from '../schedules/plan';
 import { pauseSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery, type SourceStatus } from '../workflows/messages';
@@ -250,6 +251,8 @@ function buildProgram(output: Output): Command {
       await withClient(config, async (client) => {
         const plan = await planSources(client, config);
         const apply = !options.dryRun && !isEmptySourcePlan(plan, options.removed);
+        // A source workflow's start is refused while its search attributes are missing on the namespace.
+        if (apply) await ensureSearchAttributes(client.connection, config.temporal.namespace);
         if (apply) await applySourcePlan(client, config, plan, options.removed);
         const footer = options.dryRun ? 'dry run: nothing changed' : apply ? 'applied' : 'nothing to change';
         print(command, { plan, removedAction: options.removed, dryRun: Boolean(options.dryRun), applied: apply }, `${formatSourcePlan(plan, options.removed)}\n${footer}`);

@@ -7,6 +7,7 @@ import { ROOT, runCdf, writeConfigFile } from '../support/cli';
 import { testConfig } from '../support/pipeline';
 import { makeCertificates, startTlsProxy, type Certificates, type TlsProxy } from '../support/tlsProxy';
 import { writeRandomTraffic } from '../support/traffic';
+import { eventually } from '../support/eventually';
 
 /**
  * The worker and the CLI on a Temporal reached over TLS, as on a self-hosted cluster or Temporal
@@ -110,13 +111,3 @@ describe('Temporal over TLS', () => {
     expect(result.stderr).toMatch(/temporal\.tls\.serverCaCertPath: cannot read .*missing\.crt \(ENOENT\): fix the path/);
   });
 });
-
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs: number, context: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms\n${context()}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}

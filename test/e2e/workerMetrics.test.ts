@@ -8,6 +8,7 @@ import type { SourceStatus } from '../../src/workflows/messages';
 import { ROOT, runCdf, runProcess, writeConfigFile } from '../support/cli';
 import { testConfig } from '../support/pipeline';
 import { writeRandomTraffic } from '../support/traffic';
+import { eventually } from '../support/eventually';
 
 /**
  * `npm run worker` with `worker.metrics.port`: /healthz and a Prometheus /metrics with the
@@ -122,14 +123,4 @@ async function scrape(base: string): Promise<Map<string, number>> {
 
 async function runTemporal(args: string[]): Promise<number | null> {
   return (await runProcess(process.env.TEMPORAL_CLI_PATH!, args)).code;
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs: number, context: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms\n${context()}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }

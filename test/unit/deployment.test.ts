@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Ajv from 'ajv';
 import YAML from 'yaml';
 import { loadConfig } from '../../src/config/load';
+import { CDF_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes';
 
 /*
  * The deployment files, checked statically (Docker cannot run on this machine): docker-compose.yml
@@ -55,7 +56,7 @@ describe('docker-compose.yml', () => {
   it('starts the workers once the search attributes are registered', () => {
     for (const [, worker] of workers) expect(worker.depends_on).toEqual({ 'temporal-setup': { condition: 'service_completed_successfully' } });
     const script = read('deploy/register-search-attributes.sh');
-    for (const attribute of ['CdfSource=Keyword', 'CdfState=Keyword', 'CdfLastVersion=Int', 'CdfFanInOutcome=Keyword', 'CdfDispatchedIds=Int', 'CdfParkedBatches=Int']) expect(script).toContain(attribute);
+    for (const key of CDF_SEARCH_ATTRIBUTES) expect(script).toContain(`${key.name}=${key.type === 'INT' ? 'Int' : 'Keyword'}`);
   });
 
   it('has Prometheus scrape every worker on the metrics port of the config the workers mount', () => {
