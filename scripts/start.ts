@@ -267,6 +267,8 @@ function describeCommits(commits: { inserted: number; updated: number; deleted: 
 
 function parseDuration(value: string): string {
   if (!DURATION.test(value) || durationMs(value) === 0) throw new InvalidArgumentError(`--traffic-every must be a duration such as 20s or 1m, got "${value}"`);
+  // Node's timers take at most 2^31-1 ms (24.8 days) and fire at once beyond it.
+  if (durationMs(value) > 2_147_483_647) throw new InvalidArgumentError(`--traffic-every must be at most 24d (a timer's limit), got "${value}"; --no-traffic writes none at all`);
   return value;
 }
 

@@ -7,7 +7,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, Client, Connection, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { DemoCommit, DemoTrafficRequest } from '../src/activities/demoTraffic';
 import { ConfigError, loadConfig } from '../src/config/load';
 import { connectClient } from '../src/temporal/connection';
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
     const holder = /Conflicting lock is held in .*\(PID (\d+)\)/.exec((error as Error).message);
     if (!holder) throw error;
     console.log(`[traffic] ${config.lakehouse.local.path} is held by process ${holder[1]} (npm start or a worker): handing the commits to its worker through Temporal ...`);
-    for (const commit of await handToWorker(config, { sources: sources.map((s) => s.name), plan })) print(commit);
+    for (const commit of await handToWorker(config, { sources: sources.map((s) => s.name), plan }, holder[1]!)) print(commit);
     return;
   }
   try {
@@ -64,32 +65,59 @@ async function main(): Promise<void> {
 }
 
 /** Runs the demoTraffic workflow on the config's task queue: the worker holding the file writes the commits. */
-async function handToWorker(config: Config, request: DemoTrafficRequest): Promise<DemoCommit[]> {
+async function handToWorker(config: Config, request: DemoTrafficRequest, holder: string): Promise<DemoCommit[]> {
   let connection: Connection;
   try {
     connection = await connectClient(config, { connectTimeout: '5s' });
   } catch (error) {
     throw new Error(
-      `the lakehouse file is held by another process, and Temporal cannot be reached to hand the commits to its worker (${(error as Error).message}); stop that process (Ctrl-C in npm start) and run this again`,
+      `the lakehouse file is held by process ${holder}, and Temporal cannot be reached to hand the commits to its worker (${(error as Error).message}); stop that process (Ctrl-C in npm start) and run this again`,
     );
   }
   try {
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    return await client.workflow.execute('demoTraffic', {
-      workflowId: `${config.temporal.workflowIdPrefix}-demo-traffic-${randomUUID().slice(0, 8)}`,
-      taskQueue: config.temporal.taskQueue,
-      args: [request],
-      // No worker on the task queue (the file is held by something else): fail instead of waiting forever.
-      workflowExecutionTimeout: '2 minutes',
-    });
-  } catch (error) {
-    if (error instanceof WorkflowFailedError) {
-      throw new Error(`the worker did not write the commits: ${error.cause?.message ?? error.message} (is a worker polling task queue ${config.temporal.taskQueue}? npm start runs one)`);
+    if (!(await hasPollers(client, config))) {
+      throw new Error(
+        `the lakehouse file is held by process ${holder}, but no worker polls task queue ${config.temporal.taskQueue} on ${config.temporal.address} to hand the commits to: ` +
+          'if that process is npm start or a worker, it is not connected to this Temporal server (check temporal.address and temporal.taskQueue); otherwise stop it and run this again. Nothing was written',
+      );
     }
-    throw error;
+    const workflowId = `${config.temporal.workflowIdPrefix}-demo-traffic-${randomUUID().slice(0, 8)}`;
+    try {
+      return await client.workflow.execute('demoTraffic', {
+        workflowId,
+        taskQueue: config.temporal.taskQueue,
+        args: [request],
+        // Longer than the activity's schedule-to-start plus start-to-close, so the activity's own timeout says what happened.
+        workflowExecutionTimeout: '7 minutes',
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowFailedError)) throw error;
+      throw new Error(describeHandOffFailure(error, workflowId));
+    }
   } finally {
     await connection.close();
   }
+}
+
+async function hasPollers(client: Client, config: Config): Promise<boolean> {
+  const { pollers } = await client.workflowService.describeTaskQueue({
+    namespace: config.temporal.namespace,
+    taskQueue: { name: config.temporal.taskQueue },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  return (pollers ?? []).length > 0;
+}
+
+/** The innermost cause says what went wrong; whether anything was written depends on where it stopped. */
+function describeHandOffFailure(error: WorkflowFailedError, workflowId: string): string {
+  let cause: Error = error;
+  while (cause.cause instanceof Error) cause = cause.cause;
+  if (cause instanceof TimeoutFailure && cause.timeoutType === 'SCHEDULE_TO_START') {
+    return `no worker took the commits within 30 s (is the worker on task queue busy or stopping?); nothing was written (workflow ${workflowId})`;
+  }
+  if (cause instanceof ApplicationFailure) return `the worker refused the commits: ${cause.message}; nothing was written (workflow ${workflowId})`;
+  return `the worker did not finish writing the commits (${cause.message}): some may have been written; the sources capture whatever was, and workflow ${workflowId} in the Web UI shows how far it went`;
 }
 
 main().catch((error: Error) => {

@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../config/schema';
 import { ensureDemoSourceTable, writeTraffic, type TrafficPlan } from '../demo/upstream';
 import type { Lakehouse } from '../lakehouse/port';
@@ -34,9 +34,12 @@ export function createDemoTrafficActivities(deps: { config: Config; lakehouse: L
       if (unknown.length) throw ApplicationFailure.nonRetryable(`unknown source ${unknown.join(', ')} (known: ${config.sources.map((s) => s.name).join(', ')})`, 'UnknownSource');
       const sources = request.sources ? config.sources.filter((s) => request.sources!.includes(s.name)) : config.sources;
       const commits: DemoCommit[] = [];
+      // A worker that stops (or a cancelled workflow) ends the writing between two commits, never inside one.
+      const signal = Context.current().cancellationSignal;
       for (const source of sources) {
+        if (signal.aborted) break;
         await ensureDemoSourceTable(lakehouse, source);
-        for (const c of await writeTraffic(lakehouse, source, { ...request.plan, seedRows: 0 })) {
+        for (const c of await writeTraffic(lakehouse, source, { ...request.plan, seedRows: 0 }, undefined, signal)) {
           commits.push({ table: source.table, version: c.version, inserted: c.inserted, updated: c.updated, deleted: c.deleted });
         }
       }

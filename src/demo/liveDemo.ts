@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { fanInWorkflowId, sourceWorkflowId } from '../client/operations';
 import type { Config } from '../config/schema';
 import type { Lakehouse } from '../lakehouse/port';
@@ -78,7 +78,11 @@ export function startLiveDemo(options: LiveDemoOptions): LiveDemo {
   const servingSince = new Date().toISOString();
   every(options.watchEveryMs ?? 2000, async () => {
     for (const source of config.sources) {
-      const status = await client.workflow.getHandle(sourceWorkflowId(config, source.name)).query(sourceStatusQuery).catch(() => null);
+      if (stopped) return;
+      // A query waits for a worker: bounded, so a stop never waits on one the worker will not answer.
+      const status = await client.connection
+        .withDeadline(Date.now() + 5000, () => client.workflow.getHandle(sourceWorkflowId(config, source.name)).query(sourceStatusQuery))
+        .catch(() => null);
       if (!status) continue;
       const before = captured.get(source.name);
       captured.set(source.name, status.totals.registryRowsInserted);
@@ -97,9 +101,12 @@ export function startLiveDemo(options: LiveDemoOptions): LiveDemo {
 
   /** Every fan-in that started while serving and has ended since the last look, in start order (a trigger may run two between looks). */
   async function reportFanIns(): Promise<void> {
-    const ended = [];
+    if (stopped) return;
+    const ended: WorkflowExecutionInfo[] = [];
     const query = `WorkflowId = "${fanInWorkflowId(config)}" AND StartTime >= "${servingSince}" AND ExecutionStatus != "Running" AND ExecutionStatus != "ContinuedAsNew"`;
-    for await (const execution of client.workflow.list({ query })) if (!reportedFanIns.has(execution.runId)) ended.push(execution);
+    await client.connection.withDeadline(Date.now() + 5000, async () => {
+      for await (const execution of client.workflow.list({ query })) if (!reportedFanIns.has(execution.runId)) ended.push(execution);
+    });
     ended.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
     for (const execution of ended) {
       reportedFanIns.add(execution.runId);

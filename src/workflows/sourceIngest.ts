@@ -305,6 +305,7 @@ function registerHandlers(state: SourceState): void {
     async (request) => {
       const previousOffset = state.offsetVersion;
       state.pendingReplay = validateReplayRequest(request);
+      showDetails(state);
       // The version is checked against the table's live latest version by the rewind itself (the
       // one this workflow last saw may be stale, e.g. while the source is blocked); the caller
       // waits for that answer, unless the source is paused and the replay waits for resume.

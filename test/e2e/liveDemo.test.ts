@@ -57,4 +57,14 @@ describe('the live demo of `npm start`', () => {
     d.child.kill('SIGTERM');
     expect(await d.exited).toBe(0);
   });
+
+  it.each([
+    ['0s', /--traffic-every must be a duration such as 20s or 1m, got "0s"/],
+    ['30d', /--traffic-every must be at most 24d \(a timer's limit\), got "30d"; --no-traffic writes none at all/],
+  ])('refuses --traffic-every %s before starting anything', async (every, message) => {
+    const result = await runProcess(process.execPath, ['--import', 'tsx', 'scripts/start.ts', '--traffic-every', every]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(message);
+    expect(result.stdout).toBe('');
+  });
 });

@@ -7,8 +7,8 @@ import { demoEnv, killDemo, startDemo, type Demo } from '../support/demoProcess'
  * The README's shell examples, run as written against a running `npm start`: every line of every
  * ```bash block, in the order a reader meets them. Only the demo's address differs (the test's
  * own ports instead of 127.0.0.1:7233, through TEMPORAL_ADDRESS for the project's commands and by
- * substitution in the `temporal` lines). The first block (`npm ci && npm start`, `npm ci && npm
- * test`) is what CI and the start/stop tests run; it is not run again here.
+ * substitution in the `temporal` lines). `npm ci`, `npm start` and `npm test` lines are what CI and
+ * the start/stop tests run; they are not run again here.
  */
 const README_ADDRESS = '127.0.0.1:7233';
 
@@ -21,14 +21,12 @@ function readmeExamples(): Example[] {
   const lines = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n');
   const examples: Example[] = [];
   let inBash = false;
-  let block = 0;
   lines.forEach((text, index) => {
     if (text.startsWith('```')) {
       inBash = !inBash && text.trim() === '```bash';
-      if (inBash) block += 1;
       return;
     }
-    if (inBash && block > 1 && text.trim() !== '') examples.push({ line: index + 1, command: text });
+    if (inBash && text.trim() !== '' && !/^npm (ci|start|test)\b/.test(text)) examples.push({ line: index + 1, command: text });
   });
   return examples;
 }
