@@ -4,7 +4,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   // The real-Delta tier has its own server and config (jest.realdelta.config.js).
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/realDelta/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/realDelta/', '<rootDir>/test/cluster/'],
   // thrift (under @databricks/sql) requires uuid 13, which is ESM only: Node 20 loads it with
   // require(esm), jest's module loader cannot. The CommonJS build of uuid 11 has the same API.
   moduleNameMapper: { '^uuid$': '<rootDir>/node_modules/uuid/dist/cjs/index.js' },

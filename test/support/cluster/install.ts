@@ -1,0 +1,59 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * The production topology's binaries, for the cluster tier: PostgreSQL and Prometheus from
+ * Debian's packages, and the Temporal server and its SQL schema tool built from source with
+ * `go install` (the docker-compose file runs the same server version, 1.29.1, from its image).
+ */
+export const TEMPORAL_SERVER_VERSION = '1.29.1';
+
+/** Outside the repository, so every fresh clone on this machine reuses one build. */
+export const CLUSTER_CACHE_DIR = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'cdf-orchestrator', `temporal-server-v${TEMPORAL_SERVER_VERSION}`);
+
+export interface ClusterBinaries {
+  /** PostgreSQL's bin directory (initdb, pg_ctl, postgres, psql). */
+  postgresBin: string;
+  prometheus: string;
+  temporalServer: string;
+  temporalSqlTool: string;
+}
+
+type Progress = (message: string) => void;
+
+/** Installs what is missing, each piece once; prints what it does, since a first build takes minutes. */
+export function ensureClusterBinaries(progress: Progress = () => undefined): ClusterBinaries {
+  mkdirSync(CLUSTER_CACHE_DIR, { recursive: true });
+  const missingPackages = [!findPostgresBin() && 'postgresql', !existsSync('/usr/bin/prometheus') && 'prometheus'].filter((p): p is string => Boolean(p));
+  if (missingPackages.length > 0) {
+    progress(`installing ${missingPackages.join(' and ')} from Debian's packages ...`);
+    run('apt-get', ['update', '-qq'], { DEBIAN_FRONTEND: 'noninteractive' });
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missingPackages], { DEBIAN_FRONTEND: 'noninteractive' });
+  } else progress('postgresql, prometheus: installed');
+  const temporalServer = join(CLUSTER_CACHE_DIR, 'server');
+  const temporalSqlTool = join(CLUSTER_CACHE_DIR, 'sql');
+  if (existsSync(temporalServer) && existsSync(temporalSqlTool)) progress(`temporal server ${TEMPORAL_SERVER_VERSION}: cached`);
+  else {
+    const started = Date.now();
+    progress(`building the Temporal server ${TEMPORAL_SERVER_VERSION} and its SQL tool with go install (a few minutes the first time) ...`);
+    run('go', ['install', `go.temporal.io/server/cmd/server@v${TEMPORAL_SERVER_VERSION}`, `go.temporal.io/server/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}`], { GOBIN: CLUSTER_CACHE_DIR });
+    progress(`temporal server built in ${Math.round((Date.now() - started) / 1000)} s`);
+  }
+  const postgresBin = findPostgresBin();
+  if (!postgresBin) throw new Error('PostgreSQL was installed but no /usr/lib/postgresql/<version>/bin/initdb was found');
+  return { postgresBin, prometheus: '/usr/bin/prometheus', temporalServer, temporalSqlTool };
+}
+
+function findPostgresBin(): string | null {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return null;
+  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
+  return versions.length > 0 ? join(root, versions[0]!, 'bin') : null;
+}
+
+function run(command: string, args: string[], env: Record<string, string> = {}): void {
+  const result = spawnSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (exit ${result.status ?? result.signal})`);
+}
