@@ -84,7 +84,16 @@ export async function createPipelineWorker(options: CreateWorkerOptions): Promis
 
 /** `npm run worker`: one worker process until SIGINT/SIGTERM (the Runtime turns those into a graceful shutdown). */
 async function main(): Promise<void> {
-  const config = loadConfig();
+  await runWorkerProcess(loadConfig());
+}
+
+/**
+ * The worker process: Runtime (JSON logs, the core's metrics), search attributes, the worker,
+ * the metrics server when configured; runs until SIGINT/SIGTERM, then closes everything.
+ * `adapters` are for a process whose lakehouse or job launcher cannot come from the config alone
+ * (the cluster tier's workers reach a Spark Thrift Server and a Jobs API emulator through test shims).
+ */
+export async function runWorkerProcess(config: Config, adapters: { lakehouse?: Lakehouse; jobs?: JobLauncher } = {}): Promise<void> {
   const metricsOn = config.worker.metrics.port !== undefined;
   // The SDK core's own metrics go to an exporter on loopback that /metrics appends to the pipeline's.
   const coreMetricsAddress = metricsOn ? `127.0.0.1:${await freePort()}` : null;
@@ -102,7 +111,7 @@ async function main(): Promise<void> {
   const added = await ensureSearchAttributes(client, config.temporal.namespace);
   if (added.length > 0) logger.info({ namespace: config.temporal.namespace, added }, 'search attributes registered');
   const metrics = metricsOn ? new PipelineMetrics(config.sources.map((s) => s.name)) : undefined;
-  const pipeline = await createPipelineWorker({ config, connection, metrics });
+  const pipeline = await createPipelineWorker({ config, connection, metrics, ...adapters });
   const server = metrics
     ? await startMetricsServer({ config, metrics, coreMetricsAddress, client: new Client({ connection: client, namespace: config.temporal.namespace }), ready: () => pipeline.worker.getState() === 'RUNNING' })
     : null;
@@ -113,6 +122,8 @@ async function main(): Promise<void> {
     await server?.close();
     await client.close();
     await pipeline.closeAdapters();
+    await adapters.jobs?.close();
+    await adapters.lakehouse?.close();
     await connection.close();
     logger.info('worker stopped');
   }

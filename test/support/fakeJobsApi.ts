@@ -53,6 +53,8 @@ interface FakeRun {
   outcome: RunOutcome;
   /** Polls left in TERMINATING once a cancel arrived. */
   cancelPollsLeft?: number;
+  /** The job's code still running (with `execute`): the run stays RUNNING until it ends. */
+  executing?: boolean;
 }
 
 const LIFE_CYCLE = ['QUEUED', 'RUNNING', 'TERMINATED'] as const;
@@ -63,6 +65,12 @@ export class FakeJobsApi {
   outcome: RunOutcome = SUCCESS;
   /** When set, decides each new run's outcome from its job parameters (else `outcome`). */
   outcomeFor?: (jobParameters: Record<string, string>) => RunOutcome;
+  /**
+   * When set, each new run executes this (the job's code) and is RUNNING until it settles: its
+   * outcome is what it resolves to, or RUN_EXECUTION_ERROR with the message it throws, as a
+   * notebook's exception ends a Databricks run.
+   */
+  execute?: (jobParameters: Record<string, string>) => Promise<RunOutcome>;
   cancelPolls = 2;
   readonly jobId: number;
   readonly pat: string;
@@ -113,8 +121,8 @@ export class FakeJobsApi {
   }
 
   /** Every run launched so far: its token, parameters and the code it terminates with. */
-  launchedRuns(): { runId: number; idempotencyToken?: string; jobParameters: Record<string, string>; code: string }[] {
-    return [...this.runs.values()].map((r) => ({ runId: r.runId, idempotencyToken: r.idempotencyToken, jobParameters: r.jobParameters, code: r.outcome.code }));
+  launchedRuns(): { runId: number; idempotencyToken?: string; jobParameters: Record<string, string>; code: string; message?: string; state: string }[] {
+    return [...this.runs.values()].map((r) => ({ runId: r.runId, idempotencyToken: r.idempotencyToken, jobParameters: r.jobParameters, code: r.outcome.code, message: r.outcome.message, state: this.stateOf(r) }));
   }
 
   runCount(): number {
@@ -139,6 +147,8 @@ export class FakeJobsApi {
     this.requests.push({ method: req.method ?? '', path: `${url.pathname}${url.search}`, headers: req.headers, body: isJson ? JSON.parse(text) : text });
 
     if (req.method === 'POST' && url.pathname === '/oidc/v1/token') return this.issueToken(req, text, res);
+    // Not part of the Jobs API: lets a test read the runs of a fake running in another process.
+    if (req.method === 'GET' && url.pathname === '/fake/runs') return send(res, 200, this.launchedRuns());
     const fault = this.faults.shift();
     if (fault) {
       const headers: Record<string, string> = fault.retryAfter ? { 'Retry-After': fault.retryAfter } : {};
@@ -168,6 +178,7 @@ export class FakeJobsApi {
     if (!run) {
       run = { runId: this.nextRunId++, numberInJob: this.runs.size + 1, idempotencyToken: token, jobParameters: parameters as Record<string, string>, startTime: Date.now(), step: 0, outcome: this.outcomeFor?.(parameters as Record<string, string>) ?? this.outcome };
       this.runs.set(run.runId, run);
+      if (this.execute) this.startExecution(run, this.execute);
     }
     send(res, 200, { run_id: run.runId, number_in_job: run.numberInJob });
   }
@@ -186,7 +197,20 @@ export class FakeJobsApi {
     send(res, 200, {});
   }
 
+  private startExecution(run: FakeRun, execute: (jobParameters: Record<string, string>) => Promise<RunOutcome>): void {
+    run.step = LIFE_CYCLE.indexOf('RUNNING');
+    run.executing = true;
+    const settle = (outcome: RunOutcome) => {
+      run.outcome = outcome;
+      run.executing = false;
+      run.step = LIFE_CYCLE.indexOf('TERMINATED');
+      run.endTime = Date.now();
+    };
+    execute(run.jobParameters).then(settle, (error: Error) => settle({ code: 'RUN_EXECUTION_ERROR', type: 'CLIENT_ERROR', message: `Workload failed: ${error.message}` }));
+  }
+
   private advance(run: FakeRun): void {
+    if (run.executing) return;
     if (run.cancelPollsLeft !== undefined && run.cancelPollsLeft > 0) run.cancelPollsLeft -= 1;
     else if (run.step < LIFE_CYCLE.length - 1) run.step += 1;
     if (this.stateOf(run) === 'TERMINATED') run.endTime ??= Date.now();
