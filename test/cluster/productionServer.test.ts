@@ -144,6 +144,10 @@ describe('the pipeline on a Temporal server backed by PostgreSQL, scraped by Pro
     }
     // The SDK's own metrics come through the same scrape, and the server's own through its endpoint.
     expect((await prometheus.query('temporal_worker_start_total')).length).toBeGreaterThan(0);
-    expect((await prometheus.query('up{job="temporal"}')).map((s) => s.value)).toEqual([1]);
+    const serverUp = await eventually(async () => {
+      const series = await prometheus.query('up{job="temporal"}');
+      return series.length > 0 ? series.map((s) => s.value) : undefined;
+    }, 15_000);
+    expect(serverUp).toEqual([1]);
   });
 });

@@ -39,7 +39,12 @@ export async function startPostgres(options: { bin: string; dir: string; progres
   pg('pg_ctl', ['-D', data, '-l', join(options.dir, 'postgres.log'), '-o', `-p ${port} -k ${options.dir} -h 127.0.0.1 -c fsync=off -c max_connections=200`, '-w', '-t', '60', 'start']);
   const user = 'temporal';
   const password = 'temporal';
-  pg('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE ROLE ${user} LOGIN CREATEDB PASSWORD '${password}'`]);
+  try {
+    pg('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE ROLE ${user} LOGIN CREATEDB PASSWORD '${password}'`]);
+  } catch (error) {
+    pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    throw error;
+  }
   let stopped = false;
   return {
     host: '127.0.0.1',

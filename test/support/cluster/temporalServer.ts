@@ -32,6 +32,22 @@ export async function startTemporalServer(options: { server: string; sqlTool: st
     sqlTool(options.sqlTool, [...base, 'setup-schema', '-v', '0.0']);
     sqlTool(options.sqlTool, [...base, 'update-schema', '--schema-name', schema]);
   }
+  // A port picked free here can be taken before the server binds it: a server that exits at
+  // start-up is started again on other ports, at most three times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnFreePorts(options);
+    } catch (error) {
+      if (!(error instanceof ServerExitedAtStart) || attempt === 3) throw error;
+      options.progress?.(`Temporal: ${error.message}; starting again on other ports`);
+    }
+  }
+}
+
+class ServerExitedAtStart extends Error {}
+
+async function startOnFreePorts(options: { server: string; postgres: Postgres; dir: string; progress?: (message: string) => void }): Promise<TemporalServer> {
+  const { postgres, dir } = options;
   const ports = { frontend: await freePort(), frontendHttp: await freePort(), history: await freePort(), matching: await freePort(), worker: await freePort(), metrics: await freePort() };
   const membership = { frontend: await smallPort(), history: await smallPort(), matching: await smallPort(), worker: await smallPort() };
   writeFileSync(join(dir, 'config', 'dynamicconfig', 'development-sql.yaml'), 'system.forceSearchAttributesCacheRefreshOnRead:\n  - value: true\n    constraints: {}\n');
@@ -41,16 +57,19 @@ export async function startTemporalServer(options: { server: string; sqlTool: st
   const address = `127.0.0.1:${ports.frontend}`;
   options.progress?.(`Temporal: server ${address} starting (log: ${join(dir, 'temporal-server.log')})`);
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const deadline = Date.now() + 90_000;
-  while (!(await isFrontendReachable(address))) {
-    if (child.exitCode !== null) throw new Error(`the Temporal server exited at start-up (code ${child.exitCode}); see ${join(dir, 'temporal-server.log')}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the Temporal server did not answer on ${address} within 90 s; see ${join(dir, 'temporal-server.log')}`);
+  try {
+    const deadline = Date.now() + 90_000;
+    while (!(await isFrontendReachable(address))) {
+      if (child.exitCode !== null) throw new ServerExitedAtStart(`the Temporal server exited at start-up (code ${child.exitCode}); see ${join(dir, 'temporal-server.log')}`);
+      if (Date.now() > deadline) throw new Error(`the Temporal server did not answer on ${address} within 90 s; see ${join(dir, 'temporal-server.log')}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await registerNamespace(address, 'default');
+  } catch (error) {
+    // Nothing is returned to stop it with: stop it here.
+    if (child.exitCode === null) child.kill('SIGKILL');
+    throw error;
   }
-  await registerNamespace(address, 'default');
   return {
     address,
     namespace: 'default',
