@@ -7,7 +7,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure, Client, Connection, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, Client, Connection, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { DemoCommit, DemoTrafficRequest } from '../src/activities/demoTraffic';
 import { ConfigError, loadConfig } from '../src/config/load';
@@ -106,7 +106,16 @@ async function hasPollers(client: Client, config: Config): Promise<boolean> {
     taskQueue: { name: config.temporal.taskQueue },
     taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
   });
-  return (pollers ?? []).length > 0;
+  // The server lists a poller for minutes after its worker stopped: count only recent polls (a live worker polls at least every minute).
+  const recent = Date.now() - 70_000;
+  return (pollers ?? []).some((poller) => poller.lastAccessTime && Number(poller.lastAccessTime.seconds ?? 0) * 1000 >= recent);
+}
+
+const REFUSED_BEFORE_WRITING = new Set(['UnknownSource', 'DemoTrafficNotLocal']);
+
+function hasActivityFailure(error: Error): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) if (e instanceof ActivityFailure) return true;
+  return false;
 }
 
 /** The innermost cause says what went wrong; whether anything was written depends on where it stopped. */
@@ -114,9 +123,12 @@ function describeHandOffFailure(error: WorkflowFailedError, workflowId: string):
   let cause: Error = error;
   while (cause.cause instanceof Error) cause = cause.cause;
   if (cause instanceof TimeoutFailure && cause.timeoutType === 'SCHEDULE_TO_START') {
-    return `no worker took the commits within 30 s (is the worker on task queue busy or stopping?); nothing was written (workflow ${workflowId})`;
+    return `no worker took the commits within 30 s (is the worker busy or stopping?); nothing was written (workflow ${workflowId})`;
   }
-  if (cause instanceof ApplicationFailure) return `the worker refused the commits: ${cause.message}; nothing was written (workflow ${workflowId})`;
+  // Refused before writing: the activity checks these first.
+  if (cause instanceof ApplicationFailure && REFUSED_BEFORE_WRITING.has(cause.type ?? '')) return `the worker refused the commits: ${cause.message}; nothing was written (workflow ${workflowId})`;
+  // The workflow timed out without its activity ever starting (no live worker took its task).
+  if (!hasActivityFailure(error)) return `no worker ran the hand-off (${cause.message}); nothing was written (workflow ${workflowId})`;
   return `the worker did not finish writing the commits (${cause.message}): some may have been written; the sources capture whatever was, and workflow ${workflowId} in the Web UI shows how far it went`;
 }
 

@@ -43,6 +43,8 @@ export function createDemoTrafficActivities(deps: { config: Config; lakehouse: L
           commits.push({ table: source.table, version: c.version, inserted: c.inserted, updated: c.updated, deleted: c.deleted });
         }
       }
+      // Stopped part-way: the caller must not take the commits listed for all it asked for.
+      if (signal.aborted) throw ApplicationFailure.nonRetryable(`stopped after ${commits.length} commit(s), the worker is shutting down`, 'DemoTrafficCancelled');
       return commits;
     },
   };

@@ -14,7 +14,7 @@ import type { Config } from '../config/schema';
 import { applyPlan, ScheduleConflictError } from '../schedules/apply';
 import { plural } from '../text';
 import { connectClient, TemporalConnectionError } from '../temporal/connection';
-import { ensureSearchAttributes } from '../temporal/searchAttributes';
+import { ensureSearchAttributes, SearchAttributesMissingError } from '../temporal/searchAttributes';
 import { applySourcePlan, formatSourcePlan, isEmptySourcePlan, planSources, type RemovedAction } from '../sources/plan';
 import { formatPlan, isEmptyPlan, planSchedules } from '../schedules/plan';
 import { pauseSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery, type SourceStatus } from '../workflows/messages';
@@ -57,7 +57,7 @@ export async function runCli(argv: string[], output: Output = { out: (t) => proc
       if (error.exitCode === 0) return 0;
       return json ? fail(2, 'UsageError', error.message.replace(/^error: /, '')) : 2;
     }
-    if (error instanceof OperationFailedError || error instanceof ConfigError || error instanceof ScheduleConflictError || error instanceof TemporalConnectionError) return fail(1, error.name, error.message);
+    if (error instanceof OperationFailedError || error instanceof ConfigError || error instanceof ScheduleConflictError || error instanceof TemporalConnectionError || error instanceof SearchAttributesMissingError) return fail(1, error.name, error.message);
     return fail(1, (error as Error).name ?? 'Error', json ? (error as Error).message : ((error as Error).stack ?? String(error)));
   }
 }

@@ -14,7 +14,7 @@ import { ensureClusterBinaries } from '../support/cluster/install';
 import { startPostgres, type Postgres } from '../support/cluster/postgres';
 import { startPrometheus, type Prometheus } from '../support/cluster/prometheus';
 import { startTemporalServer, type TemporalServer } from '../support/cluster/temporalServer';
-import { eventually } from '../support/eventually';
+import { eventually, stopChild } from '../support/eventually';
 import { writeRandomTraffic, type WrittenChange } from '../support/traffic';
 
 /*
@@ -70,10 +70,7 @@ describe('the pipeline on a Temporal server backed by PostgreSQL, scraped by Pro
   }, 900_000);
 
   afterAll(async () => {
-    if (worker && worker.exitCode === null) {
-      worker.kill('SIGTERM');
-      await new Promise((resolve) => worker.once('exit', resolve));
-    }
+    if (worker) await stopChild(worker, 'SIGTERM');
     await prometheus?.stop();
     await temporal?.stop();
     postgres?.stop();

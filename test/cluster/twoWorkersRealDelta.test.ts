@@ -15,7 +15,7 @@ import { ensureClusterBinaries } from '../support/cluster/install';
 import { startPostgres, type Postgres } from '../support/cluster/postgres';
 import { startPrometheus, type Prometheus } from '../support/cluster/prometheus';
 import { startTemporalServer, type TemporalServer } from '../support/cluster/temporalServer';
-import { eventually } from '../support/eventually';
+import { eventually, stopChild } from '../support/eventually';
 import { fetchTrusting } from '../support/trustingFetch';
 import { ensureRealDelta } from '../support/realDelta/install';
 import { startThriftServer, type ThriftServer } from '../support/realDelta/thriftServer';
@@ -54,6 +54,7 @@ describe('two workers on a PostgreSQL-backed Temporal server and real Delta, one
   let env: NodeJS.ProcessEnv;
   let summary: FanInSummary;
   let killedAfterSucceeded = 0;
+  let victim = 0;
   const cdf = (...args: string[]) => runCdf([...args, '--config', configFile], { TEMPORAL_ADDRESS: temporal.address });
   let emulatorFetch: typeof fetch;
   const emulatedRuns = async () => (await (await emulatorFetch(`${emulatorUrl}/fake/runs`)).json()) as EmulatedRun[];
@@ -108,13 +109,19 @@ describe('two workers on a PostgreSQL-backed Temporal server and real Delta, one
   }, 1_200_000);
 
   afterAll(async () => {
-    for (const { child } of workers) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    if (emulator && emulator.exitCode === null) emulator.kill('SIGTERM');
-    await prometheus?.stop();
-    await spark?.close();
-    await temporal?.stop();
-    postgres?.stop();
-    await thrift?.stop();
+    // Each stop on its own: one that fails must not leave the others running.
+    const stops: (() => unknown)[] = [
+      ...workers.map(({ child }) => () => stopChild(child, 'SIGKILL')),
+      () => emulator && stopChild(emulator, 'SIGTERM'),
+      () => prometheus?.stop(),
+      () => spark?.close(),
+      () => temporal?.stop(),
+      () => postgres?.stop(),
+      () => thrift?.stop(),
+    ];
+    const failures: unknown[] = [];
+    for (const stop of stops) await Promise.resolve().then(stop).catch((error: unknown) => failures.push(error));
+    if (failures.length > 0) throw failures[0];
   });
 
   it('cdf sources apply starts the sources, and the two workers capture every change Spark reads from the feeds', async () => {
@@ -142,23 +149,27 @@ describe('two workers on a PostgreSQL-backed Temporal server and real Delta, one
   it('a fan-in survives the SIGKILL of one worker in its middle: the other finishes it', async () => {
     const started = await cdf('fan-in');
     expect(started.code).toBe(0);
-    // Killed once some batches ran and before all did.
-    killedAfterSucceeded = await eventually(async () => {
-      const succeeded = (await emulatedRuns()).filter((run) => run.state === 'TERMINATED' && run.code === 'SUCCESS').length;
-      return succeeded >= 2 ? succeeded : undefined;
-    }, 180_000);
-    workers[0]!.child.kill('SIGKILL');
-    say(`worker 1 killed after ${killedAfterSucceeded} successful batch runs`);
     const connection = await Connection.connect({ address: temporal.address });
     try {
-      summary = await new Client({ connection }).workflow.getHandle(fanInWorkflowId(config)).result();
+      const handle = new Client({ connection }).workflow.getHandle(fanInWorkflowId(config));
+      // Killed once some batches ran and before all did: the worker running one of the fan-in's activities right then.
+      [victim, killedAfterSucceeded] = await eventually(async () => {
+        const succeeded = (await emulatedRuns()).filter((run) => run.state === 'TERMINATED' && run.code === 'SUCCESS').length;
+        if (succeeded < 2) return undefined;
+        const identities = ((await handle.describe()).raw.pendingActivities ?? []).map((activity) => activity.lastWorkerIdentity ?? '');
+        const index = workers.findIndex((worker) => identities.some((identity) => identity.startsWith(`${worker.child.pid}@`)));
+        return index >= 0 ? ([index, succeeded] as const) : undefined;
+      }, 180_000);
+      workers[victim]!.child.kill('SIGKILL');
+      say(`worker ${victim + 1} killed while running a fan-in activity, after ${killedAfterSucceeded} successful batch runs`);
+      summary = await handle.result();
     } finally {
       await connection.close();
     }
     expect(summary).toMatchObject({ outcome: 'dispatched', committed: true, batchesParked: 0 });
     expect(summary.batchesSucceeded).toBe(summary.batches);
     expect(killedAfterSucceeded).toBeLessThan(summary.batches);
-    expect(workers[1]!.child.exitCode).toBeNull();
+    expect(workers[1 - victim]!.child.exitCode).toBeNull();
   });
 
   it('dispatched every changed id in exactly one batch, and ran every batch successfully exactly once', async () => {
@@ -190,7 +201,7 @@ describe('two workers on a PostgreSQL-backed Temporal server and real Delta, one
       const series = await query('up{job="cdf-worker"}');
       return series.length === 2 && series.some((s) => s.value === 0) ? series : undefined;
     }, 30_000);
-    expect(Object.fromEntries(up.map((s) => [s.metric.instance, s.value]))).toEqual({ [`127.0.0.1:${workers[0]!.metricsPort}`]: 0, [`127.0.0.1:${workers[1]!.metricsPort}`]: 1 });
+    expect(Object.fromEntries(up.map((s) => [s.metric.instance, s.value]))).toEqual({ [`127.0.0.1:${workers[victim]!.metricsPort}`]: 0, [`127.0.0.1:${workers[1 - victim]!.metricsPort}`]: 1 });
     for (const source of sources) {
       const latest = await spark.latestVersion(source.table);
       expect((await query(`max by (source) (cdf_source_offset_version{source="${source.name}"})`)).map((s) => s.value)).toEqual([latest]);

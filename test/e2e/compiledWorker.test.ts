@@ -12,7 +12,7 @@ import { freePort, startDevServer, type DevServer } from '../../src/temporal/dev
 import { CDF_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes';
 import type { SourceStatus } from '../../src/workflows/messages';
 import { ROOT, runProcess, writeConfigFile } from '../support/cli';
-import { eventually } from '../support/eventually';
+import { eventually, stopChild } from '../support/eventually';
 import { writeRandomTraffic } from '../support/traffic';
 
 /**
@@ -58,10 +58,7 @@ describe('the compiled worker, as the Docker image runs it', () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (worker && worker.exitCode === null) {
-      worker.kill('SIGKILL');
-      await new Promise((resolve) => worker.once('exit', resolve));
-    }
+    if (worker) await stopChild(worker, 'SIGKILL');
     await server?.stop();
   });
 

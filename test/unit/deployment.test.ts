@@ -60,7 +60,10 @@ describe('docker-compose.yml', () => {
   });
 
   it('has Prometheus scrape every worker on the metrics port of the config the workers mount', () => {
-    const config = loadConfig({ file: join(ROOT, 'deploy', 'cdf.config.yaml'), env: {} });
+    // Loaded with the image's environment, which sets the metrics port and host too.
+    const imageEnv = Object.fromEntries([...read('Dockerfile').matchAll(/^\s*(?:ENV\s+)?(CDF_METRICS_\w+)=(\S+)/gm)].map((m) => [m[1]!, m[2]!]));
+    expect(Object.keys(imageEnv).sort()).toEqual(['CDF_METRICS_HOST', 'CDF_METRICS_PORT']);
+    const config = loadConfig({ file: join(ROOT, 'deploy', 'cdf.config.yaml'), env: imageEnv });
     expect(config.lakehouse.target).toBe('databricks'); // the local lakehouse cannot serve two workers
     expect(config.worker.metrics).toEqual(expect.objectContaining({ port: 9464, host: '0.0.0.0' }));
     const prometheus = YAML.parse(read('deploy/prometheus.yml')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };

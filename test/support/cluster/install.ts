@@ -55,5 +55,9 @@ function findPostgresBin(): string | null {
 
 function run(command: string, args: string[], env: Record<string, string> = {}): void {
   const result = spawnSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (exit ${result.status ?? result.signal})`);
+  if (result.error) throw new Error(`${command} could not be run (${result.error.message})${command === 'go' ? ': the Temporal server is built with Go (1.25 or later)' : ''}`);
+  if (result.status !== 0) {
+    const hint = command === 'apt-get' && process.getuid?.() !== 0 ? ' (apt-get needs root: run npm run setup:cluster as root, or install postgresql and prometheus yourself)' : '';
+    throw new Error(`${command} ${args.join(' ')} failed (exit ${result.status ?? result.signal})${hint}`);
+  }
 }

@@ -28,7 +28,10 @@ export async function startPrometheus(options: { binary: string; dir: string; jo
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   while (!(await fetch(`${url}/-/ready`).then((r) => r.ok, () => false))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`Prometheus did not start on ${url}; see ${join(options.dir, 'prometheus.log')}`);
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`Prometheus did not start on ${url}; see ${join(options.dir, 'prometheus.log')}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   return {
