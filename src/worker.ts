@@ -1,6 +1,7 @@
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { autoHeartbeat } from './activities/autoHeartbeat';
+import { logAttributes } from './activities/logAttributes';
 import { Client } from '@temporalio/client';
 import { connectClient, connectWorker } from './temporal/connection';
 import { freePort } from './temporal/devServer';
@@ -60,7 +61,7 @@ export async function createPipelineWorker(options: CreateWorkerOptions): Promis
     taskQueue: config.temporal.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities({ config, lakehouse, jobs }),
-    interceptors: { activity: [autoHeartbeat, ...(options.metrics ? [activityMetrics(options.metrics)] : []), ...(options.activityInterceptors ?? [])] },
+    interceptors: { activity: [logAttributes, autoHeartbeat, ...(options.metrics ? [activityMetrics(options.metrics)] : []), ...(options.activityInterceptors ?? [])] },
     maxConcurrentWorkflowTaskExecutions: Math.min(config.worker.maxConcurrentWorkflowTasks, config.worker.maxCachedWorkflows),
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
