@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
@@ -96,6 +97,15 @@ describe('the worker\'s /metrics and /healthz', () => {
     // Histogram buckets (le) aside, no label value may grow with the data: run keys, batch numbers, ids, run ids.
     const labels = [...text.matchAll(/(\w+)="([^"]*)"/g)].filter((m) => m[1] !== 'le').map((m) => `${m[1]}=${m[2]}`);
     expect(labels.filter((label) => /=(fi-|\d+$|[0-9a-f]{8}-[0-9a-f]{4}-)/.test(label))).toEqual([]);
+  });
+
+  it('serves every metric the Grafana dashboard (deploy/grafana) queries', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const served = new Set([...text.matchAll(/^# TYPE (\w+) /gm)].map((m) => m[1]!));
+    const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy', 'grafana', 'dashboards', 'cdf-orchestrator.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const queried = new Set(dashboard.panels.flatMap((panel) => panel.targets.flatMap((target) => [...target.expr.matchAll(/\b((?:cdf|temporal)_\w+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, '')))));
+    expect(queried.size).toBeGreaterThan(10);
+    expect([...queried].filter((name) => !served.has(name))).toEqual([]);
   });
 
   it('a source whose workflow ended shows state "not running"', async () => {

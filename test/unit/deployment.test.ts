@@ -30,8 +30,8 @@ describe('docker-compose.yml', () => {
     expect(valid).toBe(true);
   });
 
-  it('runs PostgreSQL, the Temporal server with its schema set-up, the Web UI, two workers and Prometheus', () => {
-    expect(Object.keys(services).sort()).toEqual(['cdf', 'postgresql', 'prometheus', 'temporal', 'temporal-setup', 'temporal-ui', 'worker-1', 'worker-2']);
+  it('runs PostgreSQL, the Temporal server with its schema set-up, the Web UI, two workers, Prometheus and Grafana', () => {
+    expect(Object.keys(services).sort()).toEqual(['cdf', 'grafana', 'postgresql', 'prometheus', 'temporal', 'temporal-setup', 'temporal-ui', 'worker-1', 'worker-2']);
     expect(workers.map(([name]) => name)).toEqual(['worker-1', 'worker-2']);
     expect(services.temporal!.image).toMatch(/^temporalio\/auto-setup:/);
     expect(services.temporal!.environment).toEqual(expect.objectContaining({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql' }));
@@ -70,6 +70,23 @@ describe('docker-compose.yml', () => {
     const targets = prometheus.scrape_configs.flatMap((job) => job.static_configs.flatMap((s) => s.targets));
     expect(targets.sort()).toEqual(workers.map(([name]) => `${name}:${config.worker.metrics.port}`).sort());
     for (const [, worker] of workers) expect(worker.volumes).toContain('./deploy/cdf.config.yaml:/etc/cdf/cdf.config.yaml:ro');
+  });
+});
+
+describe('the Grafana provisioning (deploy/grafana)', () => {
+  it('gives the dashboard the data source it names, the compose file\'s Prometheus', () => {
+    const datasources = YAML.parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string; type: string; url: string }[] };
+    expect(datasources.datasources).toEqual([expect.objectContaining({ uid: 'prometheus', type: 'prometheus', url: 'http://prometheus:9090' })]);
+    const dashboard = JSON.parse(read('deploy/grafana/dashboards/cdf-orchestrator.json')) as { panels: { datasource: { uid: string }; targets: { datasource: { uid: string } }[] }[] };
+    for (const panel of dashboard.panels) {
+      expect(panel.datasource.uid).toBe('prometheus');
+      for (const target of panel.targets) expect(target.datasource.uid).toBe('prometheus');
+    }
+  });
+
+  it('mounts the provisioning and the dashboards where the provider looks for them', () => {
+    const provider = YAML.parse(read('deploy/grafana/provisioning/dashboards/cdf-orchestrator.yml')) as { providers: { options: { path: string } }[] };
+    expect(services.grafana!.volumes).toEqual(expect.arrayContaining(['./deploy/grafana/provisioning:/etc/grafana/provisioning:ro', `./deploy/grafana/dashboards:${provider.providers[0]!.options.path}:ro`]));
   });
 });
 
