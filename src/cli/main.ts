@@ -7,6 +7,8 @@ import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, Workflo
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runFanIn, sourceWorkflowId, startOrJoinFanIn, type FanInStart } from '../client/operations';
 import { runBatchCommand, formatBatchTable } from './batches';
+import { formatPurgeReport, runPurge } from './purge';
+import { bundleVariables, formatBundleVarFlags } from '../databricks/bundleVariables';
 import { BATCH_STATUSES, type BatchStatus } from '../lakehouse/port';
 import type { FanInSummary } from '../workflows/fanInProgress';
 import { ConfigError, loadConfig } from '../config/load';
@@ -238,6 +240,32 @@ function buildProgram(output: Output): Command {
       const result = await withClient(config, (client) => runBatchCommand(client, config, { action: 'abandon', runKey, batchNumber, reason: options.reason }));
       if (result.refused) throw new OperationFailedError(`abandon refused: ${result.refused}`);
       print(command, result.batches[0], `batch ${batchNumber} of ${runKey} abandoned (${options.reason}); its ${result.batches[0]!.ids} ids stay in the batch table`);
+    });
+
+  program
+    .command('purge')
+    .description('Delete what the worker\'s retention settings let go (old dispatched registry rows, finished batches, old fan-in windows) and report it; never anything undispatched, open, parked or queued.')
+    .option('--dry-run', 'count what would be deleted; delete nothing')
+    .action(async (options: { dryRun?: boolean }, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      const report = await withClient(config, async (client) => {
+        try {
+          return await runPurge(client, config, { dryRun: Boolean(options.dryRun) });
+        } catch (error) {
+          if (error instanceof WorkflowFailedError) throw new OperationFailedError(`the purge failed: ${error.cause?.message ?? error.message}`);
+          throw error;
+        }
+      });
+      print(command, report, formatPurgeReport(report));
+    });
+
+  program
+    .command('bundle-vars')
+    .description('Print the --var flags for `databricks bundle deploy` (databricks/) that match this config: tables, fanIn.concurrency, warehouse.')
+    .action((_options, command: Command) => {
+      const config = loadConfig({ file: globals(command).config });
+      const vars = bundleVariables(config);
+      print(command, vars, formatBundleVarFlags(vars));
     });
 
   const sources = program.command('sources').description('The source workflows, kept in line with the config\'s sources.');

@@ -19,6 +19,10 @@ const positiveInt = (what: string) =>
     error: `must be greater than 0: ${what}`,
   });
 
+/** A number of days (fractions allowed, e.g. 0.5), greater than 0. */
+const positiveDays = (what: string) =>
+  z.number({ error: `must be a number of days: ${what}` }).positive({ error: `must be greater than 0: ${what}` }).max(36_500, { error: `must be at most 36500: ${what}` });
+
 const nonNegativeInt = (what: string) =>
   z.number({ error: `must be a number: ${what}` }).int({ error: `must be a whole number: ${what}` }).min(0, {
     error: `must be 0 or more: ${what}`,
@@ -69,6 +73,11 @@ const scheduleSchema = z
       ctx.addIssue({ code: 'custom', path: ['catchupWindow'], input: schedule.catchupWindow, message: 'must be at least "10s" (the Temporal server\'s minimum)' });
     }
   });
+
+/** `name` in the schema (and catalog) of `table`: siblingName("cdf.change_registry", "changed_uts") = "cdf.changed_uts". */
+function siblingName(table: string, name: string): string {
+  return [...table.split('.').slice(0, -1), name].join('.');
+}
 
 export const sourceSchema = z.strictObject({
   name: z
@@ -190,6 +199,20 @@ export const configSchema = z
         batchStates: tableName.default('cdf.dispatch_batch_states'),
         master: tableName.default('demo.entity_master'),
         target: tableName.default('demo.entity_target'),
+        /** The pull-style view (consumerView); by default `changed_uts` next to the registry. */
+        consumerView: tableName.optional(),
+      })
+      .prefault({})
+      .transform((tables) => ({ ...tables, consumerView: tables.consumerView ?? siblingName(tables.registry, 'changed_uts') })),
+    /**
+     * The seed design's pull-style view for teams that query instead of being launched:
+     * `tables.consumerView` lists every uts_id changed in the last `windowHours` (by commit time),
+     * whether dispatched or not. Created (and its window updated) at start-up and by bootstrap.
+     */
+    consumerView: z
+      .strictObject({
+        enabled: z.boolean({ error: 'must be true or false' }).default(true),
+        windowHours: positiveInt('hours of changes the consumer view shows').max(8760, { error: 'must be at most 8760 (a year)' }).default(24),
       })
       .prefault({}),
     sources: z
@@ -226,11 +249,27 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    /**
+     * How long the pipeline's own tables keep what is done with. `cdf purge` and the purge
+     * schedule delete older rows, never a change not yet dispatched, an open run or a batch still
+     * to run (pending, failed, parked, queued for retry). Fractions of a day are allowed.
+     */
+    retention: z
+      .strictObject({
+        registryDays: positiveDays('days a dispatched change stays in the registry (the seed design suggests 7 to 30)').default(30),
+        batchDays: positiveDays('days the ids and state of a succeeded or abandoned batch are kept').default(30),
+        fanInRunDays: positiveDays("days a committed fan-in window is kept (each source's latest stays: it is the dispatch watermark)").default(90),
+        /** Databricks: OPTIMIZE each table a purge deleted rows from. VACUUM is left to predictive optimization or your own job. */
+        optimizeAfterPurge: z.boolean({ error: 'must be true or false' }).default(true),
+      })
+      .prefault({}),
     /** Temporal Schedules that `cdf schedules apply` creates and keeps in line with this file; absent = none. */
     schedules: z
       .strictObject({
         /** Starts a fan-in on a cadence. */
         fanIn: scheduleSchema.optional(),
+        /** Runs the retention purge (see retention) on a cadence, e.g. every 1d. */
+        purge: scheduleSchema.optional(),
         /**
          * Removed: it started a workflow per source per tick only to signal pollNow to sources that
          * poll by themselves. Refused with the way out, so `cdf schedules apply` deletes its schedules.
@@ -312,6 +351,14 @@ export const configSchema = z
         path: ['databricks', 'statementTimeoutSeconds'],
         input: config.databricks.statementTimeoutSeconds,
         message: `must be below worker.activityTimeoutSeconds (${config.worker.activityTimeoutSeconds}): a statement that outlives its activity runs again beside the activity's retry. Lower it or raise worker.activityTimeoutSeconds`,
+      });
+    }
+    if (config.consumerView.enabled && config.consumerView.windowHours > config.retention.registryDays * 24) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['consumerView', 'windowHours'],
+        input: config.consumerView.windowHours,
+        message: `must not exceed retention.registryDays × 24 (${config.retention.registryDays * 24}): the purge would delete changes the view still promises. Shorten the window or raise retention.registryDays`,
       });
     }
     if (config.lakehouse.target === 'local') {

@@ -23,6 +23,7 @@ const SQL_CALLS = [
   'recordBatchLaunch',
   'recordBatchOutcome',
   'commitFanInRun',
+  'purgeExpired',
 ] as const;
 
 /**

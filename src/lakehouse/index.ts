@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema';
-import { openDatabricksLakehouse } from './databricks';
+import { consumerWindowHours, openDatabricksLakehouse } from './databricks';
 import { LocalLakehouse } from './local/localLakehouse';
 import type { Lakehouse } from './port';
 
@@ -12,7 +12,11 @@ export class LocalLakehouseBusyError extends Error {
 export async function openLakehouse(config: Config): Promise<Lakehouse> {
   if (config.lakehouse.target === 'local') {
     try {
-      return await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults, memoryLimitMB: config.lakehouse.local.memoryLimitMB });
+      return await LocalLakehouse.open(config.lakehouse.local.path, config.tables, {
+        faults: config.lakehouse.local.faults,
+        memoryLimitMB: config.lakehouse.local.memoryLimitMB,
+        consumerWindowHours: consumerWindowHours(config),
+      });
     } catch (error) {
       const holder = /Conflicting lock is held in .*\(PID (\d+)\)/.exec((error as Error).message);
       if (!holder) throw error;

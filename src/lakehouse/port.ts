@@ -74,6 +74,16 @@ export interface Lakehouse {
   /** Row counts of the pipeline's tables, for summaries and status. */
   tableCounts(): Promise<TableCounts>;
 
+  /**
+   * Deletes (or with `dryRun` only counts) what retention lets go: registry rows older than
+   * `registryBefore` that are dispatched (at or below their (source, table id)'s dispatch
+   * watermark); batches that succeeded or were abandoned before `batchesBefore`, ids and state,
+   * outside open runs; committed fan-in windows closed before `fanInRunsBefore`, except each
+   * (source, table id)'s latest, which is its dispatch watermark. Nothing undispatched, open,
+   * pending, failed, parked or queued for retry is ever deleted.
+   */
+  purgeExpired(cutoffs: PurgeCutoffs, options: { dryRun: boolean }): Promise<PurgeCounts>;
+
   close(): Promise<void>;
 }
 
@@ -172,6 +182,25 @@ export interface BatchState extends BatchKey {
   /** Why it was abandoned (an operator's words). */
   reason: string | null;
   updatedAt: string;
+}
+
+/** ISO-8601 instants: rows older than these may go. */
+export interface PurgeCutoffs {
+  registryBefore: string;
+  batchesBefore: string;
+  fanInRunsBefore: string;
+}
+
+/** Rows deleted (or, in a dry run, that would be). */
+export interface PurgeCounts {
+  registryRows: number;
+  /** Rows of the changed-ids object the purge maintains itself (the local table, the `table` strategy); 0 for a materialized view. */
+  changedIdsRows: number;
+  batchRows: number;
+  batchStates: number;
+  fanInRuns: number;
+  /** Tables compacted after the deletes (Databricks: OPTIMIZE), empty in a dry run or when nothing was deleted. */
+  optimized: string[];
 }
 
 export interface TableCounts {

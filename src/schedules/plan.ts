@@ -6,13 +6,14 @@ export const MANAGED_BY = 'cdf-orchestrator';
 
 export const fanInScheduleId = (config: Config) => `${config.temporal.workflowIdPrefix}-fan-in`;
 export const pollScheduleId = (config: Config, source: string) => `${config.temporal.workflowIdPrefix}-poll-${source}`;
+export const purgeScheduleId = (config: Config) => `${config.temporal.workflowIdPrefix}-purge`;
 
 /** A schedule as the config wants it: plain values (durations in ms), comparable with a describe(). */
 export interface DesiredSchedule {
   scheduleId: string;
   /** Where it comes from in the config, for messages: "schedules.fanIn". */
   configPath: string;
-  workflowType: 'scheduledFanIn';
+  workflowType: 'scheduledFanIn' | 'purge';
   workflowId: string;
   taskQueue: string;
   args: unknown[];
@@ -44,7 +45,7 @@ export interface SchedulePlan {
 }
 
 /**
- * The schedules `config.schedules` asks for: the fan-in schedule. (Poll schedules per source,
+ * The schedules `config.schedules` asks for: the fan-in and the retention purge. (Poll schedules per source,
  * `<prefix>-poll-<source>`, came from the removed `schedules.sources`; apply deletes them as
  * managed schedules the config no longer names.)
  */
@@ -62,6 +63,19 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
       args: [{}],
       staticSummary: 'Scheduled fan-in: dispatch changed ids to downstream jobs',
       ...timing(fanIn),
+    });
+  }
+  const { purge } = config.schedules;
+  if (purge) {
+    desired.push({
+      scheduleId: purgeScheduleId(config),
+      configPath: 'schedules.purge',
+      workflowType: 'purge',
+      workflowId: `${config.temporal.workflowIdPrefix}-purge-scheduled`,
+      taskQueue: config.temporal.taskQueue,
+      args: [{}],
+      staticSummary: 'Scheduled retention purge: delete dispatched changes and finished batches past retention',
+      ...timing(purge),
     });
   }
   return desired;

@@ -11,3 +11,5 @@ export type { ChangesCaptured, FanInTriggerStatus } from './fanInTrigger';
 export { pollSource } from './scheduledCapture';
 export type { PollSourceInput } from './scheduledCapture';
 export { demoTraffic } from './demoTraffic';
+export { purge } from './purge';
+export type { PurgeInput } from './purge';

@@ -21,11 +21,19 @@ function configFile(yaml: string): string {
 }
 
 describe('bootstrap', () => {
-  it('creates schemas, the five pipeline tables and the materialized view, all IF NOT EXISTS', () => {
+  it('creates schemas, the five pipeline tables and the materialized view, all IF NOT EXISTS, and replaces the consumer view', () => {
     const statements = bootstrapStatements(databricksConfig(), { enableCdf: false }).map((s) => s.sql);
-    expect(statements.every((sql) => /IF NOT EXISTS/.test(sql))).toBe(true);
+    const consumerView = statements.filter((sql) => sql.startsWith('CREATE OR REPLACE VIEW'));
+    expect(consumerView).toEqual([expect.stringContaining('`cdf`.`changed_uts` AS')]);
+    expect(consumerView[0]).toContain('INTERVAL 24 HOURS');
+    expect(statements.filter((sql) => !consumerView.includes(sql)).every((sql) => /IF NOT EXISTS/.test(sql))).toBe(true);
     expect(statements.filter((sql) => sql.startsWith('CREATE TABLE'))).toHaveLength(5);
     expect(statements.filter((sql) => sql.startsWith('CREATE MATERIALIZED VIEW'))).toHaveLength(1);
+  });
+
+  it('leaves the consumer view out when consumerView.enabled is false', () => {
+    const config = parseConfig({ ...databricksConfig(), consumerView: { enabled: false } });
+    expect(bootstrapStatements(config, { enableCdf: false }).map((s) => s.sql).filter((sql) => sql.includes('changed_uts'))).toEqual([]);
   });
 
   it('creates the changed-ids table instead of the view with databricks.changedIds: table', () => {

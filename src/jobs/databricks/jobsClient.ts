@@ -20,6 +20,10 @@ import {
   type RunState,
 } from '../port';
 
+/** The job parameters every run-now sends; the downstream job must define each (databricks/resources). */
+export const JOB_PARAMETER_NAMES = ['cdf_run_key', 'cdf_batch_number', 'cdf_batch_table', 'cdf_attempt'] as const;
+export type JobParameterName = (typeof JOB_PARAMETER_NAMES)[number];
+
 export interface DatabricksJobsLauncherOptions {
   /** https://host[:port] of the workspace. */
   baseUrl: string;
@@ -122,7 +126,7 @@ export class DatabricksJobsLauncher implements JobLauncher {
         cdf_batch_number: String(request.batchNumber),
         cdf_batch_table: request.batchTable,
         cdf_attempt: String(request.attempt),
-      },
+      } satisfies Record<JobParameterName, string>,
       idempotency_token: token,
       queue: { enabled: true },
     };

@@ -16,13 +16,15 @@ import {
   type FanInRun,
   type Lakehouse,
   type OffsetUpdate,
+  type PurgeCounts,
+  type PurgeCutoffs,
   type SourceDescription,
   type SourceOffset,
   type TableCounts,
   type VersionRange,
 } from '../port';
 import { parseBatchState } from '../batchStateRow';
-import { databricksStatements, REFRESHED_FROM_PROPERTY, REFRESHED_THROUGH_PROPERTY, type ChangedIdsStrategy, type DatabricksStatements } from './statements';
+import { databricksStatements, PURGED_TABLES, REFRESHED_FROM_PROPERTY, REFRESHED_THROUGH_PROPERTY, type ChangedIdsStrategy, type DatabricksStatements, type PurgedTable } from './statements';
 import type { Row, SqlRunner } from './sqlRunner';
 
 // Driver rows, parsed at the boundary. BIGINT arrives as bigint (preserveBigNumericPrecision) or number.
@@ -65,9 +67,9 @@ export class DatabricksLakehouse implements Lakehouse {
   constructor(
     private readonly runner: SqlRunner,
     private readonly tables: TablesConfig,
-    private readonly options: { createDemoTables?: boolean; changedIds?: ChangedIdsStrategy } = {},
+    private readonly options: { createDemoTables?: boolean; changedIds?: ChangedIdsStrategy; optimizeAfterPurge?: boolean; consumerWindowHours?: number } = {},
   ) {
-    this.sql = databricksStatements(tables, options.changedIds);
+    this.sql = databricksStatements(tables, options.changedIds, { consumerWindowHours: options.consumerWindowHours });
   }
 
   async ensurePipelineTables(): Promise<void> {
@@ -243,6 +245,38 @@ export class DatabricksLakehouse implements Lakehouse {
   async tableCounts(): Promise<TableCounts> {
     const [row] = await this.runner.query(this.sql.tableCounts());
     return { registryRows: integer.parse(row?.registry_rows ?? 0), changedIds: integer.parse(row?.changed_ids ?? 0), targetRows: integer.parse(row?.target_rows ?? 0) };
+  }
+
+  async purgeExpired(cutoffs: PurgeCutoffs, options: { dryRun: boolean }): Promise<PurgeCounts> {
+    const counts: PurgeCounts = { registryRows: 0, changedIdsRows: 0, batchRows: 0, batchStates: 0, fanInRuns: 0, optimized: [] };
+    const field: Record<PurgedTable, Exclude<keyof PurgeCounts, 'optimized'>> = {
+      registry: 'registryRows',
+      changedIds: 'changedIdsRows',
+      batches: 'batchRows',
+      batchStates: 'batchStates',
+      fanInRuns: 'fanInRuns',
+    };
+    const before: Record<PurgedTable, string> = {
+      registry: cutoffs.registryBefore,
+      changedIds: cutoffs.registryBefore,
+      batches: cutoffs.batchesBefore,
+      batchStates: cutoffs.batchesBefore,
+      fanInRuns: cutoffs.fanInRunsBefore,
+    };
+    // A materialized view is Databricks' to maintain: its next refresh drops the purged rows.
+    const tables = PURGED_TABLES.filter((table) => table !== 'changedIds' || this.options.changedIds === 'table');
+    for (const table of tables) {
+      counts[field[table]] = options.dryRun
+        ? integer.parse((await this.runner.query(this.sql.countExpired(table, before[table])))[0]?.n ?? 0)
+        : affected(await this.runner.query(this.sql.deleteExpired(table, before[table])));
+    }
+    if (!options.dryRun && this.options.optimizeAfterPurge !== false) {
+      for (const table of tables.filter((t) => counts[field[t]] > 0)) {
+        await this.runner.query(this.sql.optimize(table));
+        counts.optimized.push(this.tables[table]);
+      }
+    }
+    return counts;
   }
 
   close(): Promise<void> {

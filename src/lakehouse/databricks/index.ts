@@ -12,7 +12,17 @@ import { SqlRunner, type DriverClient, type SqlParam } from './sqlRunner';
  * clusters, not on SQL warehouses). `client` is the driver boundary tests replace.
  */
 export function openDatabricksLakehouse(config: Config, env: NodeJS.ProcessEnv = process.env, client?: DriverClient): DatabricksLakehouse {
-  return new DatabricksLakehouse(createSqlRunner(config, env, client), config.tables, { createDemoTables: config.jobs.target === 'local', changedIds: config.databricks.changedIds });
+  return new DatabricksLakehouse(createSqlRunner(config, env, client), config.tables, {
+    createDemoTables: config.jobs.target === 'local',
+    changedIds: config.databricks.changedIds,
+    optimizeAfterPurge: config.retention.optimizeAfterPurge,
+    consumerWindowHours: consumerWindowHours(config),
+  });
+}
+
+/** The consumer view's window, or undefined when the view is off. */
+export function consumerWindowHours(config: Config): number | undefined {
+  return config.consumerView.enabled ? config.consumerView.windowHours : undefined;
 }
 
 /** The warehouse connection on its own, for the bootstrap script. */

@@ -16,9 +16,40 @@ export type ChangedIdsStrategy = 'materializedView' | 'table';
 export const REFRESHED_THROUGH_PROPERTY = 'cdf.refreshedThroughRegistryVersion';
 export const REFRESHED_FROM_PROPERTY = 'cdf.refreshedFromRegistryTableId';
 
-export function databricksStatements(tables: TablesConfig, changedIds: ChangedIdsStrategy = 'materializedView') {
+export function databricksStatements(tables: TablesConfig, changedIds: ChangedIdsStrategy = 'materializedView', options: { consumerWindowHours?: number } = {}) {
   const t = Object.fromEntries(Object.entries(tables).map(([key, name]) => [key, quote(name)])) as Record<keyof TablesConfig, string>;
   const schemas = [...new Set(Object.values(tables).filter((n) => n.includes('.')).map((n) => n.split('.').slice(0, -1).join('.')))];
+  /** Per (source, table id): the end of its latest committed window, as openFanInRun reads it. */
+  const dispatchWatermarks = `SELECT source, table_id, max_by(through_version, opened_at) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source, table_id`;
+  /** Batches that succeeded or were abandoned before :before, never of an open run. */
+  const finishedBatches = `SELECT s.run_key, s.batch_number FROM ${t.batchStates} AS s
+  WHERE s.status IN ('succeeded', 'abandoned') AND s.updated_at < CAST(:before AS TIMESTAMP)
+    AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} AS o WHERE o.run_key = s.run_key AND o.status = 'open')`;
+  /** Per (source, table id): when its latest committed window opened; that window is the watermark and stays. */
+  const latestCommittedWindows = `SELECT source, table_id, max(opened_at) AS latest FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source, table_id`;
+  /**
+   * Retention, one predicate per table, used by the dry run's count and the purge's delete alike.
+   * Deletes are MERGEs: open-source Delta refuses a subquery in a DELETE condition, Databricks takes both.
+   */
+  const expired = {
+    registry: {
+      target: t.registry,
+      source: dispatchWatermarks,
+      on: 'd.source = x.source AND d.table_id = x.table_id AND x.commit_version <= d.dispatched AND x.commit_timestamp < CAST(:before AS TIMESTAMP)',
+    },
+    changedIds: {
+      target: t.changedIds,
+      source: dispatchWatermarks,
+      on: 'd.source = x.source AND d.table_id = x.table_id AND x.last_commit_version <= d.dispatched AND x.last_commit_timestamp < CAST(:before AS TIMESTAMP)',
+    },
+    batches: { target: t.batches, source: finishedBatches, on: 'd.run_key = x.run_key AND d.batch_number = x.batch_number' },
+    batchStates: { target: t.batchStates, source: finishedBatches, on: 'd.run_key = x.run_key AND d.batch_number = x.batch_number' },
+    fanInRuns: {
+      target: t.fanInRuns,
+      source: latestCommittedWindows,
+      on: "d.source = x.source AND d.table_id = x.table_id AND x.status = 'committed' AND x.committed_at < CAST(:before AS TIMESTAMP) AND x.opened_at < d.latest",
+    },
+  } as const;
 
   return {
     /** Idempotent DDL for the pipeline's tables and the changed-ids materialized view. */
@@ -55,6 +86,16 @@ FROM ${t.registry} GROUP BY source, table_id, uts_id`
   source STRING NOT NULL, table_id STRING NOT NULL, uts_id STRING NOT NULL,
   last_commit_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP NOT NULL)
 USING DELTA CLUSTER BY (source, table_id)`,
+        // The pull-style view: replaced each time, so a changed window takes effect at the next start.
+        ...(options.consumerWindowHours
+          ? [
+              `CREATE OR REPLACE VIEW ${t.consumerView} AS
+SELECT uts_id, max(commit_timestamp) AS last_changed_at, count(*) AS changes, array_sort(collect_set(source)) AS sources
+FROM ${t.registry}
+WHERE commit_timestamp >= current_timestamp() - INTERVAL ${literalHours(options.consumerWindowHours)} HOURS
+GROUP BY uts_id`,
+            ]
+          : []),
       ].map((sql) => ({ sql, params: {} })),
 
     /** Demo tables for the local runner's processor; a real downstream job owns its own. */
@@ -365,6 +406,22 @@ WHEN NOT MATCHED THEN INSERT (uts_id, display_name, score, master_updated_at, ru
       params: { runKey: text(runKey), batchNumber: { type: 'INTEGER', value: batchNumber } },
     }),
 
+    /** Retention dry run: how many rows of `table` a purge with this cutoff deletes. */
+    countExpired: (table: PurgedTable, before: string): Statement => ({
+      sql: `SELECT count(*) AS n FROM ${expired[table].target} AS x JOIN (${expired[table].source}) AS d ON ${expired[table].on}`,
+      params: { before: text(before) },
+    }),
+
+    /** Retention: deletes what countExpired counts. Every target row matches at most one source row. */
+    deleteExpired: (table: PurgedTable, before: string): Statement => ({
+      sql: `MERGE INTO ${expired[table].target} AS x USING (${expired[table].source}) AS d ON ${expired[table].on}
+WHEN MATCHED THEN DELETE`,
+      params: { before: text(before) },
+    }),
+
+    /** Compacts a table after a purge deleted rows from it (liquid clustering re-clusters too). */
+    optimize: (table: PurgedTable): Statement => ({ sql: `OPTIMIZE ${expired[table].target}`, params: {} }),
+
     tableCounts: (): Statement => ({
       sql: `SELECT (SELECT count(*) FROM ${t.registry}) AS registry_rows,
   (SELECT count(DISTINCT uts_id) FROM ${t.changedIds}) AS changed_ids,
@@ -375,6 +432,10 @@ WHEN NOT MATCHED THEN INSERT (uts_id, display_name, score, master_updated_at, ru
 }
 
 export type DatabricksStatements = ReturnType<typeof databricksStatements>;
+
+/** The tables a purge deletes from, in the order it does: registry before the fan-in runs whose watermarks it reads, batch ids before their states. */
+export const PURGED_TABLES = ['registry', 'changedIds', 'batches', 'batchStates', 'fanInRuns'] as const;
+export type PurgedTable = (typeof PURGED_TABLES)[number];
 
 /** Backquotes a validated dotted name part by part. */
 export function quote(name: string): string {
@@ -404,6 +465,11 @@ const BATCH_STATE_COLUMNS = `run_key, batch_number, status, attempts, attempt_li
 function literalTableId(id: string): string {
   if (!/^[0-9a-fA-F-]{1,64}$/.test(id)) throw new Error(`refusing table id "${id}" in a table property`);
   return id;
+}
+
+function literalHours(hours: number): number {
+  if (!Number.isSafeInteger(hours) || hours <= 0) throw new RangeError(`hours must be a positive integer, got ${hours}`);
+  return hours;
 }
 
 function literalVersion(version: number): number {

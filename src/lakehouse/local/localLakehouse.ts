@@ -12,6 +12,8 @@ import {
   type FanInRun,
   type Lakehouse,
   type OffsetUpdate,
+  type PurgeCounts,
+  type PurgeCutoffs,
   type SourceDescription,
   type SourceOffset,
   type SourceWindow,
@@ -41,14 +43,19 @@ export class LocalLakehouse implements Lakehouse {
     private readonly tables: TablesConfig,
     private readonly faults: LocalFaults,
     private readonly random: () => number,
+    private readonly consumerWindowHours?: number,
   ) {
     this.engine = new LocalDeltaEngine(db);
     this.sql = pipelineStatements(tables);
   }
 
-  static async open(path: string, tables: TablesConfig, options: { faults?: Partial<LocalFaults>; random?: () => number; memoryLimitMB?: number } = {}): Promise<LocalLakehouse> {
+  static async open(
+    path: string,
+    tables: TablesConfig,
+    options: { faults?: Partial<LocalFaults>; random?: () => number; memoryLimitMB?: number; consumerWindowHours?: number } = {},
+  ): Promise<LocalLakehouse> {
     const db = await Duck.open(path, { memoryLimitMB: options.memoryLimitMB });
-    const lakehouse = new LocalLakehouse(db, tables, { transientConflictRate: 0, ...options.faults }, options.random ?? Math.random);
+    const lakehouse = new LocalLakehouse(db, tables, { transientConflictRate: 0, ...options.faults }, options.random ?? Math.random, options.consumerWindowHours);
     await lakehouse.engine.ensureCatalog();
     return lakehouse;
   }
@@ -56,6 +63,7 @@ export class LocalLakehouse implements Lakehouse {
   async ensurePipelineTables(): Promise<void> {
     await this.db.transaction(async (tx) => {
       for (const statement of [...this.sql.createSchemas, ...this.sql.createTables]) await tx.run(statement);
+      if (this.consumerWindowHours) await tx.run(this.sql.createConsumerView(this.consumerWindowHours));
     });
     const [schema, table] = this.tables.registry.split('.') as [string, string];
     const [column] = await this.db.all<{ n: bigint }>(this.sql.registryHasTableId, [schema, table]);
@@ -225,6 +233,27 @@ export class LocalLakehouse implements Lakehouse {
   async tableCounts(): Promise<TableCounts> {
     const [row] = await this.db.all<{ registry_rows: bigint; changed_ids: bigint; target_rows: bigint }>(this.sql.tableCounts);
     return { registryRows: Number(row!.registry_rows), changedIds: Number(row!.changed_ids), targetRows: Number(row!.target_rows) };
+  }
+
+  async purgeExpired(cutoffs: PurgeCutoffs, options: { dryRun: boolean }): Promise<PurgeCounts> {
+    // Registry before fan-in runs (its predicate reads the watermarks those keep), batch ids before their states.
+    const steps: [keyof PurgeCounts, Parameters<PipelineStatements['deleteRows']>[0], string, string][] = [
+      ['registryRows', 'registry', this.sql.expiredRegistryRows, cutoffs.registryBefore],
+      ['changedIdsRows', 'changedIds', this.sql.expiredChangedIds, cutoffs.registryBefore],
+      ['batchRows', 'batches', this.sql.expiredBatchRows, cutoffs.batchesBefore],
+      ['batchStates', 'batchStates', this.sql.expiredBatchStates, cutoffs.batchesBefore],
+      ['fanInRuns', 'fanInRuns', this.sql.expiredFanInRuns, cutoffs.fanInRunsBefore],
+    ];
+    const counts: PurgeCounts = { registryRows: 0, changedIdsRows: 0, batchRows: 0, batchStates: 0, fanInRuns: 0, optimized: [] };
+    await this.db.transaction(async (tx) => {
+      for (const [field, table, rowids, cutoff] of steps) {
+        const n = options.dryRun
+          ? Number((await tx.all<{ n: bigint }>(this.sql.countRows(rowids), [cutoff]))[0]!.n)
+          : await tx.run(this.sql.deleteRows(table, rowids), [cutoff]);
+        (counts[field] as number) = n;
+      }
+    });
+    return counts;
   }
 
   /**

@@ -18,6 +18,11 @@ export function pipelineStatements(tables: TablesConfig) {
     target: quoteIdent(tables.target),
   };
   const schemas = [...new Set(Object.values(tables).filter((n) => n.includes('.')).map((n) => n.split('.')[0]!))];
+  /** Per (source, table id): the end of its latest committed window, as openFanInRun reads it. */
+  const dispatchWatermarks = `SELECT source, table_id, arg_max(through_version, opened_at) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source, table_id`;
+  const finishedBatches = `SELECT s.run_key, s.batch_number FROM ${t.batchStates} s
+      WHERE s.status IN ('succeeded', 'abandoned') AND s.updated_at < ?::TIMESTAMP
+        AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} r WHERE r.run_key = s.run_key AND r.status = 'open')`;
 
   return {
     createSchemas: schemas.map((schema) => `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`),
@@ -47,6 +52,16 @@ export function pipelineStatements(tables: TablesConfig) {
         uts_id VARCHAR PRIMARY KEY, display_name VARCHAR NOT NULL, score DOUBLE NOT NULL, master_updated_at TIMESTAMP NOT NULL,
         run_key VARCHAR NOT NULL, batch_number INTEGER NOT NULL, processed_at TIMESTAMP NOT NULL)`,
     ],
+
+    /** The pull-style view: every uts_id changed in the last `hours`, by commit time; replaced at each start. */
+    createConsumerView: (hours: number) => {
+      if (!Number.isSafeInteger(hours) || hours <= 0) throw new RangeError(`hours must be a positive integer, got ${hours}`);
+      return `CREATE OR REPLACE VIEW ${quoteIdent(tables.consumerView)} AS
+        SELECT uts_id, max(commit_timestamp) AS last_changed_at, count(*) AS changes, list_sort(list(DISTINCT source)) AS sources
+        FROM ${t.registry}
+        WHERE commit_timestamp >= now()::TIMESTAMP - INTERVAL (${hours}) HOUR
+        GROUP BY uts_id`;
+    },
 
     /** Counts per change type in a pinned CDF range. */
     summarizeChanges: (changes: string, key: string) =>
@@ -217,6 +232,28 @@ export function pipelineStatements(tables: TablesConfig) {
     upsertMasterForPickedIds: `INSERT INTO ${t.master} (uts_id, display_name, score, updated_at)
       SELECT uts_id, 'Entity ' || uts_id, (hash(uts_id, ?::BIGINT) % 10000) / 100.0, ?::TIMESTAMP FROM _pick WHERE op IN ('insert', 'update')
       ON CONFLICT (uts_id) DO UPDATE SET display_name = excluded.display_name, score = excluded.score, updated_at = excluded.updated_at`,
+
+    /**
+     * Retention: the rowids of what a purge may delete, per table. Counted by a dry run, deleted
+     * by a purge, so both see one predicate. Each takes one param, its cutoff timestamp.
+     * Registry rows go once dispatched: at or below the dispatch watermark of their (source, table id).
+     */
+    expiredRegistryRows: `SELECT r.rowid FROM ${t.registry} r
+      JOIN (${dispatchWatermarks}) d ON d.source = r.source AND d.table_id = r.table_id
+      WHERE r.commit_timestamp < ?::TIMESTAMP AND r.commit_version <= d.dispatched`,
+    /** A changed-ids row whose newest change is dispatched and old: every registry row behind it goes too. */
+    expiredChangedIds: `SELECT v.rowid FROM ${t.changedIds} v
+      JOIN (${dispatchWatermarks}) d ON d.source = v.source AND d.table_id = v.table_id
+      WHERE v.last_commit_timestamp < ?::TIMESTAMP AND v.last_commit_version <= d.dispatched`,
+    /** The ids of finished batches (succeeded or abandoned), never of an open run. */
+    expiredBatchRows: `SELECT b.rowid FROM ${t.batches} b JOIN (${finishedBatches}) k ON k.run_key = b.run_key AND k.batch_number = b.batch_number`,
+    expiredBatchStates: `SELECT s.rowid FROM ${t.batchStates} s JOIN (${finishedBatches}) k ON k.run_key = s.run_key AND k.batch_number = s.batch_number`,
+    /** Committed windows, except each (source, table id)'s latest: that one is its dispatch watermark. */
+    expiredFanInRuns: `SELECT r.rowid FROM ${t.fanInRuns} r
+      WHERE r.status = 'committed' AND r.committed_at < ?::TIMESTAMP
+        AND r.opened_at < (SELECT max(l.opened_at) FROM ${t.fanInRuns} l WHERE l.status = 'committed' AND l.source = r.source AND l.table_id = r.table_id)`,
+    countRows: (rowids: string) => `SELECT count(*) AS n FROM (${rowids})`,
+    deleteRows: (table: keyof typeof t, rowids: string) => `DELETE FROM ${t[table]} WHERE rowid IN (${rowids})`,
 
     tableCounts: `SELECT (SELECT count(*) FROM ${t.registry}) AS registry_rows,
       (SELECT count(DISTINCT uts_id) FROM ${t.changedIds}) AS changed_ids,

@@ -16,6 +16,8 @@ const DELTA_JARS = [`io.delta:delta-spark_2.13:${DELTA_VERSION}`, `io.delta:delt
 export const REAL_DELTA_CACHE_DIR = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'cdf-orchestrator', `spark-${SPARK_VERSION}-delta-${DELTA_VERSION}`);
 
 export interface RealDeltaInstallation {
+  /** The virtual environment's Python, with pyspark and delta-spark: what runs a PySpark job here. */
+  python: string;
   /** The pyspark package folder: Spark's bin/ and jars/ (with the Thrift server's jar) live there. */
   sparkHome: string;
   deltaJars: string[];
@@ -68,7 +70,7 @@ export function ensureRealDelta(progress: Progress = () => undefined, options: {
   const deltaJars = readdirSync(jarsDir).filter((f) => f.endsWith('.jar')).map((f) => join(jarsDir, f));
   if (!existsSync(join(sparkHome, 'bin', 'spark-submit'))) throw new Error(`pyspark is installed but ${join(sparkHome, 'bin', 'spark-submit')} is missing; delete ${REAL_DELTA_CACHE_DIR} and run npm run setup:delta again`);
   if (deltaJars.length !== DELTA_JARS.length) throw new Error(`expected ${DELTA_JARS.length} Delta jars in ${jarsDir}, found ${deltaJars.length}; delete ${REAL_DELTA_CACHE_DIR} and run npm run setup:delta again`);
-  return { sparkHome, deltaJars, keystore, keystorePassword, certificatePem };
+  return { python, sparkHome, deltaJars, keystore, keystorePassword, certificatePem };
 }
 
 function step(progress: Progress, name: string, marker: string, install: () => void): void {
