@@ -6,7 +6,7 @@
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../src/config/load';
 import { DatabricksConfigError } from '../src/databricks/connection';
-import { createSqlRunner } from '../src/lakehouse/databricks';
+import { consumerWindowHours, createSqlRunner } from '../src/lakehouse/databricks';
 import { bootstrapStatements, runBootstrap } from '../src/lakehouse/databricks/bootstrap';
 import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
 import { pipelineStatements } from '../src/lakehouse/local/statements';
@@ -23,9 +23,12 @@ const options = new Command()
 async function main(): Promise<void> {
   const config = loadConfig({ file: options.config });
   if (config.lakehouse.target === 'local') {
-    const ddl = (({ createSchemas, createTables }) => [...createSchemas, ...createTables])(pipelineStatements(config.tables));
+    const windowHours = consumerWindowHours(config);
+    const ddl = (({ createSchemas, createTables, createConsumerView }) => [...createSchemas, ...createTables, ...(windowHours ? [createConsumerView(windowHours)] : [])])(
+      pipelineStatements(config.tables),
+    );
     if (options.dryRun) return void console.log(ddl.map((sql) => `${sql};`).join('\n\n'));
-    const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
+    const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { consumerWindowHours: windowHours });
     await lakehouse.ensurePipelineTables();
     await lakehouse.close();
     return void console.error(`[bootstrap] ${ddl.length} statements applied to ${config.lakehouse.local.path}`);

@@ -65,7 +65,7 @@ describe('the bundle\'s PySpark job on batches the pipeline wrote, on real Delta
     workspace.api.execute = async (jobParameters) => {
       const run = await runTask(jobParameters);
       if (run.code === 0) return { code: 'SUCCESS', type: 'SUCCESS', message: '' };
-      return { code: 'RUN_EXECUTION_ERROR', type: 'CLIENT_ERROR', message: run.stderr.split('\n').filter((l) => /Error/.test(l)).pop() ?? `exit ${run.code}` };
+      return { code: 'RUN_EXECUTION_ERROR', type: 'CLIENT_ERROR', message: run.output.split('\n').filter((l) => /Error\b/.test(l)).pop() ?? `exit ${run.code}` };
     };
     t = await startWorkerOn(config, lakehouse, { launcher: workspace.launcher });
     await startSourceWorkflows(t.client, config);
@@ -92,7 +92,7 @@ describe('the bundle\'s PySpark job on batches the pipeline wrote, on real Delta
     expect(Object.keys(launched[0]!.jobParameters).sort()).toEqual(['cdf_attempt', 'cdf_batch_number', 'cdf_batch_table', 'cdf_run_key']);
     expect(runs.map((r) => r.code)).toEqual(launched.map(() => 0));
     // Its summary line: exactly the batch's ids, read from the batch table.
-    const counted = runs.map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!) as { ids: number }).reduce((sum, s) => sum + s.ids, 0);
+    const counted = runs.map((r) => JSON.parse(r.output.split('\n').find((line) => line.startsWith('{"runKey"'))!) as { ids: number }).reduce((sum, s) => sum + s.ids, 0);
     expect(counted).toBe(summary.changedIds);
   });
 
@@ -124,6 +124,6 @@ describe('the bundle\'s PySpark job on batches the pipeline wrote, on real Delta
   it('fails, naming the batch and the table, when the batch table has no ids for it', async () => {
     const run = await runTask({ cdf_run_key: summary.runKey, cdf_batch_number: '999', cdf_batch_table: config.tables.batches, cdf_attempt: '1' });
     expect(run.code).not.toBe(0);
-    expect(run.stderr).toContain(`EmptyBatchError: batch 999 of run ${summary.runKey} has no ids in ${config.tables.batches}`);
+    expect(run.output.split('\n').filter((line) => line.includes('EmptyBatchError')).pop()).toContain(`EmptyBatchError: batch 999 of run ${summary.runKey} has no ids in ${config.tables.batches}`);
   });
 });

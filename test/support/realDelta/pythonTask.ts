@@ -1,15 +1,19 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RealDeltaInstallation } from './install';
 
 export interface PythonTaskRun {
   /** Exit code of spark-submit: 0 when the job's main returned, else it raised. */
   code: number | null;
-  stdout: string;
-  stderr: string;
+  /**
+   * What the Python driver printed, its traceback included: spark-submit runs it with its stderr
+   * merged into stdout. Spark's own log lines come after, from the JVM's stderr.
+   */
+  output: string;
   seconds: number;
+  /** Both streams, kept in the run's temporary folder. */
+  log: string;
 }
 
 /** Delta's SQL extension and catalog, as on the Thrift server; an in-memory catalog (see run_on_local_spark.py). */
@@ -30,7 +34,10 @@ const SPARK_CONF: Record<string, string> = {
  * `args`, as a job run on Databricks would run it.
  */
 export function runPythonTask(installation: RealDeltaInstallation, options: { tables: Record<string, string>; pythonFile: string; args: string[]; timeoutMs?: number }): Promise<PythonTaskRun> {
-  const dir = mkdtempSync(join(tmpdir(), 'cdf-python-task-'));
+  // Each run's folder (its tables file, Derby home and log) stays in test-artifacts for a look after a failure.
+  const parent = join(__dirname, '..', '..', '..', 'test-artifacts', 'python-tasks');
+  mkdirSync(parent, { recursive: true });
+  const dir = mkdtempSync(join(parent, 'run-'));
   const tablesFile = join(dir, 'tables.json');
   writeFileSync(tablesFile, JSON.stringify(options.tables));
   const args = [
@@ -61,7 +68,8 @@ export function runPythonTask(installation: RealDeltaInstallation, options: { ta
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr, seconds: (Date.now() - started) / 1000 });
+      writeFileSync(join(dir, 'spark-submit.log'), `${stdout}\n${stderr}`);
+      resolve({ code, output: `${stdout}\n${stderr}`, seconds: (Date.now() - started) / 1000, log: join(dir, 'spark-submit.log') });
     });
   });
 }
