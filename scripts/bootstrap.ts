@@ -24,11 +24,11 @@ async function main(): Promise<void> {
   const config = loadConfig({ file: options.config });
   if (config.lakehouse.target === 'local') {
     const windowHours = consumerWindowHours(config);
-    const ddl = (({ createSchemas, createTables, createConsumerView }) => [...createSchemas, ...createTables, ...(windowHours ? [createConsumerView(windowHours)] : [])])(
+    const ddl = (({ createSchemas, createTables, createConsumerView }) => [...createSchemas, ...createTables, ...(windowHours ? [createConsumerView(windowHours, true)] : [])])(
       pipelineStatements(config.tables),
     );
     if (options.dryRun) return void console.log(ddl.map((sql) => `${sql};`).join('\n\n'));
-    const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { consumerWindowHours: windowHours });
+    const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { consumerWindowHours: windowHours, replaceConsumerView: true });
     await lakehouse.ensurePipelineTables();
     await lakehouse.close();
     return void console.error(`[bootstrap] ${ddl.length} statements applied to ${config.lakehouse.local.path}`);

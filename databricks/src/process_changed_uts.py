@@ -7,10 +7,15 @@ batch's ids from that table (a join, never an `isin` list through parameters: a 
 thousands of ids and parameters are limited in size), reads the master rows for them and
 MERGEs the result into the target table.
 
-Re-running a batch is safe and changes nothing: a target row is only rewritten when the master
-row is newer or different, an id whose master row is gone is deleted from the target, and an
-older batch re-run after a newer one cannot overwrite newer data. The orchestrator relies on
-this: a run that failed half-way is launched again as a new attempt of the same batch.
+Re-running a batch is safe and changes nothing: every run reads the master as it is now, a
+target row is only rewritten when it differs from it, and an id whose master row is gone is
+deleted from the target. The orchestrator relies on this: a run that failed half-way is launched
+again as a new attempt of the same batch.
+
+Several runs may MERGE into the target at once (max_concurrent_runs). A Delta write conflict
+between them is retried here, a few times, since the MERGE is idempotent; give the target
+deletion vectors and liquid clustering (row-level concurrency) so that runs on disjoint ids
+rarely conflict at all.
 
 Replace `build_rows` with your own processing; keep the batch read and the idempotent MERGE.
 """
@@ -18,14 +23,36 @@ Replace `build_rows` with your own processing; keep the batch read and the idemp
 import argparse
 import json
 import sys
+import time
 
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    MetadataChangedException,
+)
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 
+MERGE_ATTEMPTS = 5
+# Delta's write conflicts (SQLSTATE 2D521): the whole MERGE may simply run again.
+WRITE_CONFLICTS = (
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    MetadataChangedException,
+)
+COLUMNS = ["display_name", "score", "master_updated_at", "run_key", "batch_number", "processed_at"]
+
+
 class EmptyBatchError(RuntimeError):
-    """The batch table has no ids for this batch: the wrong table, or rows purged before a relaunch."""
+    """The batch table has no ids for this batch: the wrong table, or a stale run of a batch purged since."""
 
 
 def parse_args(argv):
@@ -55,15 +82,16 @@ def batch_ids(spark: SparkSession, args) -> DataFrame:
 
 
 def build_rows(spark: SparkSession, ids: DataFrame, args) -> DataFrame:
-    """One row per batch id: the master's current values, or all nulls when the master row is gone."""
+    """One row per batch id: the master's current values, `_present` null when the master row is gone."""
     master = spark.table(args.master_table).select(
-        "uts_id", "display_name", "score", F.col("updated_at").alias("master_updated_at")
+        "uts_id", "display_name", "score", F.col("updated_at").alias("master_updated_at"), F.lit(True).alias("_present")
     )
     return ids.join(master, "uts_id", "left").select(
         "uts_id",
         "display_name",
         "score",
         "master_updated_at",
+        "_present",
         F.lit(args.run_key).alias("run_key"),
         F.lit(args.batch_number).cast("int").alias("batch_number"),
         F.current_timestamp().alias("processed_at"),
@@ -72,37 +100,47 @@ def build_rows(spark: SparkSession, ids: DataFrame, args) -> DataFrame:
 
 def merge_into_target(spark: SparkSession, rows: DataFrame, args) -> None:
     target = DeltaTable.forName(spark, args.target_table)
-    newer_or_different = (
-        "s.master_updated_at > t.master_updated_at"
-        " OR (s.master_updated_at = t.master_updated_at AND (s.display_name <> t.display_name OR s.score <> t.score))"
-    )
+    # Null-safe: a value that became or stopped being NULL is a change too.
+    differs = " OR ".join(f"NOT (s.{c} <=> t.{c})" for c in ["display_name", "score", "master_updated_at"])
     (
         target.alias("t")
         .merge(rows.alias("s"), "t.uts_id = s.uts_id")
-        .whenMatchedDelete(condition="s.master_updated_at IS NULL")
-        .whenMatchedUpdate(
-            condition=newer_or_different,
-            set={c: f"s.{c}" for c in ["display_name", "score", "master_updated_at", "run_key", "batch_number", "processed_at"]},
-        )
-        .whenNotMatchedInsert(condition="s.master_updated_at IS NOT NULL", values={c: f"s.{c}" for c in rows.columns})
+        .whenMatchedDelete(condition="s._present IS NULL")
+        .whenMatchedUpdate(condition=differs, set={c: f"s.{c}" for c in COLUMNS})
+        .whenNotMatchedInsert(condition="s._present IS NOT NULL", values={c: f"s.{c}" for c in ["uts_id", *COLUMNS]})
         .execute()
     )
+
+
+def merge_with_retries(spark: SparkSession, rows: DataFrame, args) -> None:
+    """The MERGE, again on a Delta write conflict with a concurrent run (it is idempotent)."""
+    for attempt in range(1, MERGE_ATTEMPTS + 1):
+        try:
+            merge_into_target(spark, rows, args)
+            return
+        except WRITE_CONFLICTS as conflict:
+            if attempt == MERGE_ATTEMPTS:
+                raise
+            print(f"write conflict on {args.target_table} (attempt {attempt} of {MERGE_ATTEMPTS}), merging again: {type(conflict).__name__}", file=sys.stderr, flush=True)
+            time.sleep(min(2 ** attempt, 30))
 
 
 def main(argv=None) -> dict:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     spark = SparkSession.builder.getOrCreate()
-    ids = batch_ids(spark, args).cache()
+    ids = batch_ids(spark, args)
+    # No cache(): DataFrame caching on serverless compute is a preview an admin can switch off, and
+    # the batch table is clustered by (run_key, batch_number), so reading the slice twice is cheap.
     count = ids.count()
     if count == 0:
         raise EmptyBatchError(
             f"batch {args.batch_number} of run {args.run_key} has no ids in {args.batch_table}: check that cdf_batch_table is the "
-            "orchestrator's tables.batches, and that retention.batchDays did not purge the batch before this attempt"
+            "orchestrator's tables.batches; a batch still to run is never purged, so this is a wrong table or a stale run of a batch "
+            "that succeeded and was purged since (retention.batchDays)"
         )
-    merge_into_target(spark, build_rows(spark, ids, args), args)
+    merge_with_retries(spark, build_rows(spark, ids, args), args)
     summary = {"runKey": args.run_key, "batchNumber": args.batch_number, "attempt": args.attempt, "ids": count}
     print(json.dumps(summary), flush=True)
-    ids.unpersist()
     return summary
 
 

@@ -15,4 +15,4 @@ export type Activities = ReturnType<typeof createActivities>;
 export type { SourceCycleStart, RangeRef } from './capture';
 export type { BatchAttempt, BatchListRequest, FanInRunStart } from './fanout';
 export type { FanInRequestResult, FanInStarted, FanInState } from './dispatch';
-export type { PurgeReport, PurgeRequest } from './retention';
+export type { PurgePlan, PurgeReport, PurgeTableRequest } from './retention';

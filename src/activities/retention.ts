@@ -1,15 +1,25 @@
 import type { Config } from '../config/schema';
-import type { Lakehouse, PurgeCounts, PurgeCutoffs } from '../lakehouse/port';
+import type { Lakehouse, PurgeCounts, PurgeCutoffs, PurgedTable } from '../lakehouse/port';
+import { classified } from './failures';
 
 export interface RetentionDeps {
   config: Config;
   lakehouse: Lakehouse;
 }
 
-export interface PurgeRequest {
-  dryRun: boolean;
-  /** The purge's "now" (the workflow's clock), so a retried activity deletes by the same cutoffs. */
+/** What a purge works with, from the worker's config: its cutoffs and the SQL activities' timeouts. */
+export interface PurgePlan {
   asOf: string;
+  cutoffs: PurgeCutoffs;
+  retention: { registryDays: number; batchDays: number; fanInRunDays: number };
+  activityTimeoutSeconds: number;
+  heartbeatTimeoutSeconds: number;
+}
+
+export interface PurgeTableRequest {
+  table: PurgedTable;
+  /** The table's cutoff: rows older than this may go. */
+  before: string;
 }
 
 export interface PurgeReport extends PurgeCounts {
@@ -17,7 +27,7 @@ export interface PurgeReport extends PurgeCounts {
   asOf: string;
   cutoffs: PurgeCutoffs;
   /** The worker's retention settings the cutoffs come from. */
-  retention: { registryDays: number; batchDays: number; fanInRunDays: number };
+  retention: PurgePlan['retention'];
 }
 
 const DAY_MS = 86_400_000;
@@ -30,17 +40,34 @@ export function purgeCutoffs(retention: Config['retention'], asOf: string): Purg
   return { registryBefore: before(retention.registryDays), batchesBefore: before(retention.batchDays), fanInRunsBefore: before(retention.fanInRunDays) };
 }
 
+/**
+ * The purge's steps, one table each, so that a retry repeats one statement, not the whole purge,
+ * and a count recorded before a delete survives a delete whose answer was lost.
+ */
 export function createRetentionActivities({ config, lakehouse }: RetentionDeps) {
   return {
-    /**
-     * Deletes (or counts) what retention lets go. Safe to run again: a retry after a lost answer
-     * deletes nothing more, though its report then counts only what the retry itself deleted.
-     */
-    async purgeExpired(request: PurgeRequest): Promise<PurgeReport> {
+    async planPurge(request: { asOf: string }): Promise<PurgePlan> {
       const { registryDays, batchDays, fanInRunDays } = config.retention;
-      const cutoffs = purgeCutoffs(config.retention, request.asOf);
-      const counts = await lakehouse.purgeExpired(cutoffs, { dryRun: request.dryRun });
-      return { ...counts, dryRun: request.dryRun, asOf: request.asOf, cutoffs, retention: { registryDays, batchDays, fanInRunDays } };
+      return {
+        asOf: request.asOf,
+        cutoffs: purgeCutoffs(config.retention, request.asOf),
+        retention: { registryDays, batchDays, fanInRunDays },
+        activityTimeoutSeconds: config.worker.activityTimeoutSeconds,
+        heartbeatTimeoutSeconds: config.worker.heartbeatTimeoutSeconds,
+      };
+    },
+
+    async countExpiredRows(request: PurgeTableRequest): Promise<number> {
+      return classified(() => lakehouse.countExpired(request.table, request.before));
+    },
+
+    /** Safe to run again: a second run finds nothing more to delete. */
+    async deleteExpiredRows(request: PurgeTableRequest): Promise<number> {
+      return classified(() => lakehouse.deleteExpired(request.table, request.before));
+    },
+
+    async compactPurgedTable(request: { table: PurgedTable }): Promise<string | null> {
+      return classified(() => lakehouse.compactTable(request.table));
     },
   };
 }

@@ -8,7 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { runFanIn, sourceWorkflowId, startOrJoinFanIn, type FanInStart } from '../client/operations';
 import { runBatchCommand, formatBatchTable } from './batches';
 import { formatPurgeReport, runPurge } from './purge';
-import { bundleVariables, formatBundleVarFlags } from '../databricks/bundleVariables';
+import { bundleVariables, formatBundleVarFlags, tablesWithoutCatalog } from '../databricks/bundleVariables';
 import { BATCH_STATUSES, type BatchStatus } from '../lakehouse/port';
 import type { FanInSummary } from '../workflows/fanInProgress';
 import { ConfigError, loadConfig } from '../config/load';
@@ -265,6 +265,10 @@ function buildProgram(output: Output): Command {
     .action((_options, command: Command) => {
       const config = loadConfig({ file: globals(command).config });
       const vars = bundleVariables(config);
+      const partial = tablesWithoutCatalog(config);
+      if (partial.length > 0 && !globals(command).json) {
+        output.err(`cdf: warning: ${partial.join(', ')} name no catalog; the job resolves them in its compute's default catalog. Give catalog.schema.table names in the config you deploy with.\n`);
+      }
       print(command, vars, formatBundleVarFlags(vars));
     });
 

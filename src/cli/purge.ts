@@ -20,14 +20,14 @@ export function formatPurgeReport(report: PurgeReport): string {
   const rows: [string, string][] = [
     [`registry rows dispatched and changed before ${cutoffs.registryBefore} (${retention.registryDays} days)`, String(report.registryRows)],
     ['changed-ids rows whose every change went with them', String(report.changedIdsRows)],
-    [`batches succeeded or abandoned before ${cutoffs.batchesBefore} (${retention.batchDays} days)`, `${report.batchStates} (${report.batchRows} ids)`],
+    [`batches succeeded before ${cutoffs.batchesBefore} (${retention.batchDays} days)`, `${report.batchStates} (${report.batchRows} ids)`],
     [`fan-in windows committed before ${cutoffs.fanInRunsBefore} (${retention.fanInRunDays} days)`, String(report.fanInRuns)],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   const lines = [
     report.dryRun ? 'dry run: nothing was deleted; a purge now would delete' : 'deleted',
     ...rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`),
-    '  kept: every change not dispatched yet, open runs, batches pending, failed, parked or queued for retry, and each source\'s latest fan-in window',
+    '  kept: every change not dispatched yet, open runs, batches pending, failed, parked, queued for retry or abandoned, and each source\'s latest fan-in window',
   ];
   if (report.optimized.length > 0) lines.push(`  optimized: ${report.optimized.join(', ')}`);
   return lines.join('\n');

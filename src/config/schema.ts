@@ -358,8 +358,14 @@ export const configSchema = z
         code: 'custom',
         path: ['consumerView', 'windowHours'],
         input: config.consumerView.windowHours,
-        message: `must not exceed retention.registryDays × 24 (${config.retention.registryDays * 24}): the purge would delete changes the view still promises. Shorten the window or raise retention.registryDays`,
+        message: `must not exceed retention.registryDays × 24 (${config.retention.registryDays * 24}): the purge would delete changes the view still promises. Shorten the window (default 24), raise retention.registryDays, or set consumerView.enabled: false`,
       });
+    }
+    const names = new Map<string, string>();
+    for (const [key, name] of Object.entries(config.tables)) {
+      const other = names.get(name.toLowerCase());
+      if (other) ctx.addIssue({ code: 'custom', path: ['tables', key], input: name, message: `is also tables.${other}: every pipeline table needs a name of its own` });
+      names.set(name.toLowerCase(), key);
     }
     if (config.lakehouse.target === 'local') {
       for (const [key, name] of Object.entries(config.tables)) {

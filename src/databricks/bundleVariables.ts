@@ -16,7 +16,13 @@ export function bundleVariables(config: Config): Record<string, string> {
   vars.master_table = config.tables.master;
   vars.target_table = config.tables.target;
   vars.max_concurrent_runs = String(config.fanIn.concurrency);
+  vars.job_timeout_seconds = String(config.fanIn.jobTimeoutMinutes * 60);
   return vars;
+}
+
+/** The job's tables without a catalog: on Databricks they resolve in the compute's default catalog, which may not be the worker's. */
+export function tablesWithoutCatalog(config: Config): string[] {
+  return (['batches', 'master', 'target'] as const).filter((key) => config.tables[key].split('.').length < 3).map((key) => `tables.${key} (${config.tables[key]})`);
 }
 
 /** `--var="name=value"` flags for `databricks bundle deploy`, one per line, shell-quoted. */

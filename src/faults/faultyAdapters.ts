@@ -23,7 +23,9 @@ const SQL_CALLS = [
   'recordBatchLaunch',
   'recordBatchOutcome',
   'commitFanInRun',
-  'purgeExpired',
+  'countExpired',
+  'deleteExpired',
+  'compactTable',
 ] as const;
 
 /**

@@ -75,14 +75,18 @@ export interface Lakehouse {
   tableCounts(): Promise<TableCounts>;
 
   /**
-   * Deletes (or with `dryRun` only counts) what retention lets go: registry rows older than
-   * `registryBefore` that are dispatched (at or below their (source, table id)'s dispatch
-   * watermark); batches that succeeded or were abandoned before `batchesBefore`, ids and state,
-   * outside open runs; committed fan-in windows closed before `fanInRunsBefore`, except each
-   * (source, table id)'s latest, which is its dispatch watermark. Nothing undispatched, open,
-   * pending, failed, parked or queued for retry is ever deleted.
+   * Retention: how many rows of `table` are older than `before` and may go. Registry rows once
+   * dispatched (at or below their (source, table id)'s dispatch watermark) and the changed-ids rows
+   * whose every change is such a row; batches that succeeded (ids and state), outside open runs;
+   * committed fan-in windows, except each (source, table id)'s latest, which is its dispatch
+   * watermark. Nothing undispatched, open, pending, failed, parked, queued for retry or abandoned
+   * (the audit of what was given up) ever qualifies. 0 for an object the engine maintains itself.
    */
-  purgeExpired(cutoffs: PurgeCutoffs, options: { dryRun: boolean }): Promise<PurgeCounts>;
+  countExpired(table: PurgedTable, before: string): Promise<number>;
+  /** Deletes what countExpired counts; returns how many rows it deleted. */
+  deleteExpired(table: PurgedTable, before: string): Promise<number>;
+  /** Compacts a table after a purge (Databricks: OPTIMIZE); its name, or null when the engine has nothing to do. */
+  compactTable(table: PurgedTable): Promise<string | null>;
 
   close(): Promise<void>;
 }
@@ -184,6 +188,10 @@ export interface BatchState extends BatchKey {
   updatedAt: string;
 }
 
+/** The tables a purge deletes from, in its order: the registry before the fan-in runs whose watermarks it reads, batch ids before their states. */
+export const PURGED_TABLES = ['registry', 'changedIds', 'batches', 'batchStates', 'fanInRuns'] as const;
+export type PurgedTable = (typeof PURGED_TABLES)[number];
+
 /** ISO-8601 instants: rows older than these may go. */
 export interface PurgeCutoffs {
   registryBefore: string;
@@ -194,12 +202,12 @@ export interface PurgeCutoffs {
 /** Rows deleted (or, in a dry run, that would be). */
 export interface PurgeCounts {
   registryRows: number;
-  /** Rows of the changed-ids object the purge maintains itself (the local table, the `table` strategy); 0 for a materialized view. */
+  /** Rows of the changed-ids object the purge maintains itself (the local table, the `table` strategy); 0 for a materialized view, which drops them at its next refresh. */
   changedIdsRows: number;
   batchRows: number;
   batchStates: number;
   fanInRuns: number;
-  /** Tables compacted after the deletes (Databricks: OPTIMIZE), empty in a dry run or when nothing was deleted. */
+  /** Tables compacted after the deletes (Databricks: OPTIMIZE); empty in a dry run and on the local lakehouse. */
   optimized: string[];
 }
 

@@ -35,10 +35,11 @@ describe('the Databricks adapter on real Delta', () => {
 
   const changedIds = () => spark.sql(`SELECT uts_id, last_commit_version FROM ${config.tables.changedIds} ORDER BY uts_id`);
 
-  it('creates its pipeline tables, and creating them again changes nothing', async () => {
+  it('creates its pipeline tables and the consumer view, and creating them again changes nothing', async () => {
     await lakehouse.ensurePipelineTables();
-    const tables = (await spark.sql(`SHOW TABLES IN ${schema}_cdf`)).map((t) => `${schema}_cdf.${t.tableName}`).sort();
-    expect(tables.map((name) => name.split('.')[1])).toEqual(['change_registry', 'changed_ids', 'dispatch_batch_states', 'dispatch_batches', 'fan_in_runs', 'source_offsets']);
+    const objects = (await spark.sql(`SHOW TABLES IN ${schema}_cdf`)).map((t) => String(t.tableName)).sort();
+    expect(objects).toEqual(['change_registry', 'changed_ids', 'changed_uts', 'dispatch_batch_states', 'dispatch_batches', 'fan_in_runs', 'source_offsets']);
+    const tables = objects.filter((name) => name !== 'changed_uts').map((name) => `${schema}_cdf.${name}`);
     const versions = async () => Promise.all(tables.map((name) => spark.latestVersion(name)));
     const before = await versions();
     await lakehouse.ensurePipelineTables();

@@ -1,6 +1,6 @@
 import type { Config } from '../../src/config/schema';
 import type { DatabricksLakehouse } from '../../src/lakehouse/databricks/databricksLakehouse';
-import type { BatchKey, PurgeCounts, PurgeCutoffs } from '../../src/lakehouse/port';
+import { PURGED_TABLES, type BatchKey, type PurgeCutoffs, type PurgedTable } from '../../src/lakehouse/port';
 import { realDeltaConfig, realDeltaLakehouse, Spark, uniqueSchema } from './support';
 
 /*
@@ -18,8 +18,9 @@ describe('the retention purge on real Delta', () => {
   let spark: Spark;
   let lakehouse: DatabricksLakehouse;
   let upstream: string;
-  let dryRun: PurgeCounts;
-  let purged: PurgeCounts;
+  let dryRun: Record<PurgedTable, number>;
+  let purged: Record<PurgedTable, number>;
+  const compacted: string[] = [];
   const sizes = () =>
     Promise.all(
       [config.tables.registry, config.tables.changedIds, config.tables.batches, config.tables.batchStates, config.tables.fanInRuns].map(async (table) => Number((await spark.sql(`SELECT count(*) AS n FROM ${table}`))[0]!.n)),
@@ -28,6 +29,15 @@ describe('the retention purge on real Delta', () => {
   let sizesAfterDryRun: number[];
 
   const source = () => config.sources[0]!;
+
+  /** The purge workflow's steps on every table, in its order: counts (dry run) or deletes, then compaction. */
+  async function purgeAll(options: { dryRun: boolean }): Promise<Record<PurgedTable, number>> {
+    const before = { registry: everythingOld.registryBefore, changedIds: everythingOld.registryBefore, batches: everythingOld.batchesBefore, batchStates: everythingOld.batchesBefore, fanInRuns: everythingOld.fanInRunsBefore };
+    const counts = {} as Record<PurgedTable, number>;
+    for (const table of PURGED_TABLES) counts[table] = options.dryRun ? await lakehouse.countExpired(table, before[table]) : await lakehouse.deleteExpired(table, before[table]);
+    if (!options.dryRun) for (const table of PURGED_TABLES) compacted.push((await lakehouse.compactTable(table))!);
+    return counts;
+  }
 
   /** Captures every version up to the latest, as a capture cycle does. */
   async function capture(fromVersion: number): Promise<number> {
@@ -69,9 +79,9 @@ describe('the retention purge on real Delta', () => {
     await capture(next); // captured, not dispatched
 
     sizesBeforeDryRun = await sizes();
-    dryRun = await lakehouse.purgeExpired(everythingOld, { dryRun: true });
+    dryRun = await purgeAll({ dryRun: true });
     sizesAfterDryRun = await sizes();
-    purged = await lakehouse.purgeExpired(everythingOld, { dryRun: false });
+    purged = await purgeAll({ dryRun: false });
   }, 300_000);
 
   afterAll(async () => {
@@ -81,27 +91,26 @@ describe('the retention purge on real Delta', () => {
 
   it('counts in a dry run what the purge then deletes, and deletes nothing itself', () => {
     expect(sizesAfterDryRun).toEqual(sizesBeforeDryRun);
-    expect({ ...dryRun, optimized: [] }).toEqual({ ...purged, optimized: [] });
-    expect(dryRun.optimized).toEqual([]);
+    expect(dryRun).toEqual(purged);
   });
 
   it('deletes the dispatched registry and changed-ids rows and keeps the one not dispatched', async () => {
-    expect(purged).toEqual(expect.objectContaining({ registryRows: 6, changedIdsRows: 6 }));
+    expect(purged).toEqual(expect.objectContaining({ registry: 6, changedIds: 6 }));
     expect((await spark.sql(`SELECT uts_id FROM ${config.tables.registry}`)).map((r) => r.uts_id)).toEqual(['g']);
     expect((await spark.sql(`SELECT uts_id FROM ${config.tables.changedIds}`)).map((r) => r.uts_id)).toEqual(['g']);
   });
 
   it('deletes succeeded batches with their ids and keeps the parked one', async () => {
-    expect(purged).toEqual(expect.objectContaining({ batchStates: 3, batchRows: 5 }));
+    expect(purged).toEqual(expect.objectContaining({ batchStates: 3, batches: 5 }));
     const states = await spark.sql(`SELECT run_key, batch_number, status FROM ${config.tables.batchStates}`);
     expect(states).toEqual([{ run_key: 'run-2', batch_number: 2, status: 'parked' }]);
     expect((await spark.sql(`SELECT uts_id FROM ${config.tables.batches}`)).map((r) => r.uts_id)).toEqual(['f']);
   });
 
-  it('keeps the latest committed window and compacts every table it deleted from', async () => {
+  it('keeps the latest committed window and compacts every purged table', async () => {
     expect(purged.fanInRuns).toBe(1);
     expect((await spark.sql(`SELECT run_key FROM ${config.tables.fanInRuns}`)).map((r) => r.run_key)).toEqual(['run-2']);
-    expect(purged.optimized.sort()).toEqual([config.tables.batchStates, config.tables.batches, config.tables.changedIds, config.tables.fanInRuns, config.tables.registry].sort());
+    expect(compacted.sort()).toEqual([config.tables.batchStates, config.tables.batches, config.tables.changedIds, config.tables.fanInRuns, config.tables.registry].sort());
     const [history] = await spark.sql(`DESCRIBE HISTORY ${config.tables.registry} LIMIT 1`);
     expect(history!.operation).toBe('OPTIMIZE');
   });

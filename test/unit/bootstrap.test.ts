@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { parseConfig } from '../../src/config/load';
 import { createSqlRunner } from '../../src/lakehouse/databricks';
 import { bootstrapStatements, runBootstrap } from '../../src/lakehouse/databricks/bootstrap';
+import { databricksStatements } from '../../src/lakehouse/databricks/statements';
 import { FakeDatabricksSql } from '../support/fakeDatabricksSql';
 
 const ROOT = join(__dirname, '..', '..');
@@ -29,6 +30,11 @@ describe('bootstrap', () => {
     expect(statements.filter((sql) => !consumerView.includes(sql)).every((sql) => /IF NOT EXISTS/.test(sql))).toBe(true);
     expect(statements.filter((sql) => sql.startsWith('CREATE TABLE'))).toHaveLength(5);
     expect(statements.filter((sql) => sql.startsWith('CREATE MATERIALIZED VIEW'))).toHaveLength(1);
+  });
+
+  it('lets the worker create the consumer view only when it is missing: replacing a view takes its owner', () => {
+    const worker = databricksStatements(databricksConfig().tables, 'materializedView', { consumerWindowHours: 24 }).createPipelineObjects().map((s) => s.sql);
+    expect(worker.filter((sql) => sql.includes('changed_uts'))).toEqual([expect.stringMatching(/^CREATE VIEW IF NOT EXISTS `cdf`.`changed_uts` AS/)]);
   });
 
   it('leaves the consumer view out when consumerView.enabled is false', () => {

@@ -37,9 +37,10 @@ describe('the Databricks Asset Bundle', () => {
     expect(Object.keys(declared)).toEqual(expect.arrayContaining(['catalog', 'schema', 'warehouse_id']));
   });
 
-  it('has a dev target in development mode and a prod target in production mode', () => {
+  it('has a dev target in development mode and a prod target in production mode with the explicit root path production mode requires', () => {
     expect(bundle.root.targets.dev.mode).toBe('development');
     expect(bundle.root.targets.prod.mode).toBe('production');
+    expect(bundle.root.targets.prod.workspace.root_path).toMatch(/^\/Workspace\/.+\$\{bundle\.target\}$/);
   });
 
   it('defines every job parameter the launcher sends, queues launches and caps concurrent runs by fanIn.concurrency', () => {
@@ -90,6 +91,7 @@ describe('cdf bundle-vars', () => {
       master_table: 'prod.crm.entities',
       target_table: 'prod.crm.entities_out',
       max_concurrent_runs: '6',
+      job_timeout_seconds: '7200',
     });
   });
 
@@ -99,5 +101,14 @@ describe('cdf bundle-vars', () => {
     expect(code).toBe(0);
     expect(out.split(' \\\n')[0]).toBe('--var="catalog=prod"');
     expect(out).toContain('--var="max_concurrent_runs=6"');
+    expect(out).not.toContain('warning');
+  });
+
+  it('warns when the job\'s tables name no catalog', async () => {
+    let err = '';
+    const local = parseConfig({ sources: [{ name: 'orders', table: 'sales.orders' }] });
+    const code = await runCli(['node', 'cdf', '--config', writeConfigFile(local), 'bundle-vars'], { out: () => undefined, err: (t) => (err += t) });
+    expect(code).toBe(0);
+    expect(err).toContain('warning: tables.batches (cdf.dispatch_batches), tables.master (demo.entity_master), tables.target (demo.entity_target) name no catalog');
   });
 });

@@ -96,6 +96,22 @@ describe('parseConfig rejects', () => {
     expect(error.message).toContain('fanIn: unknown field(s) "batchsize"');
   });
 
+  it('a consumer view window longer than the registry retention, naming both and every way out', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ retention: { registryDays: 0.5 } })));
+    expect(error.message).toContain('consumerView.windowHours: got 24; must not exceed retention.registryDays × 24 (12)');
+    expect(error.message).toContain('or set consumerView.enabled: false');
+  });
+
+  it('a retention of 0 days, naming the field and the value', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ retention: { batchDays: 0 } })));
+    expect(error.message).toContain('retention.batchDays: got 0; must be greater than 0');
+  });
+
+  it('two pipeline tables with the same name, naming the second one', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ tables: { changedIds: 'cdf.changed_uts' } })));
+    expect(error.message).toContain('tables.consumerView: got "cdf.changed_uts"; is also tables.changedIds');
+  });
+
   it('two sources with the same name, naming the second one and the value', () => {
     const sources = [minimalSource, { name: 'orders', table: 'upstream.orders_v2' }];
     const error = configErrorOf(() => parseConfig({ sources }));

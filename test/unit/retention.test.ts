@@ -2,7 +2,7 @@ import { purgeCutoffs } from '../../src/activities/retention';
 import { parseConfig } from '../../src/config/load';
 import { ensureDemoSourceTable } from '../../src/demo/upstream';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
-import type { BatchKey, PurgeCutoffs } from '../../src/lakehouse/port';
+import { PURGED_TABLES, type BatchKey, type PurgeCutoffs, type PurgedTable } from '../../src/lakehouse/port';
 
 /*
  * Retention on the local lakehouse: what a purge deletes and, above all, what it must keep.
@@ -26,6 +26,22 @@ beforeEach(async () => {
 });
 
 afterEach(() => lakehouse.close());
+
+/** What the purge workflow does, table by table in its order: rows deleted (or counted, in a dry run) per table. */
+async function purgeAll(cutoffs: PurgeCutoffs, options: { dryRun: boolean }): Promise<Record<PurgedTable, number>> {
+  const before: Record<PurgedTable, string> = {
+    registry: cutoffs.registryBefore,
+    changedIds: cutoffs.registryBefore,
+    batches: cutoffs.batchesBefore,
+    batchStates: cutoffs.batchesBefore,
+    fanInRuns: cutoffs.fanInRunsBefore,
+  };
+  const counts = {} as Record<PurgedTable, number>;
+  for (const table of PURGED_TABLES) {
+    counts[table] = options.dryRun ? await lakehouse.countExpired(table, before[table]) : await lakehouse.deleteExpired(table, before[table]);
+  }
+  return counts;
+}
 
 /** One upstream commit, captured into the registry and the changed-ids view. */
 async function commitAndCapture(spec: { insert?: string[]; update?: string[] }): Promise<void> {
@@ -69,9 +85,9 @@ describe('the retention purge on the local lakehouse', () => {
     await dispatch('run-1');
     await commitAndCapture({ insert: ['c'], update: ['a'] });
 
-    const purged = await lakehouse.purgeExpired(EVERYTHING_OLD, { dryRun: false });
+    const purged = await purgeAll(EVERYTHING_OLD, { dryRun: false });
 
-    expect(purged.registryRows).toBe(2);
+    expect(purged.registry).toBe(2);
     expect(await ids('SELECT uts_id FROM cdf.change_registry')).toEqual(['a', 'c']);
     expect(await ids('SELECT uts_id FROM cdf.changed_ids')).toEqual(['a', 'c']);
   });
@@ -81,13 +97,13 @@ describe('the retention purge on the local lakehouse', () => {
     await dispatch('run-1');
     const past = new Date(Date.now() - 3_600_000).toISOString();
 
-    const purged = await lakehouse.purgeExpired({ registryBefore: past, batchesBefore: past, fanInRunsBefore: past }, { dryRun: false });
+    const purged = await purgeAll({ registryBefore: past, batchesBefore: past, fanInRunsBefore: past }, { dryRun: false });
 
-    expect(purged).toEqual({ registryRows: 0, changedIdsRows: 0, batchRows: 0, batchStates: 0, fanInRuns: 0, optimized: [] });
+    expect(purged).toEqual({ registry: 0, changedIds: 0, batches: 0, batchStates: 0, fanInRuns: 0 });
     expect(await count('cdf.change_registry')).toBe(2);
   });
 
-  it('deletes succeeded and abandoned batches and keeps parked and requeued ones and every batch of an open run', async () => {
+  it('deletes succeeded batches and keeps abandoned ones (the audit of ids given up), parked and requeued ones, and every batch of an open run', async () => {
     await commitAndCapture({ insert: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] });
     const [succeeded, parked, abandoned, requeued] = await openRun('run-1');
     await finish(succeeded!, 'succeeded');
@@ -101,15 +117,16 @@ describe('the retention purge on the local lakehouse', () => {
     const [openSucceeded, openPending] = await openRun('run-2');
     await finish(openSucceeded!, 'succeeded');
 
-    const purged = await lakehouse.purgeExpired(EVERYTHING_OLD, { dryRun: false });
+    const purged = await purgeAll(EVERYTHING_OLD, { dryRun: false });
 
-    expect({ batchStates: purged.batchStates, batchRows: purged.batchRows }).toEqual({ batchStates: 2, batchRows: 4 });
+    expect({ batchStates: purged.batchStates, batches: purged.batches }).toEqual({ batchStates: 1, batches: 2 });
     const left = await lakehouse.db.all<{ run_key: string; batch_number: number; status: string; ids: bigint }>(
       `SELECT s.run_key, s.batch_number, s.status, (SELECT count(*) FROM cdf.dispatch_batches b WHERE b.run_key = s.run_key AND b.batch_number = s.batch_number) AS ids
        FROM cdf.dispatch_batch_states s ORDER BY s.run_key, s.batch_number`,
     );
     expect(left.map((r) => [r.run_key, r.batch_number, r.status, Number(r.ids)])).toEqual([
       ['run-1', parked!.batchNumber, 'parked', 2],
+      ['run-1', abandoned!.batchNumber, 'abandoned', 2],
       ['run-1', requeued!.batchNumber, 'retry', 2],
       ['run-2', openSucceeded!.batchNumber, 'succeeded', 2],
       ['run-2', openPending!.batchNumber, 'pending', 1],
@@ -122,7 +139,7 @@ describe('the retention purge on the local lakehouse', () => {
     await commitAndCapture({ insert: ['c'] });
     await dispatch('run-2');
 
-    const purged = await lakehouse.purgeExpired(EVERYTHING_OLD, { dryRun: false });
+    const purged = await purgeAll(EVERYTHING_OLD, { dryRun: false });
     expect(purged.fanInRuns).toBe(1);
     expect(await ids(`SELECT run_key AS uts_id FROM cdf.fan_in_runs`)).toEqual(['run-2']);
     expect(await count('cdf.change_registry')).toBe(0);
@@ -138,13 +155,13 @@ describe('the retention purge on the local lakehouse', () => {
     await dispatch('run-2');
     const before = await Promise.all(['cdf.change_registry', 'cdf.changed_ids', 'cdf.dispatch_batches', 'cdf.dispatch_batch_states', 'cdf.fan_in_runs'].map(count));
 
-    const dryRun = await lakehouse.purgeExpired(EVERYTHING_OLD, { dryRun: true });
+    const dryRun = await purgeAll(EVERYTHING_OLD, { dryRun: true });
     const after = await Promise.all(['cdf.change_registry', 'cdf.changed_ids', 'cdf.dispatch_batches', 'cdf.dispatch_batch_states', 'cdf.fan_in_runs'].map(count));
-    const purge = await lakehouse.purgeExpired(EVERYTHING_OLD, { dryRun: false });
+    const purge = await purgeAll(EVERYTHING_OLD, { dryRun: false });
 
     expect(after).toEqual(before);
     expect(dryRun).toEqual(purge);
-    expect(dryRun).toEqual({ registryRows: 4, changedIdsRows: 4, batchRows: 4, batchStates: 3, fanInRuns: 1, optimized: [] });
+    expect(dryRun).toEqual({ registry: 4, changedIds: 4, batches: 4, batchStates: 3, fanInRuns: 1 });
   });
 
   it('computes each cutoff from its own setting and the purge\'s time', () => {

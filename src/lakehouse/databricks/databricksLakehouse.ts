@@ -16,15 +16,14 @@ import {
   type FanInRun,
   type Lakehouse,
   type OffsetUpdate,
-  type PurgeCounts,
-  type PurgeCutoffs,
+  type PurgedTable,
   type SourceDescription,
   type SourceOffset,
   type TableCounts,
   type VersionRange,
 } from '../port';
 import { parseBatchState } from '../batchStateRow';
-import { databricksStatements, PURGED_TABLES, REFRESHED_FROM_PROPERTY, REFRESHED_THROUGH_PROPERTY, type ChangedIdsStrategy, type DatabricksStatements, type PurgedTable } from './statements';
+import { databricksStatements, REFRESHED_FROM_PROPERTY, REFRESHED_THROUGH_PROPERTY, type ChangedIdsStrategy, type DatabricksStatements } from './statements';
 import type { Row, SqlRunner } from './sqlRunner';
 
 // Driver rows, parsed at the boundary. BIGINT arrives as bigint (preserveBigNumericPrecision) or number.
@@ -247,36 +246,25 @@ export class DatabricksLakehouse implements Lakehouse {
     return { registryRows: integer.parse(row?.registry_rows ?? 0), changedIds: integer.parse(row?.changed_ids ?? 0), targetRows: integer.parse(row?.target_rows ?? 0) };
   }
 
-  async purgeExpired(cutoffs: PurgeCutoffs, options: { dryRun: boolean }): Promise<PurgeCounts> {
-    const counts: PurgeCounts = { registryRows: 0, changedIdsRows: 0, batchRows: 0, batchStates: 0, fanInRuns: 0, optimized: [] };
-    const field: Record<PurgedTable, Exclude<keyof PurgeCounts, 'optimized'>> = {
-      registry: 'registryRows',
-      changedIds: 'changedIdsRows',
-      batches: 'batchRows',
-      batchStates: 'batchStates',
-      fanInRuns: 'fanInRuns',
-    };
-    const before: Record<PurgedTable, string> = {
-      registry: cutoffs.registryBefore,
-      changedIds: cutoffs.registryBefore,
-      batches: cutoffs.batchesBefore,
-      batchStates: cutoffs.batchesBefore,
-      fanInRuns: cutoffs.fanInRunsBefore,
-    };
-    // A materialized view is Databricks' to maintain: its next refresh drops the purged rows.
-    const tables = PURGED_TABLES.filter((table) => table !== 'changedIds' || this.options.changedIds === 'table');
-    for (const table of tables) {
-      counts[field[table]] = options.dryRun
-        ? integer.parse((await this.runner.query(this.sql.countExpired(table, before[table])))[0]?.n ?? 0)
-        : affected(await this.runner.query(this.sql.deleteExpired(table, before[table])));
-    }
-    if (!options.dryRun && this.options.optimizeAfterPurge !== false) {
-      for (const table of tables.filter((t) => counts[field[t]] > 0)) {
-        await this.runner.query(this.sql.optimize(table));
-        counts.optimized.push(this.tables[table]);
-      }
-    }
-    return counts;
+  async countExpired(table: PurgedTable, before: string): Promise<number> {
+    if (this.maintainedByDatabricks(table)) return 0;
+    return integer.parse((await this.runner.query(this.sql.countExpired(table, before)))[0]?.n ?? 0);
+  }
+
+  async deleteExpired(table: PurgedTable, before: string): Promise<number> {
+    if (this.maintainedByDatabricks(table)) return 0;
+    return affected(await this.runner.query(this.sql.deleteExpired(table, before)));
+  }
+
+  async compactTable(table: PurgedTable): Promise<string | null> {
+    if (this.maintainedByDatabricks(table) || this.options.optimizeAfterPurge === false) return null;
+    await this.runner.query(this.sql.optimize(table));
+    return this.tables[table];
+  }
+
+  /** A materialized view is Databricks' to maintain: its next refresh drops what the registry lost. */
+  private maintainedByDatabricks(table: PurgedTable): boolean {
+    return table === 'changedIds' && (this.options.changedIds ?? 'materializedView') === 'materializedView';
   }
 
   close(): Promise<void> {

@@ -1,6 +1,6 @@
 import { IDENTIFIER_PART, isQualifiedName } from '../../config/identifiers';
 import type { SourceConfig, TablesConfig } from '../../config/schema';
-import type { VersionRange } from '../port';
+import type { PurgedTable, VersionRange } from '../port';
 import type { SqlParam, Statement } from './sqlRunner';
 
 /**
@@ -16,14 +16,22 @@ export type ChangedIdsStrategy = 'materializedView' | 'table';
 export const REFRESHED_THROUGH_PROPERTY = 'cdf.refreshedThroughRegistryVersion';
 export const REFRESHED_FROM_PROPERTY = 'cdf.refreshedFromRegistryTableId';
 
-export function databricksStatements(tables: TablesConfig, changedIds: ChangedIdsStrategy = 'materializedView', options: { consumerWindowHours?: number } = {}) {
+/**
+ * `consumerWindowHours`: create the consumer view over that window (absent: no view);
+ * `replaceConsumerView`: replace an existing one (bootstrap; replacing a view takes its owner).
+ */
+export function databricksStatements(
+  tables: TablesConfig,
+  changedIds: ChangedIdsStrategy = 'materializedView',
+  options: { consumerWindowHours?: number; replaceConsumerView?: boolean } = {},
+) {
   const t = Object.fromEntries(Object.entries(tables).map(([key, name]) => [key, quote(name)])) as Record<keyof TablesConfig, string>;
   const schemas = [...new Set(Object.values(tables).filter((n) => n.includes('.')).map((n) => n.split('.').slice(0, -1).join('.')))];
   /** Per (source, table id): the end of its latest committed window, as openFanInRun reads it. */
   const dispatchWatermarks = `SELECT source, table_id, max_by(through_version, opened_at) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source, table_id`;
-  /** Batches that succeeded or were abandoned before :before, never of an open run. */
+  /** Batches that succeeded before :before, never of an open run (an abandoned batch stays: it is the audit of ids given up). */
   const finishedBatches = `SELECT s.run_key, s.batch_number FROM ${t.batchStates} AS s
-  WHERE s.status IN ('succeeded', 'abandoned') AND s.updated_at < CAST(:before AS TIMESTAMP)
+  WHERE s.status = 'succeeded' AND s.updated_at < CAST(:before AS TIMESTAMP)
     AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} AS o WHERE o.run_key = s.run_key AND o.status = 'open')`;
   /** Per (source, table id): when its latest committed window opened; that window is the watermark and stays. */
   const latestCommittedWindows = `SELECT source, table_id, max(opened_at) AS latest FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source, table_id`;
@@ -86,10 +94,11 @@ FROM ${t.registry} GROUP BY source, table_id, uts_id`
   source STRING NOT NULL, table_id STRING NOT NULL, uts_id STRING NOT NULL,
   last_commit_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP NOT NULL)
 USING DELTA CLUSTER BY (source, table_id)`,
-        // The pull-style view: replaced each time, so a changed window takes effect at the next start.
+        // The pull-style view. Only bootstrap replaces it (a new window): replacing a view takes its
+        // owner, which the worker's principal need not be.
         ...(options.consumerWindowHours
           ? [
-              `CREATE OR REPLACE VIEW ${t.consumerView} AS
+              `CREATE ${options.replaceConsumerView ? 'OR REPLACE VIEW' : 'VIEW IF NOT EXISTS'} ${t.consumerView} AS
 SELECT uts_id, max(commit_timestamp) AS last_changed_at, count(*) AS changes, array_sort(collect_set(source)) AS sources
 FROM ${t.registry}
 WHERE commit_timestamp >= current_timestamp() - INTERVAL ${literalHours(options.consumerWindowHours)} HOURS
@@ -432,10 +441,6 @@ WHEN MATCHED THEN DELETE`,
 }
 
 export type DatabricksStatements = ReturnType<typeof databricksStatements>;
-
-/** The tables a purge deletes from, in the order it does: registry before the fan-in runs whose watermarks it reads, batch ids before their states. */
-export const PURGED_TABLES = ['registry', 'changedIds', 'batches', 'batchStates', 'fanInRuns'] as const;
-export type PurgedTable = (typeof PURGED_TABLES)[number];
 
 /** Backquotes a validated dotted name part by part. */
 export function quote(name: string): string {

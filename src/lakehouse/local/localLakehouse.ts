@@ -12,8 +12,7 @@ import {
   type FanInRun,
   type Lakehouse,
   type OffsetUpdate,
-  type PurgeCounts,
-  type PurgeCutoffs,
+  type PurgedTable,
   type SourceDescription,
   type SourceOffset,
   type SourceWindow,
@@ -43,7 +42,7 @@ export class LocalLakehouse implements Lakehouse {
     private readonly tables: TablesConfig,
     private readonly faults: LocalFaults,
     private readonly random: () => number,
-    private readonly consumerWindowHours?: number,
+    private readonly consumerView: { windowHours?: number; replace: boolean } = { replace: false },
   ) {
     this.engine = new LocalDeltaEngine(db);
     this.sql = pipelineStatements(tables);
@@ -52,10 +51,10 @@ export class LocalLakehouse implements Lakehouse {
   static async open(
     path: string,
     tables: TablesConfig,
-    options: { faults?: Partial<LocalFaults>; random?: () => number; memoryLimitMB?: number; consumerWindowHours?: number } = {},
+    options: { faults?: Partial<LocalFaults>; random?: () => number; memoryLimitMB?: number; consumerWindowHours?: number; replaceConsumerView?: boolean } = {},
   ): Promise<LocalLakehouse> {
     const db = await Duck.open(path, { memoryLimitMB: options.memoryLimitMB });
-    const lakehouse = new LocalLakehouse(db, tables, { transientConflictRate: 0, ...options.faults }, options.random ?? Math.random, options.consumerWindowHours);
+    const lakehouse = new LocalLakehouse(db, tables, { transientConflictRate: 0, ...options.faults }, options.random ?? Math.random, { windowHours: options.consumerWindowHours, replace: options.replaceConsumerView ?? false });
     await lakehouse.engine.ensureCatalog();
     return lakehouse;
   }
@@ -63,7 +62,7 @@ export class LocalLakehouse implements Lakehouse {
   async ensurePipelineTables(): Promise<void> {
     await this.db.transaction(async (tx) => {
       for (const statement of [...this.sql.createSchemas, ...this.sql.createTables]) await tx.run(statement);
-      if (this.consumerWindowHours) await tx.run(this.sql.createConsumerView(this.consumerWindowHours));
+      if (this.consumerView.windowHours) await tx.run(this.sql.createConsumerView(this.consumerView.windowHours, this.consumerView.replace));
     });
     const [schema, table] = this.tables.registry.split('.') as [string, string];
     const [column] = await this.db.all<{ n: bigint }>(this.sql.registryHasTableId, [schema, table]);
@@ -235,25 +234,28 @@ export class LocalLakehouse implements Lakehouse {
     return { registryRows: Number(row!.registry_rows), changedIds: Number(row!.changed_ids), targetRows: Number(row!.target_rows) };
   }
 
-  async purgeExpired(cutoffs: PurgeCutoffs, options: { dryRun: boolean }): Promise<PurgeCounts> {
-    // Registry before fan-in runs (its predicate reads the watermarks those keep), batch ids before their states.
-    const steps: [keyof PurgeCounts, Parameters<PipelineStatements['deleteRows']>[0], string, string][] = [
-      ['registryRows', 'registry', this.sql.expiredRegistryRows, cutoffs.registryBefore],
-      ['changedIdsRows', 'changedIds', this.sql.expiredChangedIds, cutoffs.registryBefore],
-      ['batchRows', 'batches', this.sql.expiredBatchRows, cutoffs.batchesBefore],
-      ['batchStates', 'batchStates', this.sql.expiredBatchStates, cutoffs.batchesBefore],
-      ['fanInRuns', 'fanInRuns', this.sql.expiredFanInRuns, cutoffs.fanInRunsBefore],
-    ];
-    const counts: PurgeCounts = { registryRows: 0, changedIdsRows: 0, batchRows: 0, batchStates: 0, fanInRuns: 0, optimized: [] };
-    await this.db.transaction(async (tx) => {
-      for (const [field, table, rowids, cutoff] of steps) {
-        const n = options.dryRun
-          ? Number((await tx.all<{ n: bigint }>(this.sql.countRows(rowids), [cutoff]))[0]!.n)
-          : await tx.run(this.sql.deleteRows(table, rowids), [cutoff]);
-        (counts[field] as number) = n;
-      }
-    });
-    return counts;
+  async countExpired(table: PurgedTable, before: string): Promise<number> {
+    const [row] = await this.db.all<{ n: bigint }>(this.sql.countRows(this.expiredRows(table)), [before]);
+    return Number(row!.n);
+  }
+
+  deleteExpired(table: PurgedTable, before: string): Promise<number> {
+    return this.db.run(this.sql.deleteRows(table, this.expiredRows(table)), [before]);
+  }
+
+  /** DuckDB reclaims deleted rows at its own checkpoints. */
+  async compactTable(_table: PurgedTable): Promise<string | null> {
+    return null;
+  }
+
+  private expiredRows(table: PurgedTable): string {
+    return {
+      registry: this.sql.expiredRegistryRows,
+      changedIds: this.sql.expiredChangedIds,
+      batches: this.sql.expiredBatchRows,
+      batchStates: this.sql.expiredBatchStates,
+      fanInRuns: this.sql.expiredFanInRuns,
+    }[table];
   }
 
   /**

@@ -21,7 +21,7 @@ export function pipelineStatements(tables: TablesConfig) {
   /** Per (source, table id): the end of its latest committed window, as openFanInRun reads it. */
   const dispatchWatermarks = `SELECT source, table_id, arg_max(through_version, opened_at) AS dispatched FROM ${t.fanInRuns} WHERE status = 'committed' GROUP BY source, table_id`;
   const finishedBatches = `SELECT s.run_key, s.batch_number FROM ${t.batchStates} s
-      WHERE s.status IN ('succeeded', 'abandoned') AND s.updated_at < ?::TIMESTAMP
+      WHERE s.status = 'succeeded' AND s.updated_at < ?::TIMESTAMP
         AND NOT EXISTS (SELECT 1 FROM ${t.fanInRuns} r WHERE r.run_key = s.run_key AND r.status = 'open')`;
 
   return {
@@ -53,10 +53,10 @@ export function pipelineStatements(tables: TablesConfig) {
         run_key VARCHAR NOT NULL, batch_number INTEGER NOT NULL, processed_at TIMESTAMP NOT NULL)`,
     ],
 
-    /** The pull-style view: every uts_id changed in the last `hours`, by commit time; replaced at each start. */
-    createConsumerView: (hours: number) => {
+    /** The pull-style view: every uts_id changed in the last `hours`, by commit time; `replace` (bootstrap) applies a new window. */
+    createConsumerView: (hours: number, replace: boolean) => {
       if (!Number.isSafeInteger(hours) || hours <= 0) throw new RangeError(`hours must be a positive integer, got ${hours}`);
-      return `CREATE OR REPLACE VIEW ${quoteIdent(tables.consumerView)} AS
+      return `CREATE ${replace ? 'OR REPLACE VIEW' : 'VIEW IF NOT EXISTS'} ${quoteIdent(tables.consumerView)} AS
         SELECT uts_id, max(commit_timestamp) AS last_changed_at, count(*) AS changes, list_sort(list(DISTINCT source)) AS sources
         FROM ${t.registry}
         WHERE commit_timestamp >= now()::TIMESTAMP - INTERVAL (${hours}) HOUR
@@ -245,7 +245,7 @@ export function pipelineStatements(tables: TablesConfig) {
     expiredChangedIds: `SELECT v.rowid FROM ${t.changedIds} v
       JOIN (${dispatchWatermarks}) d ON d.source = v.source AND d.table_id = v.table_id
       WHERE v.last_commit_timestamp < ?::TIMESTAMP AND v.last_commit_version <= d.dispatched`,
-    /** The ids of finished batches (succeeded or abandoned), never of an open run. */
+    /** The ids of succeeded batches, never of an open run (an abandoned batch stays: the audit of ids given up). */
     expiredBatchRows: `SELECT b.rowid FROM ${t.batches} b JOIN (${finishedBatches}) k ON k.run_key = b.run_key AND k.batch_number = b.batch_number`,
     expiredBatchStates: `SELECT s.rowid FROM ${t.batchStates} s JOIN (${finishedBatches}) k ON k.run_key = s.run_key AND k.batch_number = s.batch_number`,
     /** Committed windows, except each (source, table id)'s latest: that one is its dispatch watermark. */
