@@ -15,7 +15,7 @@ interface TableRef {
 
 /**
  * One hash per table that the pipeline or the emulated Delta log keeps, keyed by a readable name:
- * - the pipeline tables of `tables` (`registry`, `offsets`, …), `missing` when dropped;
+ * - the pipeline tables of `tables` (`registry`, `offsets`, …, not the consumer view), `missing` when dropped;
  * - every table of the `_delta` schema (the catalog, the commit log and the change-feed shadows);
  * - every upstream table the catalog lists as live;
  * - `(tables)`: the names of all tables in the database, so a table created or dropped anywhere shows.
@@ -31,6 +31,8 @@ export async function tableChecksums(db: Duck, tables: TablesConfig): Promise<Re
   const hashes: Record<string, string> = { '(tables)': md5(existing.map((t) => `${t.schema_name}.${t.table_name}`).join('\n')) };
 
   for (const [key, name] of Object.entries(tables)) {
+    // A view over the registry: its rows are the registry's, hashed there.
+    if (key === 'consumerView') continue;
     const ref = splitName(name);
     hashes[key] = exists(ref) ? await tableHash(db, ref) : MISSING;
   }
