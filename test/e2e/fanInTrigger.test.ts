@@ -2,6 +2,7 @@ import { fanInTriggerWorkflowId, startSourceWorkflows } from '../../src/client/o
 import { ensureDemoSourceTable } from '../../src/demo/upstream';
 import { fanInTriggerStatusQuery } from '../../src/workflows/fanInTrigger';
 import type { FanInSummary } from '../../src/workflows/fanIn';
+import { eventually } from '../support/eventually';
 import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
 import { writeRandomTraffic } from '../support/traffic';
 
@@ -67,7 +68,11 @@ describe('event-driven fan-in', () => {
     const written = await writeRandomTraffic(t.lakehouse, orders!, { commits: 2, maxOpsPerCommit: 5, idSpace: 100, seed: 999 });
     written.forEach((w) => second.add(w.utsId));
     await waitForRuns(2);
-    runs = await fanInRuns();
+    // Visibility lags the trigger's own count by a moment under load: wait until the list shows the second run.
+    runs = await eventually(async () => {
+      const listed = await fanInRuns();
+      return listed.length >= 2 ? listed : undefined;
+    }, 15_000, () => 'the second fan-in never appeared in the workflow list');
     expect(runs).toHaveLength(2);
     expect(runs[1]!.result.changedIds).toBe(second.size);
     expect(runs.every((r) => r.result.committed)).toBe(true);
