@@ -199,6 +199,13 @@ export interface PurgeCutoffs {
   fanInRunsBefore: string;
 }
 
+/** The cutoff that applies to `table`: the changed-ids rows follow the registry's, batch ids and states the batches'. */
+export function purgeCutoffOf(table: PurgedTable, cutoffs: PurgeCutoffs): string {
+  if (table === 'registry' || table === 'changedIds') return cutoffs.registryBefore;
+  if (table === 'batches' || table === 'batchStates') return cutoffs.batchesBefore;
+  return cutoffs.fanInRunsBefore;
+}
+
 /** Rows deleted (or, in a dry run, that would be). */
 export interface PurgeCounts {
   registryRows: number;

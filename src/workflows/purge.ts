@@ -1,6 +1,6 @@
 import { ApplicationFailure, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
 import type { Activities, PurgeReport } from '../activities';
-import { PURGED_TABLES, type PurgeCounts, type PurgedTable } from '../lakehouse/port';
+import { PURGED_TABLES, purgeCutoffOf, type PurgeCounts, type PurgedTable } from '../lakehouse/port';
 
 const settings = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } });
 
@@ -34,19 +34,13 @@ export async function purge(input: PurgeInput = {}): Promise<PurgeReport> {
     heartbeatTimeout: `${plan.heartbeatTimeoutSeconds} seconds`,
     retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 10 },
   });
-  const before: Record<PurgedTable, string> = {
-    registry: plan.cutoffs.registryBefore,
-    changedIds: plan.cutoffs.registryBefore,
-    batches: plan.cutoffs.batchesBefore,
-    batchStates: plan.cutoffs.batchesBefore,
-    fanInRuns: plan.cutoffs.fanInRunsBefore,
-  };
   const counts: PurgeCounts = { registryRows: 0, changedIdsRows: 0, batchRows: 0, batchStates: 0, fanInRuns: 0, optimized: [] };
   for (const [index, table] of PURGED_TABLES.entries()) {
     setCurrentDetails(`${dryRun ? 'Counting' : 'Purging'} ${table} (${index + 1} of ${PURGED_TABLES.length})`);
-    const counted = await sql.countExpiredRows({ table, before: before[table] });
+    const request = { table, before: purgeCutoffOf(table, plan.cutoffs) };
+    const counted = await sql.countExpiredRows(request);
     // The count stands for a delete whose answer was lost (its retry deletes nothing more).
-    counts[COUNTED[table]] = dryRun || counted === 0 ? counted : Math.max(counted, await sql.deleteExpiredRows({ table, before: before[table] }));
+    counts[COUNTED[table]] = dryRun || counted === 0 ? counted : Math.max(counted, await sql.deleteExpiredRows(request));
   }
   if (!dryRun) {
     setCurrentDetails('Compacting the purged tables');

@@ -1,6 +1,6 @@
 import type { Config } from '../../src/config/schema';
 import type { DatabricksLakehouse } from '../../src/lakehouse/databricks/databricksLakehouse';
-import { PURGED_TABLES, type BatchKey, type PurgeCutoffs, type PurgedTable } from '../../src/lakehouse/port';
+import { PURGED_TABLES, purgeCutoffOf, type BatchKey, type PurgeCutoffs, type PurgedTable } from '../../src/lakehouse/port';
 import { realDeltaConfig, realDeltaLakehouse, Spark, uniqueSchema } from './support';
 
 /*
@@ -32,9 +32,11 @@ describe('the retention purge on real Delta', () => {
 
   /** The purge workflow's steps on every table, in its order: counts (dry run) or deletes, then compaction. */
   async function purgeAll(options: { dryRun: boolean }): Promise<Record<PurgedTable, number>> {
-    const before = { registry: everythingOld.registryBefore, changedIds: everythingOld.registryBefore, batches: everythingOld.batchesBefore, batchStates: everythingOld.batchesBefore, fanInRuns: everythingOld.fanInRunsBefore };
     const counts = {} as Record<PurgedTable, number>;
-    for (const table of PURGED_TABLES) counts[table] = options.dryRun ? await lakehouse.countExpired(table, before[table]) : await lakehouse.deleteExpired(table, before[table]);
+    for (const table of PURGED_TABLES) {
+      const before = purgeCutoffOf(table, everythingOld);
+      counts[table] = options.dryRun ? await lakehouse.countExpired(table, before) : await lakehouse.deleteExpired(table, before);
+    }
     if (!options.dryRun) for (const table of PURGED_TABLES) compacted.push((await lakehouse.compactTable(table))!);
     return counts;
   }

@@ -2,7 +2,7 @@ import { purgeCutoffs } from '../../src/activities/retention';
 import { parseConfig } from '../../src/config/load';
 import { ensureDemoSourceTable } from '../../src/demo/upstream';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
-import { PURGED_TABLES, type BatchKey, type PurgeCutoffs, type PurgedTable } from '../../src/lakehouse/port';
+import { PURGED_TABLES, purgeCutoffOf, type BatchKey, type PurgeCutoffs, type PurgedTable } from '../../src/lakehouse/port';
 
 /*
  * Retention on the local lakehouse: what a purge deletes and, above all, what it must keep.
@@ -29,16 +29,10 @@ afterEach(() => lakehouse.close());
 
 /** What the purge workflow does, table by table in its order: rows deleted (or counted, in a dry run) per table. */
 async function purgeAll(cutoffs: PurgeCutoffs, options: { dryRun: boolean }): Promise<Record<PurgedTable, number>> {
-  const before: Record<PurgedTable, string> = {
-    registry: cutoffs.registryBefore,
-    changedIds: cutoffs.registryBefore,
-    batches: cutoffs.batchesBefore,
-    batchStates: cutoffs.batchesBefore,
-    fanInRuns: cutoffs.fanInRunsBefore,
-  };
   const counts = {} as Record<PurgedTable, number>;
   for (const table of PURGED_TABLES) {
-    counts[table] = options.dryRun ? await lakehouse.countExpired(table, before[table]) : await lakehouse.deleteExpired(table, before[table]);
+    const before = purgeCutoffOf(table, cutoffs);
+    counts[table] = options.dryRun ? await lakehouse.countExpired(table, before) : await lakehouse.deleteExpired(table, before);
   }
   return counts;
 }
