@@ -13,8 +13,11 @@ import { saveHistories } from './histories';
 import { auditPipeline } from './oracle';
 import { drainFanIns, waitForCatchUp } from './settle';
 
-/** The activities the harness aims its kills at, in turn. */
-const KILL_TARGETS = ['readChangeSummary', 'appendToRegistry', 'commitOffset', 'snapshotBatches', 'runBatchAttempt', 'commitFanInRun'] as const;
+/**
+ * The activities the harness aims its kills at, in turn. captureRange twice: once as it starts (in
+ * the registry append), once between its append and its offset MERGE (the worker reports that step).
+ */
+const KILL_TARGETS = ['captureRange', 'captureRange:appended', 'snapshotBatches', 'runBatchAttempt', 'commitFanInRun'] as const;
 
 export interface CrashSize {
   sources: number;
@@ -26,7 +29,7 @@ export interface CrashSize {
 }
 
 interface WorkerEvent {
-  e: 'ready' | 'start' | 'end' | 'traffic';
+  e: 'ready' | 'start' | 'step' | 'end' | 'traffic';
   type?: string;
   id?: string;
   changes?: number;
@@ -96,7 +99,11 @@ export async function crashScenario(ctx: ScenarioContext, size: CrashSize, cliPa
         }
         const event = JSON.parse(line) as WorkerEvent;
         if (event.e === 'ready') ready = true;
-        else if (event.e === 'start') {
+        else if (event.e === 'step' && armed && event.type === armed) {
+          struck = armed;
+          armed = null;
+          worker.kill('SIGKILL');
+        } else if (event.e === 'start') {
           inFlight.set(event.id!, event.type!);
           if (armed && event.type === armed) {
             struck = armed;

@@ -38,10 +38,26 @@ function traced(ctx: Context): ActivityInterceptors {
   };
 }
 
+/**
+ * captureRange appends to the registry, then moves the offset: after the append it reports the
+ * step and holds 50 ms, so the harness can land a kill between the two writes (the retry must
+ * append nothing and still move the offset).
+ */
+function withAppendMarker(lakehouse: LocalLakehouse): LocalLakehouse {
+  const append = lakehouse.appendRangeToRegistry.bind(lakehouse);
+  lakehouse.appendRangeToRegistry = async (...args) => {
+    const appended = await append(...args);
+    emit({ e: 'step', type: 'captureRange:appended' });
+    await sleep(50);
+    return appended;
+  };
+  return lakehouse;
+}
+
 async function main(): Promise<void> {
   const config = parseConfig(JSON.parse(readFileSync(configPath!, 'utf8')), configPath);
   Runtime.install({ logger: temporalLogger('WARN') });
-  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { memoryLimitMB: config.lakehouse.local.memoryLimitMB });
+  const lakehouse = withAppendMarker(await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { memoryLimitMB: config.lakehouse.local.memoryLimitMB }));
   for (const source of config.sources) await ensureDemoSourceTable(lakehouse, source);
   const runner = await LocalJobRunner.open(config.jobs.local.path, {
     processor: (runKey, batchNumber) => lakehouse.processBatch(runKey, batchNumber),

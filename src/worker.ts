@@ -10,7 +10,7 @@ import { activityMetrics } from './metrics/activityMetrics';
 import { PipelineMetrics } from './metrics/pipelineMetrics';
 import { startMetricsServer } from './metrics/server';
 import { loadConfig } from './config/load';
-import type { Config } from './config/schema';
+import { workflowCacheSize, type Config } from './config/schema';
 import { openJobLauncher, type JobLauncher } from './jobs';
 import { openLakehouse, type Lakehouse } from './lakehouse';
 import { FaultInjector } from './faults/injector';
@@ -55,6 +55,7 @@ export async function createPipelineWorker(options: CreateWorkerOptions): Promis
   // Faults sit between the activities and the adapters; the downstream job itself runs unharmed.
   const lakehouse = faults.enabled ? withLakehouseFaults(openedLakehouse, faults) : openedLakehouse;
   const jobs = faults.enabled ? withJobFaults(openedJobs, faults) : openedJobs;
+  const cacheSize = workflowCacheSize(config.sources.length, config.worker.maxCachedWorkflows);
   const worker = await Worker.create({
     connection: options.connection,
     namespace: config.temporal.namespace,
@@ -62,8 +63,8 @@ export async function createPipelineWorker(options: CreateWorkerOptions): Promis
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities({ config, lakehouse, jobs }),
     interceptors: { activity: [logAttributes, autoHeartbeat, ...(options.metrics ? [activityMetrics(options.metrics)] : []), ...(options.activityInterceptors ?? [])] },
-    maxConcurrentWorkflowTaskExecutions: Math.min(config.worker.maxConcurrentWorkflowTasks, config.worker.maxCachedWorkflows),
-    maxCachedWorkflows: config.worker.maxCachedWorkflows,
+    maxConcurrentWorkflowTaskExecutions: Math.min(config.worker.maxConcurrentWorkflowTasks, cacheSize),
+    maxCachedWorkflows: cacheSize,
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     // In-flight activities get this long to finish on SIGTERM; after it they are cancelled and retried elsewhere.
     shutdownGraceTime: `${config.worker.shutdownGraceSeconds} seconds`,

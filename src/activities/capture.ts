@@ -38,6 +38,15 @@ export interface SourceCycleStart {
 
 export type RangeRef = SourceRef & VersionRange;
 
+export interface RangeCaptured {
+  rowsInserted: number;
+  /** The range's registry rows by change type. */
+  counts: ChangeCounts;
+  /** The offset after the MERGE (the stored one, if another writer had moved it further). */
+  lastVersion: number;
+  advanced: boolean;
+}
+
 /** These activities read the source's change feed (table_changes): a missing file there is a vacuumed range. */
 const FEED_READ = { readsChangeFeed: true };
 
@@ -84,21 +93,37 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
       });
     },
 
-    /** CDF read of one pinned range: counts per change type, nothing else leaves the warehouse. */
+    /**
+     * One pinned range, in one round trip: the registry append (the one read of the range's
+     * change feed, which also yields the counts and `toVersion`'s commit timestamp), then the
+     * offset MERGE. Each write is idempotent, so a retry after a crash between them (or after a
+     * lost answer) appends nothing and moves the offset once.
+     */
+    async captureRange({ source, tableId, fromVersion, toVersion }: RangeRef & { tableId: string }): Promise<RangeCaptured> {
+      const sourceConfig = sourceNamed(source);
+      return classified(async () => {
+        const appended = await lakehouse.appendRangeToRegistry(sourceConfig, { fromVersion, toVersion }, tableId);
+        const offset = await lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version: toVersion, commitTimestamp: appended.toVersionCommitTimestamp });
+        return { rowsInserted: appended.rowsInserted, counts: appended.counts, lastVersion: offset.lastVersion, advanced: offset.advanced };
+      }, FEED_READ);
+    },
+
+    /** Before captureRange (histories still running it): CDF read of one pinned range, counts per change type. */
     async readChangeSummary({ source, ...range }: RangeRef): Promise<ChangeCounts> {
       const sourceConfig = sourceNamed(source);
       return classified(() => lakehouse.summarizeChanges(sourceConfig, range), FEED_READ);
     },
 
     /**
-     * Idempotent registry append of one pinned range, under the table id the cycle read. (An
-     * activity scheduled before the id was passed reads the table's current id.)
+     * Before captureRange: idempotent registry append of one pinned range, under the table id the
+     * cycle read. (An activity scheduled before the id was passed reads the table's current id.)
      */
     async appendToRegistry({ source, tableId, fromVersion, toVersion }: RangeRef & { tableId?: string }): Promise<{ rowsInserted: number }> {
       const sourceConfig = sourceNamed(source);
       return classified(async () => {
         const id = tableId ?? (await lakehouse.describeSource(sourceConfig)).tableId;
-        return lakehouse.appendRangeToRegistry(sourceConfig, { fromVersion, toVersion }, id);
+        const { rowsInserted } = await lakehouse.appendRangeToRegistry(sourceConfig, { fromVersion, toVersion }, id);
+        return { rowsInserted };
       }, FEED_READ);
     },
 
@@ -135,10 +160,10 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
       });
     },
 
-    /** Monotonic offset MERGE after the range is in the registry. */
+    /** Before captureRange: monotonic offset MERGE after the range is in the registry (its commit timestamp left unknown; the next captureRange records one). */
     async commitOffset({ source, version, tableId }: SourceRef & { version: number; tableId: string }): Promise<{ lastVersion: number; advanced: boolean }> {
       const sourceConfig = sourceNamed(source);
-      return classified(() => lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version }), FEED_READ);
+      return classified(() => lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version, commitTimestamp: null }), FEED_READ);
     },
   };
 }

@@ -314,7 +314,12 @@ export const configSchema = z
       .strictObject({
         maxConcurrentActivities: positiveInt('activities run at once by one worker').default(8),
         maxConcurrentWorkflowTasks: positiveInt('workflow tasks run at once by one worker').default(10),
-        maxCachedWorkflows: positiveInt('workflows kept in the worker cache').default(200),
+        /**
+         * The sticky cache: every source workflow polls all the time, so one evicted between two
+         * polls replays its whole history on the next. Default: every source plus room for the
+         * fan-ins (see workflowCacheSize); a value that cannot hold them is refused.
+         */
+        maxCachedWorkflows: positiveInt('workflows kept in the worker cache').optional(),
         shutdownGraceSeconds: nonNegativeInt('seconds in-flight activities get to finish on SIGTERM').default(30),
         /**
          * How long an activity may go without a heartbeat before Temporal retries it elsewhere: the
@@ -353,6 +358,17 @@ export const configSchema = z
         message: `must be below worker.activityTimeoutSeconds (${config.worker.activityTimeoutSeconds}): a statement that outlives its activity runs again beside the activity's retry. Lower it or raise worker.activityTimeoutSeconds`,
       });
     }
+    const cacheNeeded = config.sources.length + WORKFLOWS_BESIDE_SOURCES;
+    if (config.worker.maxCachedWorkflows !== undefined && config.worker.maxCachedWorkflows < cacheNeeded) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['worker', 'maxCachedWorkflows'],
+        input: config.worker.maxCachedWorkflows,
+        message:
+          `must hold the ${config.sources.length} source workflows plus ${WORKFLOWS_BESIDE_SOURCES} for the fan-ins (${cacheNeeded}): a source evicted between polls replays its history on every poll, and the worker falls behind. ` +
+          `Raise it to at least ${cacheNeeded}, or remove it for the default (${workflowCacheSize(config.sources.length, undefined)}). Each worker needs this: when the others stop, one worker holds every source`,
+      });
+    }
     if (config.consumerView.enabled && config.consumerView.windowHours > config.retention.registryDays * 24) {
       ctx.addIssue({
         code: 'custom',
@@ -387,3 +403,15 @@ export type TablesConfig = Config['tables'];
 export type FaultsConfig = Config['faults'];
 export type ScheduleConfig = z.infer<typeof scheduleSchema>;
 export type OverlapPolicyName = (typeof OVERLAP_POLICIES)[number];
+
+/** The fan-in trigger, a running fan-in, the scheduled capture and fan-in, a purge, the demo traffic, and room for one of each continuing as new. */
+export const WORKFLOWS_BESIDE_SOURCES = 10;
+
+/**
+ * worker.maxCachedWorkflows, or by default every source plus the fan-ins with a quarter to spare
+ * (never below 200, the SDK's own scale): a cached workflow costs a few hundred kilobytes, a
+ * cache miss a replay of the whole history on every poll.
+ */
+export function workflowCacheSize(sources: number, configured: number | undefined): number {
+  return configured ?? Math.max(200, Math.ceil((sources + WORKFLOWS_BESIDE_SOURCES) * 1.25));
+}

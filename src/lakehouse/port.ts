@@ -17,11 +17,14 @@ export interface Lakehouse {
   summarizeChanges(source: SourceConfig, range: VersionRange): Promise<ChangeCounts>;
   /**
    * Deduplicated append of the range's changed ids to the registry, under the table id the cycle
-   * read (dedupe key: source, table id, uts_id, commit version); re-running it adds nothing.
+   * read (dedupe key: source, table id, uts_id, commit version); re-running it adds nothing. The
+   * one read of the range's change feed: the counts are of the registry rows the range holds (the
+   * same on a re-run), and the commit timestamp of `toVersion` comes from the commit log, so
+   * neither the counts nor the offset read the feed again.
    */
-  appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<{ rowsInserted: number }>;
-  /** Moves the offset forward to `version` (never back) and records the table id. */
-  mergeOffset(offset: OffsetUpdate): Promise<{ lastVersion: number; advanced: boolean }>;
+  appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<RegistryAppend>;
+  /** Moves the offset forward to `version` (never back) and records the table id and that version's commit timestamp. */
+  mergeOffset(offset: OffsetUpdate & { commitTimestamp: string | null }): Promise<{ lastVersion: number; advanced: boolean }>;
   /**
    * The one way an offset moves back: an operator's replay. Sets it to `version` (-1 = nothing
    * captured) with the table's current id, which also accepts a replaced table after a resync.
@@ -118,13 +121,24 @@ export interface OffsetUpdate {
   version: number;
 }
 
+export interface RegistryAppend {
+  rowsInserted: number;
+  /** The range's registry rows by change type: one per (uts_id, commit version), an update's two images counted once as update_postimage. */
+  counts: ChangeCounts;
+  /** When `toVersion` was committed (ISO-8601), or null if the commit log no longer has it. */
+  toVersionCommitTimestamp: string | null;
+}
+
 export interface ChangeCounts {
   insert: number;
   update_preimage: number;
   update_postimage: number;
   delete: number;
-  /** Rows whose key column is NULL: they cannot be registered and are only counted. */
-  nullKeys: number;
+  /**
+   * Rows whose key column is NULL: they cannot be registered. Counted by summarizeChanges (a
+   * diagnostic pass over the feed); the capture's counts come from the registry and leave it out.
+   */
+  nullKeys?: number;
 }
 
 export interface FanInRun {

@@ -20,7 +20,7 @@ export class PipelineMetrics {
   private readonly state = new Gauge({ name: 'cdf_source_state', help: '1 for the state the source is in, 0 for the others.', labelNames: ['source', 'state'], registers: [this.registry] });
   private readonly ranges = this.counter('cdf_source_ranges_captured_total', 'Version ranges captured into the registry by this worker.', ['source']);
   private readonly rows = this.counter('cdf_source_registry_rows_appended_total', 'Registry rows inserted by this worker (a re-run inserts none).', ['source']);
-  private readonly changes = this.counter('cdf_source_changes_read_total', 'Change feed rows read by this worker, by change type.', ['source', 'change_type']);
+  private readonly changes = this.counter('cdf_source_changes_read_total', 'Changes captured into the registry by this worker, by change type (one per uts_id and commit version: an update counts once, as update_postimage).', ['source', 'change_type']);
   private readonly idsSnapshotted = this.counter('cdf_fan_in_ids_dispatched_total', 'Changed ids snapshotted into batches by fan-ins on this worker.', []);
   private readonly batchesSnapshotted = this.counter('cdf_fan_in_batches_total', 'Batches cut by fan-ins on this worker.', []);
   private readonly fanInsCommitted = this.counter('cdf_fan_in_runs_committed_total', 'Fan-in windows committed by this worker.', []);
@@ -46,7 +46,12 @@ export class PipelineMetrics {
   /** One activity that completed on this worker, with its arguments and result. */
   activityCompleted(activityType: string, args: unknown[], result: unknown): void {
     const input = (args[0] ?? {}) as { source?: string };
-    if (activityType === 'appendToRegistry' && input.source && this.sources.includes(input.source)) {
+    if (activityType === 'captureRange' && input.source && this.sources.includes(input.source)) {
+      const captured = result as { rowsInserted: number; counts: Record<string, number> };
+      this.ranges.inc({ source: input.source });
+      this.rows.inc({ source: input.source }, captured.rowsInserted);
+      for (const [changeType, count] of Object.entries(captured.counts)) this.changes.inc({ source: input.source, change_type: changeType }, count);
+    } else if (activityType === 'appendToRegistry' && input.source && this.sources.includes(input.source)) {
       this.ranges.inc({ source: input.source });
       this.rows.inc({ source: input.source }, (result as { rowsInserted: number }).rowsInserted);
     } else if (activityType === 'readChangeSummary' && input.source && this.sources.includes(input.source)) {

@@ -88,6 +88,11 @@ export interface SourceStatus {
   retentionAtRisk: boolean;
   cyclesCompleted: number;
   lastCycle: CycleReport | null;
+  /**
+   * `changesRead`: the changes the ranges captured, one per uts_id and commit version (an
+   * update's two images count once), counted again when a replay captures a range again.
+   * `registryRowsInserted`: the rows that were new to the registry.
+   */
   totals: { ranges: number; changesRead: number; registryRowsInserted: number };
   blocked: BlockedState | null;
   /** A capture step failing and being retried; null while steps succeed. */

@@ -6,12 +6,15 @@ import {
   continueAsNew,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
+  type RetryPolicy,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { RangeCaptured } from '../activities/capture';
 import type { ChangeCounts } from '../lakehouse/port';
 import {
   captureNowUpdate,
@@ -33,11 +36,13 @@ import { sourceDetails, sourceState } from './currentDetails';
 import { planRanges } from './ranges';
 import { recordableRequest, validateReplayRequest } from './requests';
 import { CdfLastVersion, CdfState } from './searchAttributes';
-import { ATTEMPTS_PER_BURST, CycleInterrupted, DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS, UnknownErrorPersisted, withVisibleRetries } from './visibleRetries';
+import { activityFailureCause, ATTEMPTS_PER_BURST, CycleInterrupted, DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS, UnknownErrorPersisted, withVisibleRetries } from './visibleRetries';
 
 /** Until the first cycle reads worker.heartbeatTimeoutSeconds from the worker's config. */
 const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 20;
 const DEFAULT_ACTIVITY_TIMEOUT_SECONDS = 600;
+/** A local activity holds its workflow task: describing a source takes seconds at most, never the capture's ten minutes. */
+const LOCAL_ACTIVITY_TIMEOUT_SECONDS = 60;
 
 /**
  * The capture activities, with the heartbeat timeout the worker's config gave in the last cycle:
@@ -48,8 +53,27 @@ function captureActivities(state: Pick<SourceState, 'heartbeatTimeoutSeconds' | 
     startToCloseTimeout: `${state.activityTimeoutSeconds} seconds`,
     heartbeatTimeout: `${state.heartbeatTimeoutSeconds} seconds`,
     // In bursts, the workflow sees each failed burst and shows it (visibleRetries.ts); before, Temporal retried unseen.
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', ...(bursts ? { maximumAttempts: ATTEMPTS_PER_BURST } : {}) },
+    retry: captureRetry(bursts),
   });
+}
+
+/**
+ * The short calls of every poll (describe the source; signal the fan-in trigger) as local
+ * activities: they run inside the workflow task on the worker that holds the workflow, so an idle
+ * poll is one workflow task (timer fired, a marker, the next timer) instead of an activity task
+ * and two more workflow tasks, and a capture reaches the trigger without a trip through the
+ * matching service.
+ */
+function pollActivities(state: Pick<SourceState, 'activityTimeoutSeconds'>, bursts = false) {
+  return proxyLocalActivities<Activities>({
+    startToCloseTimeout: `${Math.min(state.activityTimeoutSeconds, LOCAL_ACTIVITY_TIMEOUT_SECONDS)} seconds`,
+    retry: captureRetry(bursts),
+  });
+}
+
+function captureRetry(bursts: boolean): RetryPolicy {
+  const policy: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' };
+  return bursts ? { ...policy, maximumAttempts: ATTEMPTS_PER_BURST } : policy;
 }
 
 export interface SourceIngestInput {
@@ -110,7 +134,8 @@ export async function sourceIngest(input: SourceIngestInput): Promise<void> {
     await runCycle(state);
     publishState(state);
     if (shouldNotifyFanIn(state)) {
-      await captureActivities(state).notifyFanIn({ source: state.source, offsetVersion: state.offsetVersion ?? -1 });
+      const notify = patched('poll-calls-as-local-activities-v1') ? pollActivities(state).notifyFanIn : captureActivities(state).notifyFanIn;
+      await notify({ source: state.source, offsetVersion: state.offsetVersion ?? -1 });
       state.notifiedOffset = state.offsetVersion;
     }
     if (await readyToContinueAsNew(state)) {
@@ -140,8 +165,8 @@ async function runCycle(state: SourceState): Promise<void> {
   const interrupted = () => state.paused !== null || state.pendingReplay !== null;
   const step = <T>(call: () => Promise<T>): Promise<T> => (visible ? withVisibleRetries(state, interrupted, () => publishState(state), call) : call());
   try {
-    let capture = captureActivities(state, visible);
-    const cycle = await step(() => capture.describeSource({ source: state.source }));
+    const describe = patched('poll-calls-as-local-activities-v1') ? pollActivities(state, visible).describeSource : captureActivities(state, visible).describeSource;
+    const cycle = await step(() => describe({ source: state.source }));
     state.latestVersion = report.latestVersion = cycle.latestVersion;
     state.latestCommitTimestamp = cycle.latestCommitTimestamp;
     state.offsetVersion = cycle.offsetVersion;
@@ -152,22 +177,22 @@ async function runCycle(state: SourceState): Promise<void> {
     state.heartbeatTimeoutSeconds = cycle.heartbeatTimeoutSeconds ?? state.heartbeatTimeoutSeconds;
     state.activityTimeoutSeconds = cycle.activityTimeoutSeconds ?? state.activityTimeoutSeconds;
     state.blockUnknownErrorsAfterAttempts = cycle.blockUnknownErrorsAfterAttempts ?? state.blockUnknownErrorsAfterAttempts;
-    capture = captureActivities(state, visible);
+    const capture = captureActivities(state, visible);
+    const oneActivityPerRange = patched('one-activity-per-range-v1');
     for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
       // Pause takes effect between ranges: the range in flight finishes, the next waits for resume.
       if (state.paused && patched('pause-between-ranges-v1')) break;
       // Summaries make the UI's timeline read like the data flow: which stage, which versions.
       const versions = `${state.source} v${range.fromVersion}–${range.toVersion}`;
-      const counts = await step(() => capture.readChangeSummary.executeWithOptions({ summary: `CDF read ${versions}` }, [{ source: state.source, ...range }]));
-      const appended = await step(() => capture.appendToRegistry.executeWithOptions({ summary: `registry append ${versions}` }, [{ source: state.source, ...range, tableId: cycle.tableId }]));
-      const offset = await step(() =>
-        capture.commitOffset.executeWithOptions({ summary: `offset → ${range.toVersion}` }, [{ source: state.source, version: range.toVersion, tableId: cycle.tableId }]),
-      );
-      state.offsetVersion = report.offsetVersion = offset.lastVersion;
-      state.offsetCommitTimestamp = offset.lastVersion === cycle.latestVersion ? cycle.latestCommitTimestamp : state.offsetCommitTimestamp;
-      addCounts(report.changes, counts);
+      const args = { source: state.source, ...range, tableId: cycle.tableId };
+      const captured = oneActivityPerRange
+        ? await step(() => capture.captureRange.executeWithOptions({ summary: `capture ${versions} → registry, offset` }, [args]))
+        : await capturedInThreeActivities(capture, step, versions, args);
+      state.offsetVersion = report.offsetVersion = captured.lastVersion;
+      state.offsetCommitTimestamp = captured.lastVersion === cycle.latestVersion ? cycle.latestCommitTimestamp : state.offsetCommitTimestamp;
+      addCounts(report.changes, captured.counts);
       report.ranges += 1;
-      report.registryRowsInserted += appended.rowsInserted;
+      report.registryRowsInserted += captured.rowsInserted;
       showDetails(state);
       // A long backlog is cut here and finished by the next run, so one cycle never outgrows the history.
       if (workflowInfo().continueAsNewSuggested) break;
@@ -181,6 +206,20 @@ async function runCycle(state: SourceState): Promise<void> {
     state.blocked = report.blocked = state.blocked?.type === blocked.type ? state.blocked : blocked;
   }
   endCycle(state, report, startedAt);
+}
+
+/** Histories from before captureRange: the CDF read, the registry append and the offset MERGE, one activity each. */
+async function capturedInThreeActivities(
+  capture: ReturnType<typeof captureActivities>,
+  step: <T>(call: () => Promise<T>) => Promise<T>,
+  versions: string,
+  args: { source: string; fromVersion: number; toVersion: number; tableId: string },
+): Promise<RangeCaptured> {
+  const { tableId, ...range } = args;
+  const counts = await step(() => capture.readChangeSummary.executeWithOptions({ summary: `CDF read ${versions}` }, [range]));
+  const appended = await step(() => capture.appendToRegistry.executeWithOptions({ summary: `registry append ${versions}` }, [args]));
+  const offset = await step(() => capture.commitOffset.executeWithOptions({ summary: `offset → ${args.toVersion}` }, [{ source: args.source, version: args.toVersion, tableId }]));
+  return { rowsInserted: appended.rowsInserted, counts, ...offset };
 }
 
 function endCycle(state: SourceState, report: CycleReport, startedAt: number): void {
@@ -360,11 +399,12 @@ function registerHandlers(state: SourceState): void {
 
 function asBlocked(error: unknown): BlockedState | null {
   if (error instanceof UnknownErrorPersisted) return error.blocked;
-  if (!(error instanceof ActivityFailure) || !(error.cause instanceof ApplicationFailure) || !error.cause.nonRetryable) return null;
-  const details = error.cause.details?.[0] as { remedy?: string } | undefined;
+  const cause = activityFailureCause(error);
+  if (!(cause instanceof ApplicationFailure) || !cause.nonRetryable) return null;
+  const details = cause.details?.[0] as { remedy?: string } | undefined;
   return {
-    type: error.cause.type ?? 'UNKNOWN',
-    message: error.cause.message,
+    type: cause.type ?? 'UNKNOWN',
+    message: cause.message,
     remedy: details?.remedy ?? 'See the message; fix the cause, then signal pollNow.',
     since: new Date(Date.now()).toISOString(),
   };
@@ -443,7 +483,7 @@ function emptyCounts(): ChangeCounts {
 }
 
 function addCounts(into: ChangeCounts, add: ChangeCounts): void {
-  for (const key of Object.keys(into) as (keyof ChangeCounts)[]) into[key] += add[key];
+  for (const key of Object.keys(into) as (keyof ChangeCounts)[]) into[key] = (into[key] ?? 0) + (add[key] ?? 0);
 }
 
 function totalChanges(counts: ChangeCounts): number {

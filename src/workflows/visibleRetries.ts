@@ -94,10 +94,19 @@ interface BurstFailure {
   remedy?: string;
 }
 
+/**
+ * What made an activity fail: the cause inside an ActivityFailure, or, from a local activity,
+ * the failure itself (the SDK hands a local activity's non-retryable failure over unwrapped).
+ * Null for anything that is not an activity's failure.
+ */
+export function activityFailureCause(error: unknown): ApplicationFailure | TimeoutFailure | null {
+  if (error instanceof ActivityFailure) return error.cause instanceof ApplicationFailure || error.cause instanceof TimeoutFailure ? error.cause : null;
+  return error instanceof ApplicationFailure || error instanceof TimeoutFailure ? error : null;
+}
+
 /** A failure Temporal gave up retrying because its burst of attempts ran out, or null for anything else. */
 function burstFailure(error: unknown): BurstFailure | null {
-  if (!(error instanceof ActivityFailure)) return null;
-  const cause = error.cause;
+  const cause = activityFailureCause(error);
   if (cause instanceof ApplicationFailure) {
     if (cause.nonRetryable) return null;
     // Failures without these details did not go through the classifier (a bug in an activity): unrecognised.

@@ -106,14 +106,14 @@ describe('the Databricks lakehouse adapter under the real workflows', () => {
     const [merge] = h.fake.statementsMatching(/^MERGE INTO `cdf`\.`change_registry`[\s\S]*main\.upstream\.orders', 2, 3\)/);
     expect(merge!.sql).toBe(`MERGE INTO \`cdf\`.\`change_registry\` AS registry
 USING (
-  SELECT source, table_id, uts_id, change_type, commit_version, commit_timestamp, extra, captured_at FROM (
-    SELECT :source AS source, :tableId AS table_id, CAST(\`uts_id\` AS STRING) AS uts_id, _change_type AS change_type,
-           _commit_version AS commit_version, _commit_timestamp AS commit_timestamp, to_json(named_struct('status', \`status\`)) AS extra, current_timestamp() AS captured_at,
-           row_number() OVER (PARTITION BY \`uts_id\`, _commit_version
-             ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) AS pick
+  SELECT :source AS source, :tableId AS table_id, uts_id, picked.change_type AS change_type, commit_version, commit_timestamp,
+         picked.extra AS extra, current_timestamp() AS captured_at FROM (
+    SELECT CAST(\`uts_id\` AS STRING) AS uts_id, _commit_version AS commit_version, max(_commit_timestamp) AS commit_timestamp,
+           min_by(named_struct('change_type', _change_type, 'extra', to_json(named_struct('status', \`status\`))), CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) AS picked
     FROM table_changes('main.upstream.orders', 2, 3)
     WHERE \`uts_id\` IS NOT NULL
-  ) WHERE pick = 1
+    GROUP BY \`uts_id\`, _commit_version
+  )
 ) AS change
 ON registry.source = :source AND registry.table_id = :tableId AND registry.commit_version BETWEEN :fromVersion AND :toVersion
   AND registry.source = change.source AND registry.table_id = change.table_id AND registry.uts_id = change.uts_id AND registry.commit_version = change.commit_version
@@ -124,6 +124,13 @@ WHEN NOT MATCHED THEN INSERT *`);
       fromVersion: { type: 'BIGINT', value: 2n },
       toVersion: { type: 'BIGINT', value: 3n },
     });
+  });
+
+  it('reads each range\'s feed once: no count pass over table_changes, the counts come from the registry', () => {
+    expect(h.fake.statementsMatching(/^SELECT _change_type AS change_type[\s\S]*table_changes/)).toEqual([]);
+    expect(h.fake.statementsMatching(/^MERGE INTO `cdf`\.`source_offsets`[\s\S]*table_changes/)).toEqual([]);
+    const merges = h.fake.statementsMatching(/^MERGE INTO `cdf`\.`change_registry`/).length;
+    expect(h.fake.statementsMatching(/^SELECT change_type, count\(\*\) AS n FROM `cdf`\.`change_registry`/)).toHaveLength(merges);
   });
 
   it('binds the offset version as BIGINT and the source, table and table id as STRING', () => {

@@ -39,10 +39,10 @@ describe('a capture step that keeps failing', () => {
     // The lakehouse as the worker sees it: reading the feed throws whatever the test sets.
     const flaky = new Proxy(real, {
       get(target, property, receiver) {
-        if (property === 'summarizeChanges') {
-          return async (...args: Parameters<Lakehouse['summarizeChanges']>) => {
+        if (property === 'appendRangeToRegistry') {
+          return async (...args: Parameters<Lakehouse['appendRangeToRegistry']>) => {
             if (failWith) throw failWith;
-            return target.summarizeChanges(...args);
+            return target.appendRangeToRegistry(...args);
           };
         }
         const value = Reflect.get(target, property, receiver) as unknown;

@@ -58,8 +58,12 @@ describe('the Databricks adapter on real Delta', () => {
 
   it('appends one registry row per id and version, and a second append of the same range inserts nothing', async () => {
     const { tableId } = await lakehouse.describeSource(source);
-    expect(await lakehouse.appendRangeToRegistry(source, { fromVersion: 1, toVersion: 3 }, tableId)).toEqual({ rowsInserted: 5 });
-    expect(await lakehouse.appendRangeToRegistry(source, { fromVersion: 1, toVersion: 3 }, tableId)).toEqual({ rowsInserted: 0 });
+    const history = await spark.sql(`DESCRIBE HISTORY ${upstream}`);
+    const version3At = new Date(history.find((h) => Number(h.version) === 3)!.timestamp as string).toISOString();
+    const counts = { insert: 3, update_preimage: 0, update_postimage: 1, delete: 1 };
+    expect(await lakehouse.appendRangeToRegistry(source, { fromVersion: 1, toVersion: 3 }, tableId)).toEqual({ rowsInserted: 5, counts, toVersionCommitTimestamp: version3At });
+    // A re-run inserts nothing and reports the same registry rows.
+    expect(await lakehouse.appendRangeToRegistry(source, { fromVersion: 1, toVersion: 3 }, tableId)).toEqual({ rowsInserted: 0, counts, toVersionCommitTimestamp: version3At });
     const rows = await spark.sql(`SELECT uts_id, commit_version, change_type FROM ${config.tables.registry} ORDER BY commit_version, uts_id`);
     expect(rows).toEqual([
       { uts_id: 'a', commit_version: 1, change_type: 'insert' },
@@ -72,9 +76,9 @@ describe('the Databricks adapter on real Delta', () => {
 
   it('moves the offset forward only', async () => {
     const { tableId } = await lakehouse.describeSource(source);
-    await expect(lakehouse.mergeOffset({ source: 'orders', table: upstream, tableId, version: 3 })).resolves.toEqual({ lastVersion: 3, advanced: true });
-    await expect(lakehouse.mergeOffset({ source: 'orders', table: upstream, tableId, version: 2 })).resolves.toEqual({ lastVersion: 3, advanced: false });
-    await expect(lakehouse.readOffset('orders')).resolves.toMatchObject({ source: 'orders', tableId, lastVersion: 3 });
+    await expect(lakehouse.mergeOffset({ source: 'orders', table: upstream, tableId, version: 3, commitTimestamp: '2026-01-02T03:04:05.678Z' })).resolves.toEqual({ lastVersion: 3, advanced: true });
+    await expect(lakehouse.mergeOffset({ source: 'orders', table: upstream, tableId, version: 2, commitTimestamp: null })).resolves.toEqual({ lastVersion: 3, advanced: false });
+    await expect(lakehouse.readOffset('orders')).resolves.toMatchObject({ source: 'orders', tableId, lastVersion: 3, lastCommitTimestamp: '2026-01-02T03:04:05.678Z' });
   });
 
   it('refreshes the changed-ids table from the registry rows written since its last refresh', async () => {

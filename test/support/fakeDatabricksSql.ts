@@ -171,6 +171,14 @@ export class FakeDatabricksSql implements DriverClient {
       fresh.forEach((v) => captured.add(v));
       return [dml(fresh.length * IDS_PER_VERSION)];
     }
+    if (/^SELECT change_type, count\(\*\) AS n FROM `cdf`\.`change_registry`/.test(sql)) {
+      // Each captured version left three registry rows: the insert, the update (post-image) and the delete.
+      const captured = this.captured.get(String(value('source'))) ?? new Set<number>();
+      const from = Number(value('fromVersion'));
+      const to = Number(value('toVersion'));
+      const n = [...captured].filter((v) => v >= from && v <= to).length;
+      return n === 0 ? [] : ['insert', 'update_postimage', 'delete'].map((type) => ({ change_type: type, n: BigInt(n) }));
+    }
     if (/^SELECT source, table_id, last_version/.test(sql)) {
       const offset = this.offsets.get(String(value('source')));
       return offset ? [{ source: value('source'), table_id: offset.tableId, last_version: offset.version, last_commit_timestamp: '2026-11-01T01:00:00.000Z' }] : [];

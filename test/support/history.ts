@@ -21,6 +21,13 @@ export function resetPointAfterActivity(events: HistoryEvent[], activityType: st
   return Number(taskDone.eventId);
 }
 
+/** The WorkflowTaskCompleted event of the task that first scheduled `activityType`: resetting there runs that task, and the activity, again. */
+export function resetPointAtFirstSchedule(events: HistoryEvent[], activityType: string): number {
+  const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
+  if (!scheduled) throw new Error(`no ${activityType} activity in the history`);
+  return Number(scheduled.activityTaskScheduledEventAttributes!.workflowTaskCompletedEventId);
+}
+
 /** Resets a workflow to `eventId` through the real server API; returns the new run id. */
 export async function resetWorkflow(client: Client, workflowId: string, runId: string, eventId: number): Promise<string> {
   const response: temporal.api.workflowservice.v1.IResetWorkflowExecutionResponse = await client.workflowService.resetWorkflowExecution({

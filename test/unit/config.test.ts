@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load';
+import { workflowCacheSize } from '../../src/config/schema';
 
 const minimalSource = { name: 'orders', table: 'upstream.orders' };
 
@@ -102,6 +103,13 @@ describe('parseConfig rejects', () => {
     expect(error.message).toContain('or set consumerView.enabled: false');
   });
 
+  it('a workflow cache too small for the sources, naming the field, the value, what it must hold and the fix', () => {
+    const sources = Array.from({ length: 300 }, (_, i) => ({ name: `s${i}`, table: `upstream.s${i}` }));
+    const error = configErrorOf(() => parseConfig(configWith({ sources, worker: { maxCachedWorkflows: 200 } })));
+    expect(error.message).toContain('worker.maxCachedWorkflows: got 200; must hold the 300 source workflows plus 10 for the fan-ins (310)');
+    expect(error.message).toContain('Raise it to at least 310, or remove it for the default (388)');
+  });
+
   it('a retention of 0 days, naming the field and the value', () => {
     const error = configErrorOf(() => parseConfig(configWith({ retention: { batchDays: 0 } })));
     expect(error.message).toContain('retention.batchDays: got 0; must be greater than 0');
@@ -133,6 +141,15 @@ describe('parseConfig rejects', () => {
 describe('parseConfig accepts', () => {
   it('a short activity timeout on the local lakehouse, where no warehouse statement runs', () => {
     expect(parseConfig(configWith({ worker: { activityTimeoutSeconds: 300 } })).worker.activityTimeoutSeconds).toBe(300);
+  });
+
+  it('no workflow cache size, and the worker sizes its cache to hold every source with room to spare', () => {
+    const sources = Array.from({ length: 500 }, (_, i) => ({ name: `s${i}`, table: `upstream.s${i}` }));
+    const config = parseConfig(configWith({ sources }));
+    expect(config.worker.maxCachedWorkflows).toBeUndefined();
+    expect(workflowCacheSize(config.sources.length, config.worker.maxCachedWorkflows)).toBe(638);
+    expect(workflowCacheSize(1, undefined)).toBe(200);
+    expect(workflowCacheSize(500, 900)).toBe(900);
   });
 
   it('a three-part table name when the lakehouse target is databricks', () => {

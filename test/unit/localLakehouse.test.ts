@@ -124,18 +124,20 @@ describe('LocalLakehouse offsets', () => {
     const lakehouse = await openPipeline();
     for (let i = 1; i <= 5; i++) await commit(lakehouse, { insert: [`u${i}`] });
     const { tableId } = await lakehouse.describeSource(orders);
-    const offset = (version: number) => ({ source: orders.name, table: orders.table, tableId, version });
+    const offset = (version: number) => ({ source: orders.name, table: orders.table, tableId, version, commitTimestamp: null });
 
     expect(await lakehouse.mergeOffset(offset(5))).toEqual({ lastVersion: 5, advanced: true });
     expect(await lakehouse.mergeOffset(offset(3))).toEqual({ lastVersion: 5, advanced: false });
     expect((await lakehouse.readOffset(orders.name))?.lastVersion).toBe(5);
   });
 
-  it('records the table id and the commit timestamp of the offset version', async () => {
+  it('records the table id and the commit timestamp the append read for the offset version', async () => {
     const lakehouse = await openPipeline();
     await commit(lakehouse, { insert: ['u1'] });
     const described = await lakehouse.describeSource(orders);
-    await lakehouse.mergeOffset({ source: orders.name, table: orders.table, tableId: described.tableId, version: 1 });
+    const appended = await lakehouse.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 }, described.tableId);
+    expect(appended.toVersionCommitTimestamp).toBe(described.latestCommitTimestamp);
+    await lakehouse.mergeOffset({ source: orders.name, table: orders.table, tableId: described.tableId, version: 1, commitTimestamp: appended.toVersionCommitTimestamp });
     expect(await lakehouse.readOffset(orders.name)).toEqual({
       source: 'orders',
       tableId: described.tableId,

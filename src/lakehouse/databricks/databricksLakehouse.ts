@@ -17,6 +17,7 @@ import {
   type Lakehouse,
   type OffsetUpdate,
   type PurgedTable,
+  type RegistryAppend,
   type SourceDescription,
   type SourceOffset,
   type TableCounts,
@@ -36,6 +37,7 @@ const historyRow = z.object({
 });
 const detailRow = z.object({ id: z.string(), properties: z.record(z.string(), z.string()).nullish() });
 const countsRow = z.object({ change_type: z.string(), n: integer, null_keys: integer });
+const registryCountRow = z.object({ change_type: z.string(), n: integer });
 const offsetRow = z.object({ source: z.string(), table_id: z.string(), last_version: integer, last_commit_timestamp: z.string().nullish() });
 const windowRow = z.object({ source: z.string(), table_id: z.string(), after_version: integer, through_version: integer, changed_ids: integer, sources: integer });
 const batchKeyRow = z.object({ run_key: z.string(), batch_number: integer });
@@ -119,7 +121,7 @@ export class DatabricksLakehouse implements Lakehouse {
   /** Scans the range's history for operations that break incremental reads, then counts the feed. */
   async summarizeChanges(source: SourceConfig, range: VersionRange): Promise<ChangeCounts> {
     await this.assertRangeIsIncremental(source, range);
-    const counts: ChangeCounts = { insert: 0, update_preimage: 0, update_postimage: 0, delete: 0, nullKeys: 0 };
+    const counts: Required<ChangeCounts> = { insert: 0, update_preimage: 0, update_postimage: 0, delete: 0, nullKeys: 0 };
     for (const row of (await this.runner.query(this.sql.summarizeChanges(source, range))).map((r) => countsRow.parse(r))) {
       if (row.change_type in counts) counts[row.change_type as keyof Omit<ChangeCounts, 'nullKeys'>] = row.n;
       counts.nullKeys += row.null_keys;
@@ -127,13 +129,20 @@ export class DatabricksLakehouse implements Lakehouse {
     return counts;
   }
 
-  async appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<{ rowsInserted: number }> {
-    return { rowsInserted: inserted(await this.runner.query(this.sql.appendRangeToRegistry(source, range, tableId))) };
+  /** Scans the range's history for commits that break incremental reads (and for `toVersion`'s timestamp), then appends: the one pass over the feed. */
+  async appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<RegistryAppend> {
+    const toVersionCommitTimestamp = await this.assertRangeIsIncremental(source, range);
+    const rowsInserted = inserted(await this.runner.query(this.sql.appendRangeToRegistry(source, range, tableId)));
+    const counts: ChangeCounts = { insert: 0, update_preimage: 0, update_postimage: 0, delete: 0 };
+    for (const row of (await this.runner.query(this.sql.countRangeInRegistry(source.name, tableId, range))).map((r) => registryCountRow.parse(r))) {
+      if (row.change_type in counts) counts[row.change_type as keyof ChangeCounts] = row.n;
+    }
+    return { rowsInserted, counts, toVersionCommitTimestamp };
   }
 
-  async mergeOffset(offset: OffsetUpdate): Promise<{ lastVersion: number; advanced: boolean }> {
+  async mergeOffset(offset: OffsetUpdate & { commitTimestamp: string | null }): Promise<{ lastVersion: number; advanced: boolean }> {
     const source = { name: offset.source, table: offset.table } as SourceConfig;
-    const changed = affected(await this.runner.query(this.sql.mergeOffset(source, offset.tableId, offset.version)));
+    const changed = affected(await this.runner.query(this.sql.mergeOffset(source, offset.tableId, offset.version, offset.commitTimestamp)));
     const stored = await this.readOffset(offset.source);
     return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
   }
@@ -276,11 +285,14 @@ export class DatabricksLakehouse implements Lakehouse {
    * restore inside the range reads "successfully" as deletes and inserts of every row. The
    * history (newest first) is streamed and reading stops below the range.
    */
-  private async assertRangeIsIncremental(source: SourceConfig, range: VersionRange): Promise<void> {
+  /** Returns the commit timestamp of `toVersion` the history showed (null if the history no longer has it). */
+  private async assertRangeIsIncremental(source: SourceConfig, range: VersionRange): Promise<string | null> {
     let broken: { version: number; operation: string } | undefined;
+    let toVersionCommitTimestamp: string | null = null;
     await this.runner.stream(this.sql.history(source.table), async (rows) => {
       for (const row of rows.map((r) => historyRow.parse(r))) {
         if (row.version < range.fromVersion) return false;
+        if (row.version === range.toVersion) toVersionCommitTimestamp = row.timestamp;
         if (row.version <= range.toVersion && row.version > 0 && breaksIncrementalRead(row.operation, row.operationParameters ?? {})) {
           broken = { version: row.version, operation: row.operation };
         }
@@ -294,6 +306,7 @@ export class DatabricksLakehouse implements Lakehouse {
         `Resync the source: reload downstream from a snapshot, then replay from version ${broken.version + 1}.`,
       );
     }
+    return toVersionCommitTimestamp as string | null;
   }
 }
 

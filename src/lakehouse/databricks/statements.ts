@@ -147,24 +147,26 @@ GROUP BY _change_type`,
      * inserts them twice). Chosen over INSERT … REPLACE WHERE because a re-run then rewrites no
      * file and leaves rows already read by the view untouched, and per-source MERGEs on a
      * table clustered by source touch disjoint rows, so they do not conflict with each other.
+     * The reduction is an aggregate (min_by the most telling change type), not a window: a window
+     * sorts the whole range, an aggregate grows with it.
      */
     appendRangeToRegistry: (source: SourceConfig, range: VersionRange, tableId: string): Statement => {
       const key = quote(source.keyColumn);
       const extra = source.extraColumns.length
         ? `to_json(named_struct(${source.extraColumns.map((c) => `'${c}', ${quote(c)}`).join(', ')}))`
         : 'CAST(NULL AS STRING)';
-      // row_number() in a subquery rather than QUALIFY, which open-source Spark does not parse.
+      const rank = `CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END`;
       return {
         sql: `MERGE INTO ${t.registry} AS registry
 USING (
-  SELECT source, table_id, uts_id, change_type, commit_version, commit_timestamp, extra, captured_at FROM (
-    SELECT :source AS source, :tableId AS table_id, CAST(${key} AS STRING) AS uts_id, _change_type AS change_type,
-           _commit_version AS commit_version, _commit_timestamp AS commit_timestamp, ${extra} AS extra, current_timestamp() AS captured_at,
-           row_number() OVER (PARTITION BY ${key}, _commit_version
-             ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) AS pick
+  SELECT :source AS source, :tableId AS table_id, uts_id, picked.change_type AS change_type, commit_version, commit_timestamp,
+         picked.extra AS extra, current_timestamp() AS captured_at FROM (
+    SELECT CAST(${key} AS STRING) AS uts_id, _commit_version AS commit_version, max(_commit_timestamp) AS commit_timestamp,
+           min_by(named_struct('change_type', _change_type, 'extra', ${extra}), ${rank}) AS picked
     FROM ${tableChanges(source.table, range)}
     WHERE ${key} IS NOT NULL
-  ) WHERE pick = 1
+    GROUP BY ${key}, _commit_version
+  )
 ) AS change
 ON registry.source = :source AND registry.table_id = :tableId AND registry.commit_version BETWEEN :fromVersion AND :toVersion
   AND registry.source = change.source AND registry.table_id = change.table_id AND registry.uts_id = change.uts_id AND registry.commit_version = change.commit_version
@@ -173,24 +175,38 @@ WHEN NOT MATCHED THEN INSERT *`,
       };
     },
 
+    /** The range's registry rows by change type (the capture's counts): reads the registry, not the feed again. */
+    countRangeInRegistry: (sourceName: string, tableId: string, range: VersionRange): Statement => ({
+      sql: `SELECT change_type, count(*) AS n FROM ${t.registry}
+WHERE source = :source AND table_id = :tableId AND commit_version BETWEEN :fromVersion AND :toVersion
+GROUP BY change_type`,
+      params: { source: text(sourceName), tableId: text(tableId), fromVersion: bigint(range.fromVersion), toVersion: bigint(range.toVersion) },
+    }),
+
     readOffset: (sourceName: string): Statement => ({
       sql: `SELECT source, table_id, last_version, date_format(last_commit_timestamp, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'") AS last_commit_timestamp
 FROM ${t.offsets} WHERE source = :source`,
       params: { source: text(sourceName) },
     }),
 
-    /** Forward only; the commit timestamp of the new offset comes from the one-version feed. */
-    mergeOffset: (source: SourceConfig, tableId: string, version: number): Statement => ({
+    /** Forward only; the commit timestamp of the new offset comes from the commit log the append read (null: not known). */
+    mergeOffset: (source: SourceConfig, tableId: string, version: number, commitTimestamp: string | null): Statement => ({
       sql: `MERGE INTO ${t.offsets} AS offsets
 USING (
   SELECT :source AS source, :sourceTable AS source_table, :tableId AS table_id, :version AS last_version,
-         (SELECT max(_commit_timestamp) FROM ${tableChanges(source.table, { fromVersion: version, toVersion: version })}) AS last_commit_timestamp,
+         ${commitTimestamp === null ? 'CAST(NULL AS TIMESTAMP)' : 'CAST(:commitTimestamp AS TIMESTAMP)'} AS last_commit_timestamp,
          current_timestamp() AS updated_at
 ) AS next
 ON offsets.source = next.source
 WHEN MATCHED AND next.last_version > offsets.last_version THEN UPDATE SET *
 WHEN NOT MATCHED THEN INSERT *`,
-      params: { source: text(source.name), sourceTable: text(source.table), tableId: text(tableId), version: bigint(version) },
+      params: {
+        source: text(source.name),
+        sourceTable: text(source.table),
+        tableId: text(tableId),
+        version: bigint(version),
+        ...(commitTimestamp === null ? {} : { commitTimestamp: text(commitTimestamp) }),
+      },
     }),
 
     /** Replay only: sets the offset unconditionally (-1 = nothing captured). */

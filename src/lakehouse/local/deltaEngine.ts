@@ -145,7 +145,7 @@ export class LocalDeltaEngine {
   /** Timestamp of one commit, or null if the version does not exist. */
   async commitTimestamp(name: string, version: number): Promise<string | null> {
     const [commit] = await this.db.all<{ ts: string }>(
-      `SELECT strftime(commit_timestamp, '%Y-%m-%d %H:%M:%S.%g') AS ts FROM _delta.commits WHERE table_name = ? AND version = ?`,
+      `SELECT strftime(commit_timestamp, '%Y-%m-%dT%H:%M:%S.%gZ') AS ts FROM _delta.commits WHERE table_name = ? AND version = ?`,
       [name, version],
     );
     return commit?.ts ?? null;

@@ -13,6 +13,7 @@ import {
   type Lakehouse,
   type OffsetUpdate,
   type PurgedTable,
+  type RegistryAppend,
   type SourceDescription,
   type SourceOffset,
   type SourceWindow,
@@ -92,7 +93,7 @@ export class LocalLakehouse implements Lakehouse {
   async summarizeChanges(source: SourceConfig, range: VersionRange): Promise<ChangeCounts> {
     const changes = await this.engine.changesRelation(source.table, range.fromVersion, range.toVersion);
     const rows = await this.db.all<{ change_type: string; n: bigint; null_keys: bigint }>(this.sql.summarizeChanges(changes.sql, source.keyColumn));
-    const counts: ChangeCounts = { insert: 0, update_preimage: 0, update_postimage: 0, delete: 0, nullKeys: 0 };
+    const counts: Required<ChangeCounts> = { insert: 0, update_preimage: 0, update_postimage: 0, delete: 0, nullKeys: 0 };
     for (const row of rows) {
       if (row.change_type in counts) counts[row.change_type as keyof Omit<ChangeCounts, 'nullKeys'>] = Number(row.n);
       counts.nullKeys += Number(row.null_keys);
@@ -100,7 +101,7 @@ export class LocalLakehouse implements Lakehouse {
     return counts;
   }
 
-  async appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<{ rowsInserted: number }> {
+  async appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<RegistryAppend> {
     const changes = await this.engine.changesRelation(source.table, range.fromVersion, range.toVersion);
     this.maybeConflict(this.tables.registry);
     const rowsInserted = await this.db.run(this.sql.appendRangeToRegistry(changes.sql, source.keyColumn, source.extraColumns), [
@@ -111,13 +112,16 @@ export class LocalLakehouse implements Lakehouse {
       range.fromVersion,
       range.toVersion,
     ]);
-    return { rowsInserted };
+    const counts: ChangeCounts = { insert: 0, update_preimage: 0, update_postimage: 0, delete: 0 };
+    for (const row of await this.db.all<{ change_type: string; n: bigint }>(this.sql.countRangeInRegistry, [source.name, tableId, range.fromVersion, range.toVersion])) {
+      if (row.change_type in counts) counts[row.change_type as keyof ChangeCounts] = Number(row.n);
+    }
+    return { rowsInserted, counts, toVersionCommitTimestamp: await this.engine.commitTimestamp(source.table, range.toVersion) };
   }
 
-  async mergeOffset(offset: OffsetUpdate): Promise<{ lastVersion: number; advanced: boolean }> {
+  async mergeOffset(offset: OffsetUpdate & { commitTimestamp: string | null }): Promise<{ lastVersion: number; advanced: boolean }> {
     this.maybeConflict(this.tables.offsets);
-    const commitTimestamp = await this.engine.commitTimestamp(offset.table, offset.version);
-    const changed = await this.db.run(this.sql.mergeOffset, [offset.source, offset.table, offset.tableId, offset.version, commitTimestamp]);
+    const changed = await this.db.run(this.sql.mergeOffset, [offset.source, offset.table, offset.tableId, offset.version, offset.commitTimestamp]);
     const stored = await this.readOffset(offset.source);
     return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
   }

@@ -70,28 +70,35 @@ export function pipelineStatements(tables: TablesConfig) {
 
     /**
      * One row per (uts_id, commit_version) of the table with this id: an update's pre- and
-     * post-image collapse into one `update`-family row, keeping the most telling change type. The
-     * anti-join on the dedupe key (source, table id, uts_id, commit_version), restricted to the
-     * range's versions, makes a re-run insert nothing; the table id keeps a re-created table's
-     * version 3 apart from the old table's version 3. No primary key: DuckDB keeps index pages in
-     * memory, so a key over a registry of millions of rows would hold the worker's memory hostage
-     * (and the Databricks MERGE dedupes the same way). Every statement runs on one serialized
-     * connection, so two appends never race. Params: source, table id, source, table id, from, to.
+     * post-image collapse into one `update`-family row, keeping the most telling change type. A
+     * hash aggregate, not a window: a window sorts the whole range (n log n, and spills at millions
+     * of rows), the aggregate grows with the rows. The anti-join on the dedupe key (source, table
+     * id, uts_id, commit_version), restricted to the range's versions, makes a re-run insert
+     * nothing; the table id keeps a re-created table's version 3 apart from the old table's
+     * version 3. No primary key: DuckDB keeps index pages in memory, so a key over a registry of
+     * millions of rows would hold the worker's memory hostage (and the Databricks MERGE dedupes the
+     * same way). Every statement runs on one serialized connection, so two appends never race.
+     * Params: source, table id, source, table id, from, to.
      */
     appendRangeToRegistry: (changes: string, key: string, extraColumns: readonly string[]) => {
       const extra = extraColumns.length
         ? `to_json(struct_pack(${extraColumns.map((c) => `${quoteIdent(c)} := ${quoteIdent(c)}`).join(', ')}))::VARCHAR`
         : 'NULL';
+      const rank = `CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END`;
       return `INSERT INTO ${t.registry} (source, table_id, uts_id, change_type, commit_version, commit_timestamp, extra, captured_at)
-        SELECT ?, ?, uts_id, change_type, _commit_version, _commit_timestamp, extra, now()::TIMESTAMP FROM (
-          SELECT CAST(${quoteIdent(key)} AS VARCHAR) AS uts_id, _change_type AS change_type, _commit_version, _commit_timestamp, ${extra} AS extra,
-                 row_number() OVER (PARTITION BY ${quoteIdent(key)}, _commit_version
-                   ORDER BY CASE _change_type WHEN 'delete' THEN 0 WHEN 'insert' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 3 END) AS pick
-          FROM ${changes} WHERE ${quoteIdent(key)} IS NOT NULL) c
-        WHERE pick = 1 AND NOT EXISTS (
+        SELECT ?, ?, uts_id, picked.change_type, commit_version, commit_timestamp, picked.extra, now()::TIMESTAMP FROM (
+          SELECT CAST(${quoteIdent(key)} AS VARCHAR) AS uts_id, _commit_version AS commit_version, max(_commit_timestamp) AS commit_timestamp,
+                 arg_min(struct_pack(change_type := _change_type, extra := ${extra}), ${rank}) AS picked
+          FROM ${changes} WHERE ${quoteIdent(key)} IS NOT NULL
+          GROUP BY ${quoteIdent(key)}, _commit_version) c
+        WHERE NOT EXISTS (
           SELECT 1 FROM ${t.registry} r WHERE r.source = ? AND r.table_id = ? AND r.commit_version BETWEEN ? AND ?
-            AND r.uts_id = c.uts_id AND r.commit_version = c._commit_version)`;
+            AND r.uts_id = c.uts_id AND r.commit_version = c.commit_version)`;
     },
+
+    /** The range's registry rows by change type (the capture's counts). Params: source, table id, from, to. */
+    countRangeInRegistry: `SELECT change_type, count(*) AS n FROM ${t.registry}
+      WHERE source = ? AND table_id = ? AND commit_version BETWEEN ? AND ? GROUP BY change_type`,
 
     readOffset: `SELECT source, table_id, last_version, strftime(last_commit_timestamp, '%Y-%m-%dT%H:%M:%S.%gZ') AS last_commit_timestamp
       FROM ${t.offsets} WHERE source = ?`,
