@@ -38,6 +38,16 @@ export interface SourceCycleStart {
 
 export type RangeRef = SourceRef & VersionRange;
 
+/** A source's state after a cycle that captured everything: its offset is the latest version. */
+export interface CaughtUp {
+  version: number;
+  /** The timestamp of that version's commit, as the last describe read it: with the version, it names the commit. */
+  latestCommitTimestamp: string;
+  tableId: string;
+  commitTimestamp: string | null;
+  deletedFileRetentionHours: number;
+}
+
 export interface RangeCaptured {
   rowsInserted: number;
   /** The range's registry rows by change type. */
@@ -59,12 +69,42 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
     }
     return source;
   };
+  /** Read from the worker's config on every cycle, so a config change applies without a restart. */
+  const cycleSettings = () => ({
+    maxVersionsPerRange: config.capture.maxVersionsPerRange,
+    pollIntervalSeconds: config.capture.pollIntervalSeconds,
+    notifyFanIn: config.fanIn.onChange.enabled,
+    heartbeatTimeoutSeconds: config.worker.heartbeatTimeoutSeconds,
+    activityTimeoutSeconds: config.worker.activityTimeoutSeconds,
+    blockUnknownErrorsAfterAttempts: config.capture.blockUnknownErrorsAfterAttempts,
+  });
 
   return {
-    /** Reads the latest version first (it pins the end of every range) and checks the table's identity. */
-    async describeSource({ source: name }: SourceRef): Promise<SourceCycleStart> {
+    /**
+     * Reads the latest version first (it pins the end of every range) and checks the table's
+     * identity. `caughtUp`: what the workflow knew after its last cycle, when it had captured
+     * everything. If the latest commit is still that one (same version, same commit timestamp),
+     * nothing else is read: an idle poll is one statement. A table dropped and re-created up to
+     * the same version has a commit of its own at that version, with another timestamp, so it
+     * gets the full read that finds the new table id.
+     */
+    async describeSource({ source: name, caughtUp }: SourceRef & { caughtUp?: CaughtUp }): Promise<SourceCycleStart> {
       const source = sourceNamed(name);
       return classified(async () => {
+        if (caughtUp) {
+          const latest = await lakehouse.latestCommit(source);
+          if (latest.latestVersion === caughtUp.version && latest.latestCommitTimestamp === caughtUp.latestCommitTimestamp) {
+            return {
+              ...latest,
+              tableId: caughtUp.tableId,
+              nextVersion: caughtUp.version + 1,
+              offsetVersion: caughtUp.version,
+              offsetCommitTimestamp: caughtUp.commitTimestamp,
+              deletedFileRetentionHours: caughtUp.deletedFileRetentionHours,
+              ...cycleSettings(),
+            };
+          }
+        }
         const description = await lakehouse.describeSource(source);
         const offset = await lakehouse.readOffset(name);
         if (offset && offset.tableId !== description.tableId) {
@@ -83,12 +123,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
           offsetVersion: offset?.lastVersion ?? null,
           offsetCommitTimestamp: offset?.lastCommitTimestamp ?? null,
           deletedFileRetentionHours: description.deletedFileRetentionHours,
-          maxVersionsPerRange: config.capture.maxVersionsPerRange,
-          pollIntervalSeconds: config.capture.pollIntervalSeconds,
-          notifyFanIn: config.fanIn.onChange.enabled,
-          heartbeatTimeoutSeconds: config.worker.heartbeatTimeoutSeconds,
-          activityTimeoutSeconds: config.worker.activityTimeoutSeconds,
-          blockUnknownErrorsAfterAttempts: config.capture.blockUnknownErrorsAfterAttempts,
+          ...cycleSettings(),
         };
       });
     },

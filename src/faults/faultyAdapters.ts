@@ -8,6 +8,7 @@ import type { FaultInjector } from './injector';
 /** Lakehouse calls that run SQL; the others (close, ensurePipelineTables) are left alone. */
 const SQL_CALLS = [
   'describeSource',
+  'latestCommit',
   'readOffset',
   'summarizeChanges',
   'appendRangeToRegistry',

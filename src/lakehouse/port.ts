@@ -11,6 +11,8 @@ export interface Lakehouse {
 
   /** Latest committed version of a source table, its timestamp and the table's identity. */
   describeSource(source: SourceConfig): Promise<SourceDescription>;
+  /** Only the latest committed version and its timestamp: what an idle poll needs (Databricks: one DESCRIBE HISTORY … LIMIT 1). */
+  latestCommit(source: SourceConfig): Promise<{ latestVersion: number; latestCommitTimestamp: string }>;
   readOffset(sourceName: string): Promise<SourceOffset | null>;
 
   /** Row counts per `_change_type` in `table_changes(table, fromVersion, toVersion)`. */

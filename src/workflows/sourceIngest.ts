@@ -14,7 +14,7 @@ import {
   type RetryPolicy,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { RangeCaptured } from '../activities/capture';
+import type { CaughtUp, RangeCaptured } from '../activities/capture';
 import type { ChangeCounts } from '../lakehouse/port';
 import {
   captureNowUpdate,
@@ -102,6 +102,8 @@ interface CarriedState {
   /** The offset the fan-in trigger was last told about; a source notifies whenever its offset is past it. */
   notifiedOffset?: number | null;
   deletedFileRetentionHours?: number | null;
+  /** The table id the last cycle read. */
+  tableId?: string | null;
   heartbeatTimeoutSeconds?: number;
   activityTimeoutSeconds?: number;
   retrying?: RetryingState | null;
@@ -165,8 +167,10 @@ async function runCycle(state: SourceState): Promise<void> {
   const interrupted = () => state.paused !== null || state.pendingReplay !== null;
   const step = <T>(call: () => Promise<T>): Promise<T> => (visible ? withVisibleRetries(state, interrupted, () => publishState(state), call) : call());
   try {
-    const describe = patched('poll-calls-as-local-activities-v1') ? pollActivities(state, visible).describeSource : captureActivities(state, visible).describeSource;
-    const cycle = await step(() => describe({ source: state.source }));
+    const cycle = patched('poll-calls-as-local-activities-v1')
+      ? await step(() => pollActivities(state, visible).describeSource({ source: state.source, caughtUp: caughtUp(state) }))
+      : await step(() => captureActivities(state, visible).describeSource({ source: state.source }));
+    state.tableId = cycle.tableId;
     state.latestVersion = report.latestVersion = cycle.latestVersion;
     state.latestCommitTimestamp = cycle.latestCommitTimestamp;
     state.offsetVersion = cycle.offsetVersion;
@@ -220,6 +224,13 @@ async function capturedInThreeActivities(
   const appended = await step(() => capture.appendToRegistry.executeWithOptions({ summary: `registry append ${versions}` }, [args]));
   const offset = await step(() => capture.commitOffset.executeWithOptions({ summary: `offset → ${args.toVersion}` }, [{ source: args.source, version: args.toVersion, tableId }]));
   return { rowsInserted: appended.rowsInserted, counts, ...offset };
+}
+
+/** What an idle poll needs to know to read nothing but the latest version; undefined unless everything was captured. */
+function caughtUp(state: SourceState): CaughtUp | undefined {
+  const { offsetVersion, latestVersion, latestCommitTimestamp, tableId, deletedFileRetentionHours } = state;
+  if (offsetVersion === null || offsetVersion !== latestVersion || !latestCommitTimestamp || !tableId || deletedFileRetentionHours === null || state.blocked) return undefined;
+  return { version: offsetVersion, latestCommitTimestamp, tableId, commitTimestamp: state.offsetCommitTimestamp, deletedFileRetentionHours };
 }
 
 function endCycle(state: SourceState, report: CycleReport, startedAt: number): void {
@@ -460,6 +471,7 @@ function restoreState(input: SourceIngestInput): SourceState {
     notifyFanIn: false,
     notifiedOffset: null,
     deletedFileRetentionHours: null,
+    tableId: null,
     heartbeatTimeoutSeconds: DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
     activityTimeoutSeconds: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,
     retrying: null,

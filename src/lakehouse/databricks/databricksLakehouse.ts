@@ -113,6 +113,12 @@ export class DatabricksLakehouse implements Lakehouse {
     };
   }
 
+  async latestCommit(source: SourceConfig): Promise<{ latestVersion: number; latestCommitTimestamp: string }> {
+    const [latest] = (await this.runner.query(this.sql.latestCommit(source.table))).map((r) => historyRow.parse(r));
+    if (!latest) throw new Error(`DESCRIBE HISTORY of ${source.table} returned no row`);
+    return { latestVersion: latest.version, latestCommitTimestamp: latest.timestamp };
+  }
+
   async readOffset(sourceName: string): Promise<SourceOffset | null> {
     const [row] = (await this.runner.query(this.sql.readOffset(sourceName))).map((r) => offsetRow.parse(r));
     return row ? { source: row.source, tableId: row.table_id, lastVersion: row.last_version, lastCommitTimestamp: row.last_commit_timestamp ?? null } : null;

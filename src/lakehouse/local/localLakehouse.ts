@@ -80,6 +80,11 @@ export class LocalLakehouse implements Lakehouse {
     return { latestVersion, latestCommitTimestamp, tableId, deletedFileRetentionHours };
   }
 
+  async latestCommit(source: SourceConfig): Promise<{ latestVersion: number; latestCommitTimestamp: string }> {
+    const { latestVersion, latestCommitTimestamp } = await this.engine.describe(source.table);
+    return { latestVersion, latestCommitTimestamp };
+  }
+
   async readOffset(sourceName: string): Promise<SourceOffset | null> {
     const [row] = await this.db.all<{ source: string; table_id: string; last_version: bigint; last_commit_timestamp: string | null }>(
       this.sql.readOffset,
