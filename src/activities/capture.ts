@@ -55,6 +55,8 @@ export interface RangeCaptured {
   /** The offset after the MERGE (the stored one, if another writer had moved it further). */
   lastVersion: number;
   advanced: boolean;
+  /** How long the two writes took: the workflow runs the next range as a local activity when this one was quick. */
+  durationMs?: number;
 }
 
 /** These activities read the source's change feed (table_changes): a missing file there is a vacuumed range. */
@@ -137,9 +139,16 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
     async captureRange({ source, tableId, fromVersion, toVersion }: RangeRef & { tableId: string }): Promise<RangeCaptured> {
       const sourceConfig = sourceNamed(source);
       return classified(async () => {
+        const started = performance.now();
         const appended = await lakehouse.appendRangeToRegistry(sourceConfig, { fromVersion, toVersion }, tableId);
         const offset = await lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version: toVersion, commitTimestamp: appended.toVersionCommitTimestamp });
-        return { rowsInserted: appended.rowsInserted, counts: appended.counts, lastVersion: offset.lastVersion, advanced: offset.advanced };
+        return {
+          rowsInserted: appended.rowsInserted,
+          counts: appended.counts,
+          lastVersion: offset.lastVersion,
+          advanced: offset.advanced,
+          durationMs: Math.round(performance.now() - started),
+        };
       }, FEED_READ);
     },
 

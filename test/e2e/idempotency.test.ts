@@ -45,7 +45,7 @@ describe('re-running captured ranges and a finished fan-in', () => {
       const { latestVersion } = await t.lakehouse.engine.describe(source.table);
       for (let version = 0; version <= latestVersion; version++) {
         const range = { source: source.name, fromVersion: version, toVersion: version, tableId: (await t.lakehouse.readOffset(source.name))!.tableId };
-        expect(await env.run(activities.captureRange, range)).toEqual({ rowsInserted: 0, counts: expect.any(Object), lastVersion: latestVersion, advanced: false });
+        expect(await env.run(activities.captureRange, range)).toMatchObject({ rowsInserted: 0, lastVersion: latestVersion, advanced: false });
       }
     }
     expect(await counts()).toEqual(before);

@@ -93,12 +93,7 @@ describe('the pipeline end to end on real Delta', () => {
       const latestVersion = await spark.latestVersion(source.table);
       const tableId = (await t.lakehouse.readOffset(source.name))!.tableId;
       for (let version = 1; version <= latestVersion; version++) {
-        expect(await env.run(activities.captureRange, { source: source.name, fromVersion: version, toVersion: version, tableId })).toEqual({
-          rowsInserted: 0,
-          counts: expect.any(Object),
-          lastVersion: latestVersion,
-          advanced: false,
-        });
+        expect(await env.run(activities.captureRange, { source: source.name, fromVersion: version, toVersion: version, tableId })).toMatchObject({ rowsInserted: 0, lastVersion: latestVersion, advanced: false });
       }
     }
     expect(await counts()).toEqual(before);

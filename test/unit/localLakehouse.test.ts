@@ -88,6 +88,27 @@ describe('LocalLakehouse registry append', () => {
     expect(await registryRows(lakehouse)).toHaveLength(5);
   });
 
+  it('adds only the missing rows when a range that holds some of its rows is appended again', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1', 'u2', 'u3'] });
+    await commit(lakehouse, { update: ['u1'], delete: ['u2'] });
+    expect(await capture(lakehouse, 1, 2)).toBe(5);
+    await lakehouse.db.run(`DELETE FROM cdf.change_registry WHERE uts_id = 'u3'`);
+    expect(await capture(lakehouse, 1, 2)).toBe(1);
+    expect(await registryRows(lakehouse)).toHaveLength(5);
+  });
+
+  it('counts the range\'s registry rows by change type, the same on a re-run', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1', 'u2', 'u3'] });
+    await commit(lakehouse, { update: ['u1'], delete: ['u2'] });
+    const { tableId } = await lakehouse.describeSource(orders);
+    const counts = { insert: 3, update_preimage: 0, update_postimage: 1, delete: 1 };
+    expect((await lakehouse.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 2 }, tableId)).counts).toEqual(counts);
+    expect((await lakehouse.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 2 }, tableId)).counts).toEqual(counts);
+    expect((await lakehouse.appendRangeToRegistry(orders, { fromVersion: 2, toVersion: 2 }, tableId)).counts).toEqual({ ...counts, insert: 0 });
+  });
+
   it("registers an update's pre- and post-image as one row per id and version", async () => {
     const lakehouse = await openPipeline();
     await commit(lakehouse, { insert: ['u1', 'u2'] });

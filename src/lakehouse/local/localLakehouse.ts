@@ -21,7 +21,7 @@ import {
   type VersionRange,
 } from '../port';
 import { parseBatchState } from '../batchStateRow';
-import { Duck } from './duck';
+import { Duck, type DuckStatements } from './duck';
 import { LocalDeltaEngine, type CommitResult, type CommitSpec } from './deltaEngine';
 import { pipelineStatements, type PipelineStatements } from './statements';
 
@@ -106,22 +106,35 @@ export class LocalLakehouse implements Lakehouse {
     return counts;
   }
 
+  /**
+   * A range not captured before is one INSERT that streams the feed. A range with rows already
+   * (a retry after a crash, a replay) is written again in one transaction: its rows deleted, the
+   * same rows inserted; only rows it did not hold count as inserted. (The feed of a version never
+   * changes, and the table id keeps a re-created table's versions apart.)
+   */
   async appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<RegistryAppend> {
     const changes = await this.engine.changesRelation(source.table, range.fromVersion, range.toVersion);
     this.maybeConflict(this.tables.registry);
-    const rowsInserted = await this.db.run(this.sql.appendRangeToRegistry(changes.sql, source.keyColumn, source.extraColumns), [
-      source.name,
-      tableId,
-      source.name,
-      tableId,
-      range.fromVersion,
-      range.toVersion,
-    ]);
+    const rangeParams = [source.name, tableId, range.fromVersion, range.toVersion];
+    const insert = this.sql.appendRangeToRegistry(changes.sql, source.keyColumn, source.extraColumns);
+    // One transaction holds the connection from the check to the write: a zombie attempt of the same range cannot slip in between.
+    const rowsInserted = await this.db.transaction(async (tx) => {
+      const deleted = total(await this.registryCounts(tx, rangeParams)) === 0 ? 0 : await tx.run(this.sql.deleteRangeFromRegistry, rangeParams);
+      return Math.max(0, (await tx.run(insert, [source.name, tableId])) - deleted);
+    });
+    return {
+      rowsInserted,
+      counts: await this.registryCounts(this.db, rangeParams),
+      toVersionCommitTimestamp: await this.engine.commitTimestamp(source.table, range.toVersion),
+    };
+  }
+
+  private async registryCounts(db: Pick<DuckStatements, 'all'>, rangeParams: (string | number)[]): Promise<ChangeCounts> {
     const counts: ChangeCounts = { insert: 0, update_preimage: 0, update_postimage: 0, delete: 0 };
-    for (const row of await this.db.all<{ change_type: string; n: bigint }>(this.sql.countRangeInRegistry, [source.name, tableId, range.fromVersion, range.toVersion])) {
+    for (const row of await db.all<{ change_type: string; n: bigint }>(this.sql.countRangeInRegistry, rangeParams)) {
       if (row.change_type in counts) counts[row.change_type as keyof ChangeCounts] = Number(row.n);
     }
-    return { rowsInserted, counts, toVersionCommitTimestamp: await this.engine.commitTimestamp(source.table, range.toVersion) };
+    return counts;
   }
 
   async mergeOffset(offset: OffsetUpdate & { commitTimestamp: string | null }): Promise<{ lastVersion: number; advanced: boolean }> {
@@ -288,4 +301,8 @@ export class LocalLakehouse implements Lakehouse {
       );
     }
   }
+}
+
+function total(counts: ChangeCounts): number {
+  return counts.insert + counts.update_preimage + counts.update_postimage + counts.delete;
 }

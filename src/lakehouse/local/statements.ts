@@ -72,13 +72,12 @@ export function pipelineStatements(tables: TablesConfig) {
      * One row per (uts_id, commit_version) of the table with this id: an update's pre- and
      * post-image collapse into one `update`-family row, keeping the most telling change type. A
      * hash aggregate, not a window: a window sorts the whole range (n log n, and spills at millions
-     * of rows), the aggregate grows with the rows. The anti-join on the dedupe key (source, table
-     * id, uts_id, commit_version), restricted to the range's versions, makes a re-run insert
-     * nothing; the table id keeps a re-created table's version 3 apart from the old table's
-     * version 3. No primary key: DuckDB keeps index pages in memory, so a key over a registry of
-     * millions of rows would hold the worker's memory hostage (and the Databricks MERGE dedupes the
-     * same way). Every statement runs on one serialized connection, so two appends never race.
-     * Params: source, table id, source, table id, from, to.
+     * of rows), the aggregate grows with the rows. It reads nothing of the registry: DuckDB
+     * materialises in memory, unspillably, every row of an INSERT that also reads its own target,
+     * so an anti-join against the registry here ran a 5M-row range out of a 128 MB limit. The
+     * caller makes it idempotent instead (see LocalLakehouse.appendRangeToRegistry). No primary
+     * key either: DuckDB keeps index pages in memory, so a key over a registry of millions of rows
+     * would hold the worker's memory hostage. Params: source, table id.
      */
     appendRangeToRegistry: (changes: string, key: string, extraColumns: readonly string[]) => {
       const extra = extraColumns.length
@@ -90,11 +89,11 @@ export function pipelineStatements(tables: TablesConfig) {
           SELECT CAST(${quoteIdent(key)} AS VARCHAR) AS uts_id, _commit_version AS commit_version, max(_commit_timestamp) AS commit_timestamp,
                  arg_min(struct_pack(change_type := _change_type, extra := ${extra}), ${rank}) AS picked
           FROM ${changes} WHERE ${quoteIdent(key)} IS NOT NULL
-          GROUP BY ${quoteIdent(key)}, _commit_version) c
-        WHERE NOT EXISTS (
-          SELECT 1 FROM ${t.registry} r WHERE r.source = ? AND r.table_id = ? AND r.commit_version BETWEEN ? AND ?
-            AND r.uts_id = c.uts_id AND r.commit_version = c.commit_version)`;
+          GROUP BY ${quoteIdent(key)}, _commit_version)`;
     },
+
+    /** A range captured before (a retry, a replay): its rows go, in the transaction that writes them again. Params: source, table id, from, to. */
+    deleteRangeFromRegistry: `DELETE FROM ${t.registry} WHERE source = ? AND table_id = ? AND commit_version BETWEEN ? AND ?`,
 
     /** The range's registry rows by change type (the capture's counts). Params: source, table id, from, to. */
     countRangeInRegistry: `SELECT change_type, count(*) AS n FROM ${t.registry}
