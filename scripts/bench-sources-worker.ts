@@ -58,7 +58,11 @@ async function writeTraffic(lakehouse: LocalLakehouse, tables: string[], rate: n
     const due = started + (commits * 1000) / rate;
     if (due > Date.now()) await sleep(due - Date.now());
   }
-  emit({ e: 'traffic-done', commits });
+  const memory = process.memoryUsage();
+  const [duck] = await lakehouse.db.all<{ bytes: bigint }>(`SELECT sum(memory_usage_bytes) AS bytes FROM duckdb_memory()`);
+  const mb = (bytes: number | bigint) => Math.round(Number(bytes) / 2 ** 20);
+  // Where the resident memory is, for the report: the main isolate's heap, buffers outside it, DuckDB's buffer manager.
+  emit({ e: 'traffic-done', commits, memoryMB: { rss: mb(memory.rss), mainHeapUsed: mb(memory.heapUsed), external: mb(memory.external), duckdb: mb(duck?.bytes ?? 0) } });
 }
 
 main().catch((error: Error) => {

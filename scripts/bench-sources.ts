@@ -27,6 +27,7 @@ import { ensureTemporalCli } from '../src/temporal/cli';
 import { startDevServer } from '../src/temporal/devServer';
 import { searchAttributeFlags } from '../src/temporal/searchAttributes';
 import { writeWorkflowBundle } from '../src/temporal/workflowBundle';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../src/workerProcessSettings';
 
 const options = new Command()
   .option('--scales <list>', 'source counts, comma-separated', '50,200,500')
@@ -68,6 +69,8 @@ interface ScaleResult {
   workflowTaskTimeouts: number;
   workerCpuCores: { mean: number };
   workerRssMB: { peak: number; atEnd: number };
+  /** At the end of the traffic, from inside the worker: RSS, the main isolate's heap, memory outside it, DuckDB's buffer manager. */
+  workerMemoryAtTrafficEndMB: unknown;
 }
 
 async function measureScale(cliPath: string, bundlePath: string, sources: number): Promise<ScaleResult> {
@@ -85,8 +88,10 @@ async function measureScale(cliPath: string, bundlePath: string, sources: number
     });
     const configPath = join(dir, 'config.json');
     writeFileSync(configPath, JSON.stringify(config));
-    const worker = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'bench-sources-worker.ts'), configPath, bundlePath, String(options.rate), String(options.seconds)], {
+    // Started as `npm run worker` starts a worker: its V8 flag and malloc setting.
+    const worker = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', join(__dirname, 'bench-sources-worker.ts'), configPath, bundlePath, String(options.rate), String(options.seconds)], {
       stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, ...WORKER_ENV },
     });
     child = worker;
     const events: Record<string, unknown>[] = [];
@@ -138,7 +143,7 @@ async function measureScale(cliPath: string, bundlePath: string, sources: number
     const db = await Duck.open(config.lakehouse.local.path);
     const [lag] = await db.all<{ p50: number; p95: number; max: number; n: bigint }>(
       `SELECT quantile_cont(ms, 0.5) AS p50, quantile_cont(ms, 0.95) AS p95, max(ms) AS max, count(*) AS n
-       FROM (SELECT epoch_ms(captured_at) - epoch_ms(commit_timestamp) AS ms FROM ${config.tables.registry} WHERE commit_timestamp >= ?::TIMESTAMP)`,
+       FROM (SELECT (epoch_ms(captured_at) - epoch_ms(commit_timestamp))::DOUBLE AS ms FROM ${config.tables.registry} WHERE commit_timestamp >= ?::TIMESTAMP)`,
       [trafficStartedAt.toISOString()],
     );
     const [caughtUp] = await db.all<{ n: bigint }>(
@@ -158,6 +163,7 @@ async function measureScale(cliPath: string, bundlePath: string, sources: number
       workflowTaskTimeouts: timeouts,
       workerCpuCores: { mean: Math.round((cpuSeconds / wallSeconds) * 100) / 100 },
       workerRssMB: { peak: Math.max(...samples.map((s) => s.rssMB)), atEnd: atEnd?.rssMB ?? NaN },
+      workerMemoryAtTrafficEndMB: done.memoryMB,
     };
   } finally {
     child?.kill('SIGKILL');
