@@ -45,7 +45,7 @@ const DEFAULT_ACTIVITY_TIMEOUT_SECONDS = 600;
 const LOCAL_ACTIVITY_TIMEOUT_SECONDS = 60;
 /**
  * A range runs as a local activity when the source's previous range took less than this: the
- * small, frequent commits of a busy table then cost no activity task (about 55 ms of dispatch and
+ * small, frequent commits of a busy table then cost no activity task (about 40 ms of dispatch and
  * an extra workflow task on a dev server), while a range after a slow one keeps a regular
  * activity, its heartbeats and its own line in the UI.
  */
