@@ -50,6 +50,12 @@ const LOCAL_ACTIVITY_TIMEOUT_SECONDS = 60;
  * activity, its heartbeats and its own line in the UI.
  */
 const LOCAL_CAPTURE_BELOW_MS = 1000;
+/**
+ * Local activities in a row share one workflow task, and a signal (a pause, a replay) or a query
+ * waits for the task to end: after this much capture time in a row, the next range is a regular
+ * activity, which ends the task, so an operator is heard within about a second.
+ */
+const LOCAL_CAPTURE_CHAIN_MS = 1000;
 
 /**
  * The capture activities, with the heartbeat timeout the worker's config gave in the last cycle:
@@ -197,6 +203,7 @@ async function runCycle(state: SourceState): Promise<void> {
     state.blockUnknownErrorsAfterAttempts = cycle.blockUnknownErrorsAfterAttempts ?? state.blockUnknownErrorsAfterAttempts;
     const capture = captureActivities(state, visible);
     const oneActivityPerRange = patched('one-activity-per-range-v1');
+    let quickChainMs = 0;
     for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
       // Pause takes effect between ranges: the range in flight finishes, the next waits for resume.
       if (state.paused && patched('pause-between-ranges-v1')) break;
@@ -204,13 +211,15 @@ async function runCycle(state: SourceState): Promise<void> {
       const versions = `${state.source} v${range.fromVersion}–${range.toVersion}`;
       const args = { source: state.source, ...range, tableId: cycle.tableId };
       const summary = `capture ${versions} → registry, offset`;
-      const quick = state.lastCaptureMs !== null && state.lastCaptureMs < LOCAL_CAPTURE_BELOW_MS && patched('quick-ranges-as-local-activities-v1');
+      const quick =
+        state.lastCaptureMs !== null && state.lastCaptureMs < LOCAL_CAPTURE_BELOW_MS && quickChainMs < LOCAL_CAPTURE_CHAIN_MS && patched('quick-ranges-as-local-activities-v1');
       const captured = !oneActivityPerRange
         ? await capturedInThreeActivities(capture, step, versions, args)
         : quick
           ? await step(() => quickCaptureActivities(state, visible).captureRange.executeWithOptions({ summary }, [args]))
           : await step(() => capture.captureRange.executeWithOptions({ summary }, [args]));
       state.lastCaptureMs = captured.durationMs ?? null;
+      quickChainMs = quick ? quickChainMs + (captured.durationMs ?? 0) : 0;
       state.offsetVersion = report.offsetVersion = captured.lastVersion;
       state.offsetCommitTimestamp = captured.lastVersion === cycle.latestVersion ? cycle.latestCommitTimestamp : state.offsetCommitTimestamp;
       addCounts(report.changes, captured.counts);

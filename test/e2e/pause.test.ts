@@ -1,13 +1,24 @@
 import { sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import { ensureDemoSourceTable } from '../../src/demo/upstream';
 import { pauseSignal, resumeSignal, sourceStatusQuery, type SourceStatus } from '../../src/workflows/messages';
-import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
+import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
+import { startWorkerOn, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
 import { writeRandomTraffic } from '../support/traffic';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function withPipeline(test: (t: TestPipeline) => Promise<void>): Promise<void> {
-  const t = await startTestPipeline(testConfig({ sources: [{ name: 'orders', table: 'upstream.orders' }], capture: { maxVersionsPerRange: 1 } }));
+/** `appendDelayMs`: each registry append takes this much longer, so that a cycle's ranges outlast a signal's way to the workflow. */
+async function withPipeline(test: (t: TestPipeline) => Promise<void>, appendDelayMs = 0): Promise<void> {
+  const config = testConfig({ sources: [{ name: 'orders', table: 'upstream.orders' }], capture: { maxVersionsPerRange: 1 } });
+  const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
+  if (appendDelayMs > 0) {
+    const append = lakehouse.appendRangeToRegistry.bind(lakehouse);
+    lakehouse.appendRangeToRegistry = async (...args) => {
+      await sleep(appendDelayMs);
+      return append(...args);
+    };
+  }
+  const t = await startWorkerOn(config, lakehouse);
   try {
     await test(t);
   } finally {
@@ -19,6 +30,8 @@ async function withPipeline(test: (t: TestPipeline) => Promise<void>): Promise<v
 const registryRows = async (t: TestPipeline) => Number((await t.lakehouse.db.all<{ n: bigint }>(`SELECT count(*) AS n FROM cdf.change_registry`))[0]!.n);
 
 describe('pause', () => {
+  // 150 ms a range: quick ranges run as local activities, several in one workflow task; the pause
+  // must still land between ranges, within about a second, not after the whole cycle.
   it('takes effect between the ranges of a running cycle, and resume captures the rest', () =>
     withPipeline(async (t) => {
       const source = t.config.sources[0]!;
@@ -42,7 +55,7 @@ describe('pause', () => {
       await handle.signal(resumeSignal, {});
       for (let i = 0; i < 100 && (await handle.query(sourceStatusQuery)).offsetVersion !== latestVersion; i++) await sleep(200);
       expect((await handle.query(sourceStatusQuery)).offsetVersion).toBe(latestVersion);
-    }));
+    }, 150));
 
   it('holds across continue-as-new: the new run captures nothing and applies no pending replay until resume', () =>
     withPipeline(async (t) => {
