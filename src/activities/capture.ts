@@ -1,7 +1,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { fanInTriggerWorkflowId } from '../client/operations';
 import type { Config, SourceConfig } from '../config/schema';
-import { TABLE_REPLACED } from '../lakehouse/errors';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TransientError } from '../errors';
+import { classifyLakehouseError, TABLE_REPLACED } from '../lakehouse/errors';
 import type { ChangeCounts, Lakehouse, VersionRange } from '../lakehouse/port';
 import { classified } from './failures';
 
@@ -141,7 +143,9 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
       return classified(async () => {
         const started = performance.now();
         const appended = await lakehouse.appendRangeToRegistry(sourceConfig, { fromVersion, toVersion }, tableId);
-        const offset = await lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version: toVersion, commitTimestamp: appended.toVersionCommitTimestamp });
+        const offset = await retryWriteConflicts(() =>
+          lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version: toVersion, commitTimestamp: appended.toVersionCommitTimestamp }),
+        );
         return {
           rowsInserted: appended.rowsInserted,
           counts: appended.counts,
@@ -210,4 +214,25 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
       return classified(() => lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version, commitTimestamp: null }), FEED_READ);
     },
   };
+}
+
+const OFFSET_MERGE_ATTEMPTS = 5;
+
+/**
+ * Every source's offset MERGE writes the one offsets table, so two sources finishing a range
+ * together conflict (DELTA_CONCURRENT_APPEND on real Delta). Retried here, after the append has
+ * landed, rather than by failing the activity: a retried activity appends nothing, and the rows
+ * this attempt inserted would be missing from its result (and from the worker's counters).
+ */
+async function retryWriteConflicts<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      const classified = classifyLakehouseError(error);
+      const conflict = classified instanceof TransientError && /^DELTA_CONCURRENT_|^SQLSTATE_2D521$/.test(classified.type);
+      if (!conflict || attempt >= OFFSET_MERGE_ATTEMPTS) throw error;
+      await sleep(100 * attempt + Math.random() * 100);
+    }
+  }
 }
