@@ -81,13 +81,26 @@ function pollActivities(state: Pick<SourceState, 'activityTimeoutSeconds'>, burs
   return proxyLocalActivities<Activities>({
     startToCloseTimeout: `${Math.min(state.activityTimeoutSeconds, LOCAL_ACTIVITY_TIMEOUT_SECONDS)} seconds`,
     retry: captureRetry(bursts),
+    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
   });
 }
 
 /** A quick range's capture, in the workflow task: a worker that dies mid-range fails the task, and the retry runs the range again (both writes are idempotent). */
 function quickCaptureActivities(state: Pick<SourceState, 'activityTimeoutSeconds'>, bursts: boolean) {
-  return proxyLocalActivities<Activities>({ startToCloseTimeout: `${state.activityTimeoutSeconds} seconds`, retry: captureRetry(bursts) });
+  return proxyLocalActivities<Activities>({
+    startToCloseTimeout: `${state.activityTimeoutSeconds} seconds`,
+    retry: captureRetry(bursts),
+    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
+  });
 }
+
+/**
+ * A local activity's retry waits for its backoff inside the workflow task unless the backoff
+ * exceeds this (the SDK's default is a minute): a pause, a replay or a status query would then wait
+ * out every backoff. Below every backoff of captureRetry, so each retry waits on a server timer
+ * and the task ends in between.
+ */
+const LOCAL_RETRY_THRESHOLD = '100 milliseconds';
 
 function captureRetry(bursts: boolean): RetryPolicy {
   const policy: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' };

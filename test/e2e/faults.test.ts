@@ -23,7 +23,7 @@ const writtenKeys = (written: WrittenChange[]) => new Set(written.map((w) => `${
 describe('failures on the way', () => {
   it('absorbs transient Delta write conflicts by retrying with backoff, and still registers every change once', () =>
     withPipeline({ faults: { transientConflictRate: 0.5 }, capture: { maxVersionsPerRange: 1 } }, async (t) => {
-      const written = await writeRandomTraffic(t.lakehouse, t.config.sources[0]!, { commits: 6, maxOpsPerCommit: 15, idSpace: 200, seed: 5 });
+      const written = await writeRandomTraffic(t.lakehouse, t.config.sources[0]!, { commits: 12, maxOpsPerCommit: 15, idSpace: 200, seed: 5 });
       await startSourceWorkflows(t.client, t.config);
       const report = await captureUntilCaughtUp(t.client, t.config, 'orders');
       expect(report.blocked).toBeNull();

@@ -33,6 +33,18 @@ describe('a capture step that keeps failing', () => {
     }
   }
 
+  /** The longest a status query took, querying every 200 ms for this long. */
+  async function slowestQueryOver(periodMs: number): Promise<number> {
+    let slowest = 0;
+    for (const end = Date.now() + periodMs; Date.now() < end; ) {
+      const started = Date.now();
+      await status();
+      slowest = Math.max(slowest, Date.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return slowest;
+  }
+
   beforeAll(async () => {
     const config = testConfig({ sources: [{ name: 'orders', table: 'upstream.orders' }], capture: { blockUnknownErrorsAfterAttempts: 6 } });
     real = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
@@ -96,6 +108,20 @@ describe('a capture step that keeps failing', () => {
     await handle().signal(pollNowSignal, {});
     const recovered = await waitFor('caught up', (s) => s.retrying === null && s.lagVersions === 0);
     expect(recovered.blocked).toBeNull();
+  });
+
+  it('answers a status query within a second while a failing quick range waits out its backoff', async () => {
+    // The range after a quick one runs as a local activity; its retries must wait on server timers, not inside the workflow task a query waits for.
+    failWith = new Error('[DELTA_CONCURRENT_APPEND] Files were added to the root of the table by a concurrent update. SQLSTATE: 2D521');
+    await writeRandomTraffic(real, t.config.sources[0]!, { commits: 1, maxOpsPerCommit: 5, idSpace: 100, seed: 10 });
+    await handle().signal(pollNowSignal, {});
+    await waitFor('retrying', (s) => s.retrying !== null);
+    const slowest = await slowestQueryOver(8_000);
+    expect(slowest).toBeLessThan(1_000);
+
+    failWith = null;
+    await handle().signal(pollNowSignal, {});
+    await waitFor('caught up', (s) => s.retrying === null && s.lagVersions === 0);
   });
 
   it('gives way to a replay and to a pause while retrying: neither waits for the error to clear', async () => {

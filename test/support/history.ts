@@ -57,7 +57,20 @@ export function payloadSizes(history: temporal.api.history.v1.IHistory): number[
   return sizes;
 }
 
-/** Highest attempt number among the activities of a history (1 when nothing was retried). */
+/**
+ * The highest attempt any activity reached: regular activities from their started events, local
+ * activities from the JSON metadata core writes into each `core_local_activity` marker (the
+ * attempt that produced the recorded result); 1 when nothing was retried.
+ */
 export function maxActivityAttempt(history: temporal.api.history.v1.IHistory): number {
-  return Math.max(1, ...(history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0));
+  return Math.max(1, ...(history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? localActivityAttempt(e)));
+}
+
+function localActivityAttempt(event: HistoryEvent): number {
+  const marker = event.markerRecordedEventAttributes;
+  if (marker?.markerName !== 'core_local_activity') return 0;
+  const data = marker.details?.['data']?.payloads?.[0]?.data;
+  if (!data) return 0;
+  const { attempt } = JSON.parse(Buffer.from(data).toString('utf8')) as { attempt?: number };
+  return attempt ?? 0;
 }
