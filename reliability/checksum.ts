@@ -65,10 +65,20 @@ export function changedTables(before: Record<string, string>, after: Record<stri
   return keys.filter((key) => before[key] !== after[key]);
 }
 
-async function tableHash(db: Duck, ref: TableRef): Promise<string> {
+/**
+ * The hash of the registry's rows without `captured_at`: a range captured again (a replay, a retry)
+ * is deleted and written again in one transaction on the local engine, the same rows at a new
+ * capture time.
+ */
+export async function registryRowsHash(db: Duck, tables: TablesConfig): Promise<string> {
+  return tableHash(db, splitName(tables.registry), ['captured_at']);
+}
+
+async function tableHash(db: Duck, ref: TableRef, exceptColumns: string[] = []): Promise<string> {
   const name = `${quoteIdent(ref.schema)}.${quoteIdent(ref.table)}`;
+  const from = exceptColumns.length ? `(SELECT * EXCLUDE (${exceptColumns.map(quoteIdent).join(', ')}) FROM ${name})` : name;
   const [row] = await db.all<{ h: string; n: bigint }>(
-    `SELECT md5(coalesce(string_agg(${ROW}::VARCHAR, '|' ORDER BY ${ROW}::VARCHAR), '')) AS h, count(*) AS n FROM ${name} ${ROW}`,
+    `SELECT md5(coalesce(string_agg(${ROW}::VARCHAR, '|' ORDER BY ${ROW}::VARCHAR), '')) AS h, count(*) AS n FROM ${from} ${ROW}`,
   );
   return `${row!.n}:${row!.h}`;
 }

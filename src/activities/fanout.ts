@@ -130,7 +130,8 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
       return classified(() => lakehouse.batchStatusCounts(runKey));
     },
 
-    async commitFanInRun({ runKey }: { runKey: string }): Promise<{ committed: boolean }> {
+    /** `fanInStartedAt` (epoch ms; absent in histories from before it) is for the fan-in duration metric only. */
+    async commitFanInRun({ runKey }: { runKey: string; fanInStartedAt?: number }): Promise<{ committed: boolean }> {
       return classified(() => lakehouse.commitFanInRun(runKey));
     },
 

@@ -32,6 +32,12 @@ export class PipelineMetrics {
     buckets: [1, 5, 15, 60, 300, 900, 3600, 4 * 3600],
     registers: [this.registry],
   });
+  private readonly fanInDuration = new Histogram({
+    name: 'cdf_fan_in_duration_seconds',
+    help: 'How long a fan-in took, from its start (or its resumption of a run an earlier fan-in left open) to its commit, across continue-as-new; fan-ins committed by this worker.',
+    buckets: [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+    registers: [this.registry],
+  });
   private readonly jobsApiRetries = this.counter('cdf_jobs_api_retries_total', 'Jobs API calls retried by this worker (429, 5xx, lost connections).', []);
 
   constructor(private readonly sources: readonly string[]) {
@@ -62,6 +68,8 @@ export class PipelineMetrics {
       this.batchesSnapshotted.inc(snapshot.batchCount);
     } else if (activityType === 'commitFanInRun' && (result as { committed: boolean }).committed) {
       this.fanInsCommitted.inc();
+      const { fanInStartedAt } = input as { fanInStartedAt?: number };
+      if (typeof fanInStartedAt === 'number') this.fanInDuration.observe(Math.max(0, Date.now() - fanInStartedAt) / 1000);
     } else if (activityType === 'runBatchAttempt') {
       const attempt = result as { outcome: string; launched: boolean; durationMs: number };
       this.attempts.inc({ outcome: attempt.outcome });

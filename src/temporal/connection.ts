@@ -74,12 +74,23 @@ export async function connectWorker(config: Config): Promise<NativeConnection> {
  * certificates, and its error code read.
  */
 async function explain(error: unknown, config: Config, settings: ConnectionSettings): Promise<TemporalConnectionError> {
-  const message = ((error as Error).message ?? String(error)).split('\n')[0];
+  const cause = (error as { cause?: Error }).cause;
+  // The client wraps the gRPC status in a cause ("Failed to connect to Temporal server"): show both.
+  const message = [error, cause].filter(Boolean).map((e) => ((e as Error).message ?? String(e)).split('\n')[0]).join(': ');
   const where = `Temporal at ${settings.address}${settings.tls ? ' over TLS' : ''}`;
   const probe = await probeTls(settings);
   const tls = config.temporal.tls;
   let fix: string;
-  if (probe === 'refused') {
+  if (credentialsRefused(error) || credentialsRefused(cause)) {
+    // The handshake went through: the server refused the call's credentials.
+    if (settings.apiKey) {
+      fix = 'the server refused the API key in TEMPORAL_API_KEY: set a valid key for this namespace (a Temporal Cloud key belongs to a user or service account, and expires)';
+    } else if (settings.tls && settings.tls.clientCertPair) {
+      fix = 'the server refused the client certificate of temporal.tls.clientCertPath for this namespace: use one its CA signed for it, or set TEMPORAL_API_KEY if the server takes API keys';
+    } else {
+      fix = 'the server wants credentials: set TEMPORAL_API_KEY to an API key (or temporal.tls.clientCertPath and clientKeyPath for mTLS)';
+    }
+  } else if (probe === 'refused') {
     fix = 'nothing listens there: start it (npm start runs a dev server) or set temporal.address in the config or TEMPORAL_ADDRESS';
   } else if (probe === 'untrusted') {
     fix = `the server's certificate is not signed by the CA in temporal.tls.serverCaCertPath (${tls.serverCaCertPath ?? 'not set: the system CAs'}): point it (or TEMPORAL_TLS_SERVER_CA_CERT_PATH) at the CA that signed the server's certificate`;
@@ -97,6 +108,17 @@ async function explain(error: unknown, config: Config, settings: ConnectionSetti
     fix = 'start it (npm start runs a dev server) or set temporal.address in the config or TEMPORAL_ADDRESS';
   }
   return new TemporalConnectionError(`cannot connect to ${where} (${message}): ${fix}`);
+}
+
+/**
+ * gRPC status 16 (UNAUTHENTICATED) or 7 (PERMISSION_DENIED): from the client's grpc-js error (its
+ * `code`), or in the text of the worker's core error ("status: Unauthenticated").
+ */
+function credentialsRefused(error: unknown): boolean {
+  if (!error) return false;
+  const code = (error as { code?: unknown }).code;
+  if (code === 16 || code === 7) return true;
+  return /\bUNAUTHENTICATED\b|\bPERMISSION_?DENIED\b|status: (Unauthenticated|PermissionDenied)\b/i.test((error as Error).message ?? '');
 }
 
 type Probe = 'refused' | 'untrusted' | 'wrongName' | 'clientCertificateRefused' | 'notTls' | 'tlsServer' | 'ok' | 'unknown';

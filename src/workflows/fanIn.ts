@@ -65,7 +65,7 @@ export async function fanIn(input: FanInInput = {}): Promise<FanInSummary> {
     progress.counted(await lanes.activities.batchStatusCounts({ runKey: cursor.run.runKey }));
     progress.status.phase = 'committing';
     showProgress(progress);
-    cursor.committed = (await lanes.activities.commitFanInRun({ runKey: cursor.run.runKey })).committed;
+    cursor.committed = (await lanes.activities.commitFanInRun({ runKey: cursor.run.runKey, fanInStartedAt: cursor.startedAt })).committed;
     cursor.stage = 'requeued';
     publishOutcome(progress.summary(Date.now()));
   }

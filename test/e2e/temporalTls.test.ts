@@ -5,7 +5,7 @@ import type { Config } from '../../src/config/schema';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
 import { ROOT, runCdf, writeConfigFile } from '../support/cli';
 import { testConfig } from '../support/pipeline';
-import { makeCertificates, startTlsProxy, type Certificates, type TlsProxy } from '../support/tlsProxy';
+import { makeCertificates, startApiKeyProxy, startTlsProxy, type ApiKeyProxy, type Certificates, type TlsProxy } from '../support/tlsProxy';
 import { writeRandomTraffic } from '../support/traffic';
 import { eventually } from '../support/eventually';
 
@@ -18,6 +18,8 @@ describe('Temporal over TLS', () => {
   let certs: Certificates;
   let tls: TlsProxy;
   let mtls: TlsProxy;
+  let keyed: ApiKeyProxy;
+  const API_KEY = 'cdf-test-key-4f1c9a7e';
   let base: Config;
   const worker: { process?: ChildProcess; log: string } = { log: '' };
   // runCdf points the CLI at the shared dev server through TEMPORAL_ADDRESS; here the config's address counts.
@@ -28,6 +30,7 @@ describe('Temporal over TLS', () => {
     certs = makeCertificates();
     tls = await startTlsProxy(process.env.CDF_TEST_TEMPORAL_ADDRESS!, certs);
     mtls = await startTlsProxy(process.env.CDF_TEST_TEMPORAL_ADDRESS!, certs, { requireClientCertificate: true });
+    keyed = await startApiKeyProxy(process.env.CDF_TEST_TEMPORAL_ADDRESS!, certs, API_KEY);
     base = testConfig({ sources: [{ name: 'orders', table: 'upstream.orders' }] });
     const lakehouse = await LocalLakehouse.open(base.lakehouse.local.path, base.tables);
     await lakehouse.ensurePipelineTables();
@@ -42,6 +45,7 @@ describe('Temporal over TLS', () => {
     }
     await tls?.close();
     await mtls?.close();
+    await keyed?.close();
   });
 
   it('runs a worker process and `cdf sources apply` / `cdf status` through TLS with the CA of temporal.tls.serverCaCertPath', async () => {
@@ -109,5 +113,58 @@ describe('Temporal over TLS', () => {
     const result = await cdf(['status', '--config', writeConfigFile(withTls(tls.address, { serverCaCertPath: join(certs.dir, 'missing.crt') }))]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/temporal\.tls\.serverCaCertPath: cannot read .*missing\.crt \(ENOENT\): fix the path/);
+  });
+  it('sends TEMPORAL_API_KEY as a bearer token on every call of the CLI, and prints it nowhere', async () => {
+    const before = keyed.calls.length;
+    const result = await cdf(['status', 'orders', '--json', '--config', writeConfigFile(withTls(keyed.address, { serverCaCertPath: certs.caCert }))], { TEMPORAL_API_KEY: API_KEY });
+    expect(result.stderr).not.toMatch(/cdf: |"error"/);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual(expect.objectContaining({ source: 'orders' }));
+    const calls = keyed.calls.slice(before);
+    expect(calls.length).toBeGreaterThan(0);
+    expect(new Set(calls.map((call) => call.authorization))).toEqual(new Set([`Bearer ${API_KEY}`]));
+    expect(result.stdout + result.stderr).not.toContain(API_KEY);
+  });
+
+  it('runs a worker process with TEMPORAL_API_KEY through the key check, without the key in its log', async () => {
+    // The TLS worker of the first test holds the lakehouse file: stop it first.
+    if (worker.process && worker.process.exitCode === null) {
+      worker.process.kill('SIGTERM');
+      await new Promise((resolve) => worker.process!.once('exit', resolve));
+    }
+    const before = keyed.calls.length;
+    const configFile = writeConfigFile(withTls(keyed.address, { serverCaCertPath: certs.caCert }));
+    worker.log = '';
+    worker.process = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'worker.ts')], { cwd: ROOT, env: { ...process.env, CDF_CONFIG: configFile, TEMPORAL_API_KEY: API_KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
+    worker.process.stdout!.on('data', (chunk) => (worker.log += chunk));
+    worker.process.stderr!.on('data', (chunk) => (worker.log += chunk));
+    await eventually(async () => (/"msg":"worker started"/.test(worker.log) ? true : undefined), 60_000, () => worker.log);
+    // The only worker left is this one: a status query is answered only if it polls through the key check.
+    const status = await eventually(async () => {
+      const result = await cdf(['status', 'orders', '--json', '--config', configFile], { TEMPORAL_API_KEY: API_KEY });
+      return result.code === 0 ? (JSON.parse(result.stdout) as { source: string }) : undefined;
+    }, 60_000);
+    expect(status.source).toBe('orders');
+    const calls = keyed.calls.slice(before);
+    // The worker's own connection (the SDK core's gRPC client, not the CLI's grpc-js) polled through the key check.
+    const workerPolls = calls.filter((call) => /PollWorkflowTaskQueue/.test(call.path) && !/grpc-node-js/.test(call.userAgent));
+    expect(workerPolls.length).toBeGreaterThan(0);
+    expect(new Set(calls.map((call) => call.authorization))).toEqual(new Set([`Bearer ${API_KEY}`]));
+    expect(worker.log).not.toContain(API_KEY);
+    expect(worker.log).not.toMatch(/"level":50/);
+  });
+
+  it('names TEMPORAL_API_KEY when the server refuses the key, without printing the key', async () => {
+    const wrong = 'cdf-wrong-key-0b7d';
+    const result = await cdf(['status', '--config', writeConfigFile(withTls(keyed.address, { serverCaCertPath: certs.caCert }))], { TEMPORAL_API_KEY: wrong });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot connect to Temporal at 127\.0\.0\.1:\d+ over TLS \(.*UNAUTHENTICATED.*\): the server refused the API key in TEMPORAL_API_KEY/);
+    expect(result.stdout + result.stderr).not.toContain(wrong);
+  });
+
+  it('says the server wants credentials when it asks for a key and none is set', async () => {
+    const result = await cdf(['status', '--config', writeConfigFile(withTls(keyed.address, { serverCaCertPath: certs.caCert }))], { TEMPORAL_API_KEY: '' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/the server wants credentials: set TEMPORAL_API_KEY/);
   });
 });

@@ -6,6 +6,7 @@ import { recordHistories } from '../replay/record';
 import { CdfState } from '../../src/workflows/searchAttributes';
 import { UNKNOWN_ERROR_REMEDY } from '../../src/workflows/visibleRetries';
 import { startWorkerOn, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
+import { eventTimeMs, fetchHistory, localActivityType } from '../support/history';
 import { writeRandomTraffic } from '../support/traffic';
 
 /**
@@ -112,6 +113,7 @@ describe('a capture step that keeps failing', () => {
 
   it('answers a status query within a second while a failing quick range waits out its backoff', async () => {
     // The range after a quick one runs as a local activity; its retries must wait on server timers, not inside the workflow task a query waits for.
+    const since = Date.now();
     failWith = new Error('[DELTA_CONCURRENT_APPEND] Files were added to the root of the table by a concurrent update. SQLSTATE: 2D521');
     await writeRandomTraffic(real, t.config.sources[0]!, { commits: 1, maxOpsPerCommit: 5, idSpace: 100, seed: 10 });
     await handle().signal(pollNowSignal, {});
@@ -122,6 +124,10 @@ describe('a capture step that keeps failing', () => {
     failWith = null;
     await handle().signal(pollNowSignal, {});
     await waitFor('caught up', (s) => s.retrying === null && s.lagVersions === 0);
+    // What was measured is the local-activity path: every capture since ran in the workflow task.
+    const events = ((await fetchHistory(t.client, sourceWorkflowId(t.config, 'orders'))).events ?? []).filter((e) => eventTimeMs(e) >= since);
+    expect(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'captureRange')).toHaveLength(0);
+    expect(events.filter((e) => localActivityType(e) === 'captureRange').length).toBeGreaterThan(0);
   });
 
   it('gives way to a replay and to a pause while retrying: neither waits for the error to clear', async () => {

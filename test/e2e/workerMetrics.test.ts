@@ -81,7 +81,7 @@ describe('the worker\'s /metrics and /healthz', () => {
   it('/metrics counts the fan-in\'s ids, batches and launches as its summary does', async () => {
     const result = await cdf('fan-in', '--wait', '--json');
     expect(result.code).toBe(0);
-    const summary = JSON.parse(result.stdout) as { changedIds: number; batches: number; batchesSucceeded: number; launches: number };
+    const summary = JSON.parse(result.stdout) as { changedIds: number; batches: number; batchesSucceeded: number; launches: number; durationMs: number };
     const metrics = await scrape(base);
     expect(metrics.get('cdf_fan_in_ids_dispatched_total')).toBe(summary.changedIds);
     expect(metrics.get('cdf_fan_in_batches_total')).toBe(summary.batches);
@@ -89,6 +89,11 @@ describe('the worker\'s /metrics and /healthz', () => {
     expect(metrics.get('cdf_job_launches_total')).toBe(summary.launches);
     expect(metrics.get('cdf_fan_in_runs_committed_total')).toBe(1);
     expect(metrics.get('cdf_batch_duration_seconds_count')).toBe(summary.batchesSucceeded);
+    expect(metrics.get('cdf_fan_in_duration_seconds_count')).toBe(1);
+    // Timed when the commit returned; the summary when the fan-in ended, after the requeued batches' check.
+    const timedMs = metrics.get('cdf_fan_in_duration_seconds_sum')! * 1000;
+    expect(timedMs).toBeGreaterThan(0);
+    expect(timedMs).toBeLessThanOrEqual(summary.durationMs + 500);
   });
 
   it('/metrics carries the SDK\'s own worker metrics, and no label holds a run key or an id', async () => {

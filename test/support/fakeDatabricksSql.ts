@@ -50,6 +50,7 @@ export class FakeDatabricksSql implements DriverClient {
   openSessions = 0;
   /** Errors thrown by the next statements whose text matches, in order. */
   readonly faults: { match: RegExp; error: Error; times: number }[] = [];
+  private readonly hooks: { match: RegExp; action: () => void }[] = [];
   private sessionExpired = false;
 
   /** What each pipeline object is (DESCRIBE TABLE EXTENDED's `Type`); a test may set one beforehand. */
@@ -75,6 +76,17 @@ export class FakeDatabricksSql implements DriverClient {
     const version = table.history.length;
     table.history.push({ version, timestamp: new Date(Date.UTC(2026, 10, 1, 1, version)), operation, operationParameters });
     return version;
+  }
+
+  /** The log no longer holds the commits before `version` (log retention): DESCRIBE HISTORY stops there. */
+  forgetHistoryBefore(name: string, version: number): void {
+    const table = this.tables.get(name)!;
+    table.history = table.history.filter((entry) => entry.version >= version);
+  }
+
+  /** Runs `action` just before the next statement that matches executes (e.g. a commit landing between two reads). */
+  beforeNext(match: RegExp, action: () => void): void {
+    this.hooks.push({ match, action });
   }
 
   failNext(match: RegExp, error: Error, times = 1): void {
@@ -117,6 +129,8 @@ export class FakeDatabricksSql implements DriverClient {
     if (this.sessionExpired) throw new Error('The session was closed or has expired');
     const params = Object.fromEntries(Object.entries(namedParameters).map(([name, p]) => [name, { type: p.type, value: p.value }]));
     this.statements.push({ sql, params });
+    const hook = this.hooks.findIndex((h) => h.match.test(sql));
+    if (hook >= 0) this.hooks.splice(hook, 1)[0]!.action();
     const fault = this.faults.find((f) => f.times > 0 && f.match.test(sql));
     if (fault) {
       fault.times -= 1;
@@ -155,9 +169,9 @@ export class FakeDatabricksSql implements DriverClient {
       return [];
     }
     if (/^(CREATE|ALTER) /.test(sql)) return [];
-    if ((m = /^DESCRIBE HISTORY (\S+)( LIMIT 1)?$/.exec(sql))) {
+    if ((m = /^DESCRIBE HISTORY (\S+)( LIMIT (\d+))?$/.exec(sql))) {
       const history = [...this.table(m[1]!).history].reverse();
-      return (m[2] ? history.slice(0, 1) : history).map((h) => ({ ...h, version: BigInt(h.version) }));
+      return (m[3] ? history.slice(0, Number(m[3])) : history).map((h) => ({ ...h, version: BigInt(h.version) }));
     }
     if ((m = /^DESCRIBE DETAIL (\S+)$/.exec(sql))) return [{ id: this.table(m[1]!).id, format: 'delta' }];
     if ((m = /^SELECT _change_type AS change_type[\s\S]*table_changes\('([^']+)', (\d+), (\d+)\)/.exec(sql))) {

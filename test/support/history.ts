@@ -67,10 +67,24 @@ export function maxActivityAttempt(history: temporal.api.history.v1.IHistory): n
 }
 
 function localActivityAttempt(event: HistoryEvent): number {
+  return localActivityMarker(event)?.attempt ?? 0;
+}
+
+/** The activity type of a local activity's marker, or undefined for any other event. */
+export function localActivityType(event: HistoryEvent): string | undefined {
+  return localActivityMarker(event)?.activity_type;
+}
+
+/** The JSON metadata core writes into each `core_local_activity` marker. */
+function localActivityMarker(event: HistoryEvent): { attempt?: number; activity_type?: string } | undefined {
   const marker = event.markerRecordedEventAttributes;
-  if (marker?.markerName !== 'core_local_activity') return 0;
+  if (marker?.markerName !== 'core_local_activity') return undefined;
   const data = marker.details?.['data']?.payloads?.[0]?.data;
-  if (!data) return 0;
-  const { attempt } = JSON.parse(Buffer.from(data).toString('utf8')) as { attempt?: number };
-  return attempt ?? 0;
+  return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { attempt?: number; activity_type?: string }) : undefined;
+}
+
+/** An event's time in epoch milliseconds. */
+export function eventTimeMs(event: HistoryEvent): number {
+  const time = event.eventTime;
+  return time ? Number(time.seconds ?? 0) * 1000 + Math.floor((time.nanos ?? 0) / 1e6) : 0;
 }

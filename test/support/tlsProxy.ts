@@ -4,6 +4,7 @@ import { connect, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:tls';
+import { connect as http2Connect, constants as http2Constants, createSecureServer, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 
 /**
  * TLS in front of a Temporal dev server (which has no TLS of its own): a real TLS terminator on
@@ -88,4 +89,95 @@ export async function startTlsProxy(target: string, certificates: Certificates, 
         for (const socket of sockets) socket.destroy();
       }),
   };
+}
+
+export interface ApiKeyProxy extends TlsProxy {
+  /** Every gRPC call that reached the proxy, in order: its method, `authorization` and `user-agent` headers. */
+  calls: { path: string; authorization: string; userAgent: string }[];
+}
+
+/**
+ * An API-key gate in front of the dev server, as Temporal Cloud checks keys: TLS, then each gRPC
+ * call's `authorization: Bearer <key>` header; a call without the right key ends with gRPC status
+ * 16 (UNAUTHENTICATED), any other is forwarded over HTTP/2 to the dev server, trailers included.
+ */
+export async function startApiKeyProxy(target: string, certificates: Certificates, apiKey: string): Promise<ApiKeyProxy> {
+  // One upstream session, opened again once the server closes it (Temporal sends GOAWAY to idle or old connections).
+  let upstream: ClientHttp2Session | undefined;
+  const session = () => {
+    if (!upstream || upstream.closed || upstream.destroyed) {
+      upstream = http2Connect(`http://${target}`);
+      upstream.on('error', () => undefined); // a call in flight fails on its own stream
+      upstream.on('goaway', () => upstream?.close());
+    }
+    return upstream;
+  };
+  const unavailable = (stream: ServerHttp2Stream) => {
+    try {
+      if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'proxy: upstream unavailable' }, { endStream: true });
+      else stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+    } catch {
+      // the caller is gone already
+    }
+  };
+  const calls: ApiKeyProxy['calls'] = [];
+  const server = createSecureServer({ key: readFileSync(certificates.serverKey), cert: readFileSync(certificates.serverCert) });
+  const sessions = new Set<{ destroy(): void }>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+  });
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    const authorization = String(headers['authorization'] ?? '');
+    calls.push({ path: String(headers[':path']), authorization, userAgent: String(headers['user-agent'] ?? '') });
+    if (authorization !== `Bearer ${apiKey}`) {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'Request unauthorized.' }, { endStream: true });
+      return;
+    }
+    let call: ClientHttp2Stream;
+    try {
+      call = session().request({ ...headers, ':scheme': 'http', ':authority': target });
+    } catch {
+      return unavailable(stream);
+    }
+    let trailers: IncomingHttpHeaders = {};
+    call.on('trailers', (received) => (trailers = received));
+    call.on('response', (responseHeaders) => {
+      if (stream.closed) return;
+      try {
+        // A trailers-only answer (an error) carries its grpc-status in the headers and ends there.
+        if (responseHeaders['grpc-status'] !== undefined) return stream.respond(responseHeaders, { endStream: true });
+        stream.respond(responseHeaders, { waitForTrailers: true });
+        stream.on('wantTrailers', () => {
+          try {
+            stream.sendTrailers(withoutPseudoHeaders(trailers));
+          } catch {
+            // the caller is gone already
+          }
+        });
+        call.pipe(stream);
+      } catch {
+        unavailable(stream);
+      }
+    });
+    call.on('error', () => unavailable(stream));
+    stream.on('close', () => call.close());
+    stream.pipe(call);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    address: `127.0.0.1:${(server.address() as { port: number }).port}`,
+    calls,
+    close: () =>
+      new Promise<void>((resolve) => {
+        upstream?.destroy();
+        server.close(() => resolve());
+        for (const session of sessions) session.destroy();
+      }),
+  };
+}
+
+function withoutPseudoHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !name.startsWith(':')));
 }

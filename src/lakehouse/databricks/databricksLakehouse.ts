@@ -288,23 +288,41 @@ export class DatabricksLakehouse implements Lakehouse {
 
   /**
    * Delta reports some breaks (CDF off, vacuumed files) as errors, but a replace, truncate or
-   * restore inside the range reads "successfully" as deletes and inserts of every row. The
-   * history (newest first) is streamed and reading stops below the range.
+   * restore inside the range reads "successfully" as deletes and inserts of every row, so the
+   * range's commits are read from the history. DESCRIBE HISTORY has no version filter, only a
+   * LIMIT from the newest commit: the limit reaches from the latest version down to the range's
+   * first, and grows by what was committed in between if the range's first was not reached. The
+   * rows (newest first) are streamed and only the range's are kept: a source far behind a busy
+   * table reads many commits newer than its range. Returns the commit timestamp of `toVersion` the
+   * history showed (null if the log no longer has it).
    */
-  /** Returns the commit timestamp of `toVersion` the history showed (null if the history no longer has it). */
   private async assertRangeIsIncremental(source: SourceConfig, range: VersionRange): Promise<string | null> {
-    let broken: { version: number; operation: string } | undefined;
-    let toVersionCommitTimestamp: string | null = null;
-    await this.runner.stream(this.sql.history(source.table), async (rows) => {
-      for (const row of rows.map((r) => historyRow.parse(r))) {
-        if (row.version < range.fromVersion) return false;
-        if (row.version === range.toVersion) toVersionCommitTimestamp = row.timestamp;
-        if (row.version <= range.toVersion && row.version > 0 && breaksIncrementalRead(row.operation, row.operationParameters ?? {})) {
-          broken = { version: row.version, operation: row.operation };
+    const [latest] = (await this.runner.query(this.sql.latestCommit(source.table))).map((r) => historyRow.parse(r));
+    let commits = Math.max(range.toVersion, latest?.version ?? range.toVersion) - range.fromVersion + 1;
+    const inRange = new Map<number, z.infer<typeof historyRow>>();
+    for (;;) {
+      let read = 0;
+      let oldest = Number.POSITIVE_INFINITY;
+      await this.runner.stream(this.sql.history(source.table, commits), async (rows) => {
+        for (const row of rows.map((r) => historyRow.parse(r))) {
+          read += 1;
+          oldest = Math.min(oldest, row.version);
+          if (row.version >= range.fromVersion && row.version <= range.toVersion) inRange.set(row.version, row);
         }
+        return oldest > range.fromVersion;
+      });
+      // Reached the range's first version, or the log holds nothing older (retention, or a re-created table).
+      if (oldest <= range.fromVersion || read < commits) break;
+      commits += oldest - range.fromVersion;
+    }
+    // With several breaks in the range, the newest counts: a replay from the version after an older one would meet it again.
+    let broken: { version: number; operation: string } | undefined;
+    for (const row of inRange.values()) {
+      if (row.version > 0 && breaksIncrementalRead(row.operation, row.operationParameters ?? {}) && row.version > (broken?.version ?? -1)) {
+        broken = { version: row.version, operation: row.operation };
       }
-      return true;
-    });
+    }
+    const toVersionCommitTimestamp = inRange.get(range.toVersion)?.timestamp ?? null;
     if (broken) {
       throw new PermanentError(
         INCREMENTAL_READ_BROKEN,
@@ -312,7 +330,7 @@ export class DatabricksLakehouse implements Lakehouse {
         `Resync the source: reload downstream from a snapshot, then replay from version ${broken.version + 1}.`,
       );
     }
-    return toVersionCommitTimestamp as string | null;
+    return toVersionCommitTimestamp;
   }
 }
 

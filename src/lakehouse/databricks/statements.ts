@@ -122,8 +122,12 @@ GROUP BY uts_id`,
     /** The newest commit only: `version`, `timestamp`, `operation`, ... (newest first). */
     latestCommit: (table: string): Statement => ({ sql: `DESCRIBE HISTORY ${quote(table)} LIMIT 1`, params: {} }),
 
-    /** All retained commits, newest first; read in chunks and stopped once past the range. */
-    history: (table: string): Statement => ({ sql: `DESCRIBE HISTORY ${quote(table)}`, params: {} }),
+    /**
+     * The newest `commits` commits, newest first. Without a LIMIT the engine reads every commit the
+     * log retains (a month of a table written every few seconds is half a million), however few
+     * rows the client then reads.
+     */
+    history: (table: string, commits: number): Statement => ({ sql: `DESCRIBE HISTORY ${quote(table)} LIMIT ${Math.max(1, Math.floor(commits))}`, params: {} }),
 
     /**
      * Columns, then a `Type` row: MANAGED, EXTERNAL, VIEW, MATERIALIZED_VIEW, ... (Unity Catalog's
