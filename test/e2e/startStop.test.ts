@@ -69,6 +69,15 @@ describe('stopping `npm start`', () => {
     await expectStoppedCleanly(d);
   });
 
+  it('by Ctrl-C during the fan-in: stops cleanly before serving and exits 130', async () => {
+    const d = await demo(['--commits', '1']);
+    await d.waitFor(/fan-in: refreshing the changed-ids view/);
+    groupSignal(d, 'SIGINT');
+    expect(await d.exited).toBe(130);
+    expect(d.output()).not.toMatch(/serving:/);
+    await expectStoppedCleanly(d);
+  });
+
   it('after a run killed outright, the next run reuses the dev server it left, says so, and stops it', async () => {
     const first = await demo(['--commits', '1']);
     await first.waitFor(/serving:/);
