@@ -8,7 +8,8 @@ import { managedTablePath, realDeltaConfig, realDeltaLakehouse, Spark, uniqueSch
 
 /*
  * Each way a source's change feed breaks, produced on real Delta and read through the adapter as
- * a capture cycle reads it (summarizeChanges checks the history, then reads the feed). Each must
+ * the captureRange activity reads it (appendRangeToRegistry checks the range's history, then
+ * appends from the feed: the range's one read of it). Each must
  * end in a permanent error with the operator's remedy, never in a transient one retried forever.
  * The engine's own messages are written to test/fixtures/real-delta-errors.json with
  * CDF_RECORD_DELTA_ERRORS=1, and test/unit/realDeltaErrors.test.ts classifies them without Spark.
@@ -28,6 +29,7 @@ describe('a broken change feed on real Delta', () => {
     spark = new Spark(config);
     lakehouse = realDeltaLakehouse(config);
     await spark.sql(`CREATE SCHEMA IF NOT EXISTS ${schema}_up`);
+    await lakehouse.ensurePipelineTables();
   });
 
   afterAll(async () => {
@@ -44,10 +46,11 @@ describe('a broken change feed on real Delta', () => {
     return { name: `t${tables}`, table, keyColumn: 'uts_id', extraColumns: [], startingVersion: 0 };
   }
 
-  /** What a capture cycle gets for the range: the counts, or the classified error. */
+  /** What captureRange gets for the range: the registry counts of its append, or the classified error. */
   async function capture(source: SourceConfig, fromVersion: number, toVersion: number) {
     try {
-      return { counts: await lakehouse.summarizeChanges(source, { fromVersion, toVersion }) };
+      const { tableId } = await lakehouse.describeSource(source);
+      return { counts: (await lakehouse.appendRangeToRegistry(source, { fromVersion, toVersion }, tableId)).counts };
     } catch (error) {
       return { error: classifyLakehouseError(error, { readsChangeFeed: true }) };
     }
@@ -183,10 +186,10 @@ describe('a broken change feed on real Delta', () => {
     await spark.sql(`INSERT OVERWRITE ${source.table} SELECT 'z', 0, 9`); // v4: full overwrite
     const result = await capture(source, 2, 4);
     expect(result.error).toBeUndefined();
-    expect(result.counts).toEqual({ insert: 3, update_preimage: 0, update_postimage: 0, delete: 5, nullKeys: 0 });
+    expect(result.counts).toEqual({ insert: 3, update_preimage: 0, update_postimage: 0, delete: 5 });
+    // Capturing the range again inserts nothing.
     const { tableId } = await lakehouse.describeSource(source);
-    await lakehouse.ensurePipelineTables();
-    await lakehouse.appendRangeToRegistry(source, { fromVersion: 2, toVersion: 4 }, tableId);
+    expect((await lakehouse.appendRangeToRegistry(source, { fromVersion: 2, toVersion: 4 }, tableId)).rowsInserted).toBe(0);
     const rows = await spark.sql(`SELECT uts_id, commit_version, change_type FROM ${config.tables.registry} WHERE source = '${source.name}' ORDER BY commit_version, uts_id`);
     expect(rows).toEqual([
       { uts_id: 'a', commit_version: 2, change_type: 'delete' },
