@@ -168,8 +168,12 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
   }
 
   await step(startSourceWorkflows(client, config));
+  // The calls that wait on the pipeline (capture updates, the fan-in's result long-poll and status
+  // queries) are cancelled by a stop: left pending, the client would retry them on a closed channel
+  // once the dev server is gone, and that retry throws outside any await.
+  const waitOnPipeline = <T>(call: () => Promise<T>) => step(client.withAbortSignal(stop.abortSignal, call));
   for (const source of config.sources) {
-    const report = await step(captureUntilCaughtUp(client, config, source.name));
+    const report = await waitOnPipeline(() => captureUntilCaughtUp(client, config, source.name));
     if (report.blocked) say(`capture ${source.name}: BLOCKED at version ${report.offsetVersion ?? 'none'}: ${report.blocked.type}: ${report.blocked.remedy}`);
     else say(`capture ${source.name}: caught up at version ${report.offsetVersion} of ${report.latestVersion}`);
   }
@@ -179,7 +183,7 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
 
   say('fan-in: refreshing the changed-ids view and dispatching batches ...');
   let lastLine = '';
-  const fanIn = await step(
+  const fanIn = await waitOnPipeline(() =>
     runFanIn(client, config, {
       onStatus: (status) => {
         const line = `fan-in ${status.runKey ?? ''}: ${status.phase}, ${status.batchesSucceeded} of ${plural(status.batches, 'batch', 'batches')} done, ${status.batchesRunning} running, ${status.batchesParked} parked`;
