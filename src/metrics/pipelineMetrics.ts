@@ -17,6 +17,11 @@ export class PipelineMetrics {
   private readonly offsetVersion = this.gauge('cdf_source_offset_version', 'The last Delta version captured.');
   private readonly latestVersion = this.gauge('cdf_source_latest_version', "The source table's latest version when it was last read.");
   private readonly headroomHours = this.gauge('cdf_source_retention_headroom_hours', "Hours before the offset's commit falls out of the table's deleted-file retention (absent when caught up).");
+  private readonly statusReadAt = this.gauge(
+    'cdf_source_status_read_timestamp_seconds',
+    "Unix time of this worker's last successful read of the source's status: when the read fails, the other gauges keep their last values and this one shows how old they are.",
+  );
+  private readonly statusReadFailures = this.counter('cdf_source_status_read_failures_total', "Reads of the source's status by this worker that failed (the gauges were left as they were).", ['source']);
   private readonly state = new Gauge({ name: 'cdf_source_state', help: '1 for the state the source is in, 0 for the others.', labelNames: ['source', 'state'], registers: [this.registry] });
   private readonly ranges = this.counter('cdf_source_ranges_captured_total', 'Version ranges captured into the registry by this worker.', ['source']);
   private readonly rows = this.counter('cdf_source_registry_rows_appended_total', 'Registry rows inserted by this worker (a re-run inserts none).', ['source']);
@@ -45,6 +50,7 @@ export class PipelineMetrics {
     for (const source of sources) {
       this.ranges.inc({ source }, 0);
       this.rows.inc({ source }, 0);
+      this.statusReadFailures.inc({ source }, 0);
     }
     for (const outcome of ['succeeded', 'failed', 'parked', 'jobFailed', 'skipped']) this.attempts.inc({ outcome }, 0);
   }
@@ -92,6 +98,12 @@ export class PipelineMetrics {
     set(this.offsetVersion, status?.offsetVersion);
     set(this.latestVersion, status?.latestVersion);
     set(this.headroomHours, status?.retentionHeadroomHours);
+    this.statusReadAt.set({ source }, Date.now() / 1000);
+  }
+
+  /** A status read that failed: the gauges stay as they were, their age shows in cdf_source_status_read_timestamp_seconds. */
+  sourceStatusUnread(source: string): void {
+    this.statusReadFailures.inc({ source });
   }
 
   private gauge(name: string, help: string): Gauge {

@@ -37,7 +37,10 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
         metrics.sourceStatus(source.name, description.status.name === 'RUNNING' ? await handle.query(sourceStatusQuery) : null);
       } catch (error) {
         if (error instanceof WorkflowNotFoundError) metrics.sourceStatus(source.name, null);
-        else logger.warn({ err: error, source: source.name }, 'metrics: the source status could not be read; its gauges keep their last values');
+        else {
+          metrics.sourceStatusUnread(source.name);
+          logger.warn({ err: error, source: source.name }, 'metrics: the source status could not be read; its gauges keep their last values');
+        }
       }
     }
   };

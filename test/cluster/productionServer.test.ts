@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -33,6 +33,7 @@ describe('the pipeline on a Temporal server backed by PostgreSQL, scraped by Pro
   let prometheus: Prometheus;
   let worker: ChildProcess;
   let config: Config;
+  let dir: string | undefined;
   let configFile: string;
   let log = '';
   const written: WrittenChange[] = [];
@@ -40,7 +41,7 @@ describe('the pipeline on a Temporal server backed by PostgreSQL, scraped by Pro
 
   beforeAll(async () => {
     const binaries = ensureClusterBinaries(say);
-    const dir = mkdtempSync(join(tmpdir(), 'cdf-cluster-'));
+    dir = mkdtempSync(join(tmpdir(), 'cdf-cluster-'));
     chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user and must reach its folder
     postgres = await startPostgres({ bin: binaries.postgresBin, dir: join(dir, 'postgres'), progress: say });
     temporal = await startTemporalServer({ server: binaries.temporalServer, sqlTool: binaries.temporalSqlTool, postgres, dir: join(dir, 'temporal'), progress: say });
@@ -74,6 +75,8 @@ describe('the pipeline on a Temporal server backed by PostgreSQL, scraped by Pro
     await prometheus?.stop();
     await temporal?.stop();
     postgres?.stop();
+    // The servers' data and logs, about 70 MB a run; CDF_KEEP_TEST_DIRS=1 keeps them to read.
+    if (dir && !process.env.CDF_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
   });
 
   it('the worker registers the search attributes the fresh namespace lacks', async () => {

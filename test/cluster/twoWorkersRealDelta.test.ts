@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,6 +49,7 @@ describe('two workers on a PostgreSQL-backed Temporal server and real Delta, one
   let emulatorUrl: string;
   const workers: { child: ChildProcess; metricsPort: number; log: string }[] = [];
   let config: Config;
+  let dir: string | undefined;
   let configFile: string;
   let spark: Spark;
   let env: NodeJS.ProcessEnv;
@@ -60,7 +61,7 @@ describe('two workers on a PostgreSQL-backed Temporal server and real Delta, one
   const emulatedRuns = async () => (await (await emulatorFetch(`${emulatorUrl}/fake/runs`)).json()) as EmulatedRun[];
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cdf-cluster2-'));
+    dir = mkdtempSync(join(tmpdir(), 'cdf-cluster2-'));
     chmodSync(dir, 0o755);
     const installation = ensureRealDelta(say, { quiet: true });
     thrift = await startThriftServer({ installation, workDir: join(dir, 'spark'), progress: say });
@@ -118,6 +119,8 @@ describe('two workers on a PostgreSQL-backed Temporal server and real Delta, one
       () => temporal?.stop(),
       () => postgres?.stop(),
       () => thrift?.stop(),
+      // The servers' data and logs, about 90 MB a run; CDF_KEEP_TEST_DIRS=1 keeps them to read.
+      () => dir && !process.env.CDF_KEEP_TEST_DIRS && rmSync(dir, { recursive: true, force: true }),
     ];
     const failures: unknown[] = [];
     for (const stop of stops) await Promise.resolve().then(stop).catch((error: unknown) => failures.push(error));

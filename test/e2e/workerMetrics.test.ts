@@ -1,9 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
+import { PipelineMetrics } from '../../src/metrics/pipelineMetrics';
+import { startMetricsServer } from '../../src/metrics/server';
 import { freePort } from '../../src/temporal/devServer';
 import type { SourceStatus } from '../../src/workflows/messages';
 import { ROOT, runCdf, runProcess, writeConfigFile } from '../support/cli';
@@ -76,6 +79,41 @@ describe('the worker\'s /metrics and /healthz', () => {
     expect(metrics.get('cdf_source_state{source="orders",state="blocked"}')).toBe(0);
     expect(metrics.get('cdf_source_registry_rows_appended_total{source="orders"}')).toBe(orders.totals.registryRowsInserted);
     expect(metrics.get('cdf_source_ranges_captured_total{source="orders"}')).toBe(orders.totals.ranges);
+  });
+
+  it('/metrics stamps each source\'s last status read, so a dashboard can tell fresh gauges from stale ones', async () => {
+    const metrics = await eventually(async () => {
+      const read = await scrape(base);
+      return read.has('cdf_source_status_read_timestamp_seconds{source="orders"}') ? read : undefined;
+    }, 15_000);
+    // Read every second here (sourceRefreshSeconds 1).
+    expect(Date.now() / 1000 - metrics.get('cdf_source_status_read_timestamp_seconds{source="orders"}')!).toBeLessThan(5);
+    expect(metrics.get('cdf_source_status_read_failures_total{source="orders"}')).toBe(0);
+  });
+
+  it('when the status cannot be read, the gauges keep their values, the read timestamp stops and the failures are counted', async () => {
+    const connection = await Connection.connect({ address: process.env.CDF_TEST_TEMPORAL_ADDRESS! });
+    const own = parseConfig({ ...config, worker: { ...config.worker, metrics: { port: await freePort(), sourceRefreshSeconds: 1 } } });
+    const metrics = new PipelineMetrics(own.sources.map((source) => source.name));
+    const server = await startMetricsServer({ config: own, metrics, coreMetricsAddress: null, client: new Client({ connection, namespace: own.temporal.namespace }), ready: () => true });
+    try {
+      const url = `http://${server.address}`;
+      const fresh = await eventually(async () => {
+        const read = await scrape(url);
+        return read.has('cdf_source_offset_version{source="orders"}') ? read : undefined;
+      }, 15_000);
+      // The connection goes away as a network or a server would: every read from now on fails.
+      await connection.close();
+      const stale = await eventually(async () => {
+        const read = await scrape(url);
+        return read.get('cdf_source_status_read_failures_total{source="orders"}')! >= 2 ? read : undefined;
+      }, 15_000);
+      expect(stale.get('cdf_source_status_read_timestamp_seconds{source="orders"}')).toBe(fresh.get('cdf_source_status_read_timestamp_seconds{source="orders"}'));
+      expect(stale.get('cdf_source_offset_version{source="orders"}')).toBe(fresh.get('cdf_source_offset_version{source="orders"}'));
+      expect(stale.get('cdf_source_state{source="orders",state="capturing"}')).toBe(1);
+    } finally {
+      await server.close();
+    }
   });
 
   it('/metrics counts the fan-in\'s ids, batches and launches as its summary does', async () => {
