@@ -91,9 +91,12 @@ class Resources {
     // A demo write stops at its next commit (it watches the abort signal); a count ends by itself.
     if (this.lakehouseCalls.size) await attempt('waiting for the statements in flight', () => Promise.allSettled([...this.lakehouseCalls]));
     if (this.lakehouse) await attempt('closing the lakehouse', () => this.lakehouse!.close());
-    if (this.connection) await attempt('closing the client connection', () => this.connection!.close());
     if (this.nativeConnection) await attempt('closing the worker connection', () => this.nativeConnection!.close());
     if (this.devServer && this.ownsDevServer) await attempt('stopping the dev server', () => this.devServer!.stop());
+    // Closed last: a client request that a stop could not cancel (one already between two retries)
+    // is retried on a timer, and a retry on a closed connection throws outside any await. While
+    // the connection is open it just fails again; the process exits right after this.
+    if (this.connection) await attempt('closing the client connection', () => this.connection!.close());
   }
 }
 
@@ -168,12 +171,9 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
   }
 
   await step(startSourceWorkflows(client, config));
-  // The calls that wait on the pipeline (capture updates, the fan-in's result long-poll and status
-  // queries) are cancelled by a stop: left pending, the client would retry them on a closed channel
-  // once the dev server is gone, and that retry throws outside any await.
-  const waitOnPipeline = <T>(call: () => Promise<T>) => step(client.withAbortSignal(stop.abortSignal, call));
   for (const source of config.sources) {
-    const report = await waitOnPipeline(() => captureUntilCaughtUp(client, config, source.name));
+    // A stop cancels the calls that wait on the pipeline (see Resources.closeAll for what it cannot).
+    const report = await step(captureUntilCaughtUp(client, config, source.name, { signal: stop.abortSignal }));
     if (report.blocked) say(`capture ${source.name}: BLOCKED at version ${report.offsetVersion ?? 'none'}: ${report.blocked.type}: ${report.blocked.remedy}`);
     else say(`capture ${source.name}: caught up at version ${report.offsetVersion} of ${report.latestVersion}`);
   }
@@ -183,8 +183,9 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
 
   say('fan-in: refreshing the changed-ids view and dispatching batches ...');
   let lastLine = '';
-  const fanIn = await waitOnPipeline(() =>
+  const fanIn = await step(
     runFanIn(client, config, {
+      signal: stop.abortSignal,
       onStatus: (status) => {
         const line = `fan-in ${status.runKey ?? ''}: ${status.phase}, ${status.batchesSucceeded} of ${plural(status.batches, 'batch', 'batches')} done, ${status.batchesRunning} running, ${status.batchesParked} parked`;
         if (line !== lastLine) say((lastLine = line));

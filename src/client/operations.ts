@@ -27,14 +27,40 @@ export async function startSourceWorkflows(client: Client, config: Config): Prom
 }
 
 /**
- * Asks a source to capture now, repeatedly, until its offset reaches the latest version it saw
- * (a long backlog can take several cycles) or it reports itself blocked.
+ * `call` with its requests cancelled when `signal` aborts. A stop must not leave a request pending:
+ * the client retries one that fails once the server is gone, on a timer, outside any await, and on
+ * a closed connection that retry throws. The client cancels on the abort event only, so no request
+ * is started once the signal has aborted. Each call gets a signal of its own: the client adds a
+ * listener per request and never removes it, which on a long-lived signal (a run's stop signal,
+ * a status query every second) would pile up.
  */
-export async function captureUntilCaughtUp(client: Client, config: Config, source: string, onCycle: (report: CycleReport) => void = () => undefined): Promise<CycleReport> {
+async function cancellable<T>(client: Client, signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
+  if (!signal) return call();
+  if (signal.aborted) throw new Error('stopped before the request was sent');
+  const own = new AbortController();
+  const abort = () => own.abort();
+  signal.addEventListener('abort', abort, { once: true });
+  try {
+    return await client.withAbortSignal(own.signal, call);
+  } finally {
+    signal.removeEventListener('abort', abort);
+  }
+}
+
+/**
+ * Asks a source to capture now, repeatedly, until its offset reaches the latest version it saw
+ * (a long backlog can take several cycles) or it reports itself blocked. `signal` cancels it.
+ */
+export async function captureUntilCaughtUp(
+  client: Client,
+  config: Config,
+  source: string,
+  options: { onCycle?: (report: CycleReport) => void; signal?: AbortSignal } = {},
+): Promise<CycleReport> {
   const handle = client.workflow.getHandle(sourceWorkflowId(config, source));
   for (;;) {
-    const report = await handle.executeUpdate(captureNowUpdate, { args: [{}] });
-    onCycle(report);
+    const report = await cancellable(client, options.signal, () => handle.executeUpdate(captureNowUpdate, { args: [{}] }));
+    options.onCycle?.(report);
     if (report.blocked || report.latestVersion === null || report.offsetVersion === report.latestVersion) return report;
   }
 }
@@ -70,21 +96,23 @@ export async function startOrJoinFanIn(client: Client, config: Config): Promise<
 
 /**
  * Runs one fan-in to completion (or joins the running one) and returns its summary; `onStatus`
- * sees its progress every second, `onStart` whether it was started or joined.
+ * sees its progress every second, `onStart` whether it was started or joined. `signal` stops the
+ * waiting (the fan-in itself goes on).
  */
 export async function runFanIn(
   client: Client,
   config: Config,
-  options: { onStatus?: (status: FanInStatus) => void; onStart?: (start: FanInStart) => void } = {},
+  options: { onStatus?: (status: FanInStatus) => void; onStart?: (start: FanInStart) => void; signal?: AbortSignal } = {},
 ): Promise<FanInSummary> {
-  const start = await startOrJoinFanIn(client, config);
+  const { signal, onStatus } = options;
+  const start = await cancellable(client, signal, () => startOrJoinFanIn(client, config));
   options.onStart?.(start);
-  const onStatus = options.onStatus;
   let finished = false;
   // A query in flight when the result arrives is dropped: its status would be printed after the result.
-  const ticker = onStatus && setInterval(() => void start.handle.query(fanInStatusQuery).then((status) => finished || onStatus(status), () => undefined), 1000);
+  const query = () => void cancellable(client, signal, () => start.handle.query(fanInStatusQuery)).then((status) => finished || onStatus!(status), () => undefined);
+  const ticker = onStatus && setInterval(query, 1000);
   try {
-    return (await start.handle.result()) as FanInSummary;
+    return (await cancellable(client, signal, () => start.handle.result())) as FanInSummary;
   } finally {
     finished = true;
     if (ticker) clearInterval(ticker);

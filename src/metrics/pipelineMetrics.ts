@@ -19,7 +19,7 @@ export class PipelineMetrics {
   private readonly headroomHours = this.gauge('cdf_source_retention_headroom_hours', "Hours before the offset's commit falls out of the table's deleted-file retention (absent when caught up).");
   private readonly statusReadAt = this.gauge(
     'cdf_source_status_read_timestamp_seconds',
-    "Unix time of this worker's last successful read of the source's status: when the read fails, the other gauges keep their last values and this one shows how old they are.",
+    "Unix time of this worker's last successful read of the source's status (its start until one succeeds): when reads fail, the other gauges keep their last values and this one shows how old they are.",
   );
   private readonly statusReadFailures = this.counter('cdf_source_status_read_failures_total', "Reads of the source's status by this worker that failed (the gauges were left as they were).", ['source']);
   private readonly state = new Gauge({ name: 'cdf_source_state', help: '1 for the state the source is in, 0 for the others.', labelNames: ['source', 'state'], registers: [this.registry] });
@@ -51,6 +51,8 @@ export class PipelineMetrics {
       this.ranges.inc({ source }, 0);
       this.rows.inc({ source }, 0);
       this.statusReadFailures.inc({ source }, 0);
+      // A worker that never reads a status (credentials refused from the start) ages from its start, so an alert on the age fires for it too.
+      this.statusReadAt.set({ source }, Date.now() / 1000);
     }
     for (const outcome of ['succeeded', 'failed', 'parked', 'jobFailed', 'skipped']) this.attempts.inc({ outcome }, 0);
   }

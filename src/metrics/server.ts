@@ -44,8 +44,11 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       }
     }
   };
-  let refreshing = refresh();
-  const timer = setInterval(() => void (refreshing = refreshing.then(refresh)), config.worker.metrics.sourceRefreshSeconds * 1000);
+  // One refresh at a time: while the server is unreachable a read can take longer than the interval, and refreshes must not queue up behind it.
+  let refreshing: Promise<void> | null = null;
+  const tick = () => void (refreshing ??= refresh().finally(() => (refreshing = null)));
+  tick();
+  const timer = setInterval(tick, config.worker.metrics.sourceRefreshSeconds * 1000);
 
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
@@ -73,7 +76,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     address: `${config.worker.metrics.host}:${bound.port}`,
     close: async () => {
       clearInterval(timer);
-      await refreshing.catch(() => undefined);
+      await refreshing?.catch(() => undefined);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

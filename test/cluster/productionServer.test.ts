@@ -71,12 +71,15 @@ describe('the pipeline on a Temporal server backed by PostgreSQL, scraped by Pro
   }, 900_000);
 
   afterAll(async () => {
-    if (worker) await stopChild(worker, 'SIGTERM');
-    await prometheus?.stop();
-    await temporal?.stop();
-    postgres?.stop();
-    // The servers' data and logs, about 70 MB a run; CDF_KEEP_TEST_DIRS=1 keeps them to read.
-    if (dir && !process.env.CDF_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
+    try {
+      if (worker) await stopChild(worker, 'SIGTERM');
+      await prometheus?.stop();
+      await temporal?.stop();
+      postgres?.stop();
+    } finally {
+      // The servers' data and logs, about 70 MB a run; CDF_KEEP_TEST_DIRS=1 keeps them to read.
+      if (dir && !process.env.CDF_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the worker registers the search attributes the fresh namespace lacks', async () => {

@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { captureUntilCaughtUp, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
+import { getEventListeners } from 'node:events';
+import { captureUntilCaughtUp, fanInWorkflowId, runFanIn, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import { captureNowUpdate, pauseSignal, replayFromVersionSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery } from '../../src/workflows/messages';
 import { CdfLastVersion, CdfSource, CdfState } from '../../src/workflows/searchAttributes';
 import { currentDetails, startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
@@ -114,6 +115,66 @@ describe('operating a source workflow', () => {
     expect(lagging.retentionHeadroomHours).toBeGreaterThan(1.8);
     expect(lagging.retentionHeadroomHours).toBeLessThan(2.1);
     expect(lagging.retentionAtRisk).toBe(true);
+  });
+
+  describe('waiting on a source or a fan-in with a stop signal', () => {
+    // A source whose workflow no worker runs: an update to it waits until cancelled.
+    const ghost = () => t.client.workflow.getHandle(sourceWorkflowId(t.config, 'ghost'));
+    beforeAll(async () => {
+      await t.client.workflow.start('sourceIngest', { workflowId: sourceWorkflowId(t.config, 'ghost'), taskQueue: `${t.config.temporal.taskQueue}-no-worker`, args: [{ source: 'ghost' }] });
+    });
+    afterAll(async () => {
+      await ghost().terminate('test done');
+    });
+
+    it('a capture wait is cancelled as soon as its signal aborts, not left waiting on the server', async () => {
+      const stop = new AbortController();
+      const waiting = captureUntilCaughtUp(t.client, t.config, 'ghost', { signal: stop.signal }).then(
+        () => 'answered',
+        (error: Error) => error,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const abortedAt = Date.now();
+      stop.abort();
+      const outcome = await waiting;
+      expect(outcome).toBeInstanceOf(Error);
+      expect((outcome as Error).message).toMatch(/cancel/i);
+      expect(Date.now() - abortedAt).toBeLessThan(1000);
+    });
+
+    it('leaves no listener on its signal once its requests have ended (a run\'s stop signal outlives thousands)', async () => {
+      const stop = new AbortController();
+      for (let i = 0; i < 12; i++) await captureUntilCaughtUp(t.client, t.config, 'orders', { signal: stop.signal });
+      expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
+    });
+
+    it('a fan-in wait, status queries included, is cancelled as soon as its signal aborts', async () => {
+      // A fan-in on a task queue no worker polls: its result and status never come.
+      const config = { ...t.config, temporal: { ...t.config.temporal, workflowIdPrefix: `${t.config.temporal.workflowIdPrefix}-ghost`, taskQueue: `${t.config.temporal.taskQueue}-no-worker` } };
+      const stop = new AbortController();
+      const waiting = runFanIn(t.client, config, { signal: stop.signal, onStatus: () => undefined }).then(
+        () => 'answered',
+        (error: Error) => error,
+      );
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 1500)); // a status query is in flight too
+        const abortedAt = Date.now();
+        stop.abort();
+        const outcome = await waiting;
+        expect(outcome).toBeInstanceOf(Error);
+        // The client wraps the gRPC status: "Failed to get Workflow execution history", caused by "1 CANCELLED: ...".
+        expect(`${(outcome as Error).message} / ${((outcome as Error).cause as Error | undefined)?.message}`).toMatch(/CANCELLED/);
+        expect(Date.now() - abortedAt).toBeLessThan(1000);
+      } finally {
+        await t.client.workflow.getHandle(fanInWorkflowId(config)).terminate('test done');
+      }
+    });
+
+    it('sends no request once its signal has aborted', async () => {
+      const stop = new AbortController();
+      stop.abort();
+      await expect(captureUntilCaughtUp(t.client, t.config, 'ghost', { signal: stop.signal })).rejects.toThrow('stopped before the request was sent');
+    });
   });
 
   it('tells a caller that a source it names does not exist', async () => {
