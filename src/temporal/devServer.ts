@@ -43,17 +43,20 @@ export interface DevServer {
 }
 
 /**
- * Starts `temporal server start-dev` and resolves once its frontend answers. A port picked here
- * can be taken before the server binds it (the server's own internal services listen on ephemeral
- * ports too): a server that exits at start-up on a port it was not given is started again on
- * another one, at most three times.
+ * Starts `temporal server start-dev` and resolves once its frontend answers. A port can be taken
+ * before the server binds it, even a port it was given: the server's own internal services listen
+ * on ephemeral ports first, and one of them may land on its UI port (seen in CI: "bind: address
+ * already in use" on the UI port). A server that exits at start-up is started again a second
+ * later, at most three times in all (on another port when it was given none); a port another
+ * program keeps fails all three.
  */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startDevServerOnce(options);
     } catch (error) {
-      if (!(error instanceof DevServerExitedAtStart) || options.port || attempt >= 3) throw error;
+      if (!(error instanceof DevServerExitedAtStart) || attempt >= 3 || options.signal?.aborted) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }
 }
