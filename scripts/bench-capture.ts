@@ -106,7 +106,7 @@ async function captureDirect(lakehouse: LocalLakehouse, config: Config): Promise
   const offset = await lakehouse.readOffset(source.name);
   for (const range of planRanges(offset ? offset.lastVersion + 1 : 0, described.latestVersion, config.capture.maxVersionsPerRange)) {
     const appended = await lakehouse.appendRangeToRegistry(source, range, described.tableId);
-    await lakehouse.mergeOffset({ source: source.name, table: source.table, tableId: described.tableId, version: range.toVersion, commitTimestamp: appended.toVersionCommitTimestamp });
+    await lakehouse.mergeOffset({ source: source.name, table: source.table, tableId: described.tableId, version: range.toVersion, commitTimestamp: appended.toVersionCommitTimestamp, replayGeneration: offset?.replayGeneration ?? 0 });
   }
 }
 

@@ -24,6 +24,8 @@ export interface SourceCycleStart {
   nextVersion: number;
   offsetVersion: number | null;
   offsetCommitTimestamp: string | null;
+  /** The offset's replay generation, which the cycle's captures write their offsets under. */
+  replayGeneration: number;
   deletedFileRetentionHours: number;
   /** Read from the worker's config on every cycle, so a config change applies without a restart. */
   maxVersionsPerRange: number;
@@ -48,6 +50,7 @@ export interface CaughtUp {
   tableId: string;
   commitTimestamp: string | null;
   deletedFileRetentionHours: number;
+  replayGeneration: number;
 }
 
 export interface RangeCaptured {
@@ -57,8 +60,14 @@ export interface RangeCaptured {
   /** The offset after the MERGE (the stored one, if another writer had moved it further). */
   lastVersion: number;
   advanced: boolean;
-  /** How long the two writes took: the workflow runs the next range as a local activity when this one was quick. */
-  durationMs?: number;
+}
+
+/** What a rewind did: the offset's new generation, and whether a redispatch marker was written. */
+export interface OffsetRewound {
+  lastVersion: number;
+  tableId: string;
+  replayGeneration: number;
+  redispatchMarked: boolean;
 }
 
 /** These activities read the source's change feed (table_changes): a missing file there is a vacuumed range. */
@@ -66,10 +75,20 @@ const FEED_READ = { readsChangeFeed: true };
 
 /** Activities of the capture stage: one source, one pinned version range at a time. */
 export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
+  /**
+   * A source missing from this worker's config is retried, not a permanent error: during a rolling
+   * deploy a new source's first activity can land on a worker that still runs the old config, and
+   * the next attempt lands on another. It shows as `retrying` with the remedy meanwhile and, as an
+   * error nothing recognises, blocks after capture.blockUnknownErrorsAfterAttempts.
+   */
   const sourceNamed = (name: string): SourceConfig => {
     const source = config.sources.find((s) => s.name === name);
     if (!source) {
-      throw ApplicationFailure.nonRetryable(`source "${name}" is not in the worker's config: add it to sources or stop this workflow`, 'UnknownSource');
+      throw ApplicationFailure.create({
+        type: 'UnknownSource',
+        message: `source "${name}" is not in this worker's config (${config.sources.length} sources): add it to sources on every worker, or remove it (cdf sources apply)`,
+        details: [{ recognised: false, remedy: `Deploy the config that names "${name}" to every worker, or remove the source with cdf sources apply; then signal pollNow.` }],
+      });
     }
     return source;
   };
@@ -104,6 +123,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
               nextVersion: caughtUp.version + 1,
               offsetVersion: caughtUp.version,
               offsetCommitTimestamp: caughtUp.commitTimestamp,
+              replayGeneration: caughtUp.replayGeneration,
               deletedFileRetentionHours: caughtUp.deletedFileRetentionHours,
               ...cycleSettings(),
             };
@@ -126,6 +146,7 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
           nextVersion: offset ? offset.lastVersion + 1 : source.startingVersion,
           offsetVersion: offset?.lastVersion ?? null,
           offsetCommitTimestamp: offset?.lastCommitTimestamp ?? null,
+          replayGeneration: offset?.replayGeneration ?? 0,
           deletedFileRetentionHours: description.deletedFileRetentionHours,
           ...cycleSettings(),
         };
@@ -135,43 +156,18 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
     /**
      * One pinned range, in one round trip: the registry append (the one read of the range's
      * change feed, which also yields the counts and `toVersion`'s commit timestamp), then the
-     * offset MERGE. Each write is idempotent, so a retry after a crash between them (or after a
-     * lost answer) appends nothing and moves the offset once.
+     * offset MERGE under the cycle's replay generation. Each write is idempotent, so a retry
+     * after a crash between them (or after a lost answer) appends nothing and moves the offset
+     * once; an attempt that outlives a replay's rewind moves nothing.
      */
-    async captureRange({ source, tableId, fromVersion, toVersion }: RangeRef & { tableId: string }): Promise<RangeCaptured> {
+    async captureRange({ source, tableId, fromVersion, toVersion, replayGeneration }: RangeRef & { tableId: string; replayGeneration: number }): Promise<RangeCaptured> {
       const sourceConfig = sourceNamed(source);
       return classified(async () => {
-        const started = performance.now();
         const appended = await lakehouse.appendRangeToRegistry(sourceConfig, { fromVersion, toVersion }, tableId);
         const offset = await retryWriteConflicts(() =>
-          lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version: toVersion, commitTimestamp: appended.toVersionCommitTimestamp }),
+          lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version: toVersion, commitTimestamp: appended.toVersionCommitTimestamp, replayGeneration }),
         );
-        return {
-          rowsInserted: appended.rowsInserted,
-          counts: appended.counts,
-          lastVersion: offset.lastVersion,
-          advanced: offset.advanced,
-          durationMs: Math.round(performance.now() - started),
-        };
-      }, FEED_READ);
-    },
-
-    /** Before captureRange (histories still running it): CDF read of one pinned range, counts per change type. */
-    async readChangeSummary({ source, ...range }: RangeRef): Promise<ChangeCounts> {
-      const sourceConfig = sourceNamed(source);
-      return classified(() => lakehouse.summarizeChanges(sourceConfig, range), FEED_READ);
-    },
-
-    /**
-     * Before captureRange: idempotent registry append of one pinned range, under the table id the
-     * cycle read. (An activity scheduled before the id was passed reads the table's current id.)
-     */
-    async appendToRegistry({ source, tableId, fromVersion, toVersion }: RangeRef & { tableId?: string }): Promise<{ rowsInserted: number }> {
-      const sourceConfig = sourceNamed(source);
-      return classified(async () => {
-        const id = tableId ?? (await lakehouse.describeSource(sourceConfig)).tableId;
-        const { rowsInserted } = await lakehouse.appendRangeToRegistry(sourceConfig, { fromVersion, toVersion }, id);
-        return { rowsInserted };
+        return { rowsInserted: appended.rowsInserted, counts: appended.counts, lastVersion: offset.lastVersion, advanced: offset.advanced };
       }, FEED_READ);
     },
 
@@ -180,15 +176,15 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
      * current id. The registry stays deduplicated, so the re-read adds only what was missing; with
      * `redispatch`, the dispatch watermark goes back too and the ids are dispatched again.
      */
-    async rewindOffset({ source, fromVersion, redispatch }: SourceRef & { fromVersion: number; redispatch?: boolean }): Promise<{ lastVersion: number; tableId: string }> {
+    async rewindOffset({ source, fromVersion, redispatch }: SourceRef & { fromVersion: number; redispatch?: boolean }): Promise<OffsetRewound> {
       const sourceConfig = sourceNamed(source);
       return classified(async () => {
         const { tableId, latestVersion } = await lakehouse.describeSource(sourceConfig);
         if (fromVersion > latestVersion) {
           throw ApplicationFailure.nonRetryable(`fromVersion ${fromVersion} is past the latest version ${latestVersion} of ${sourceConfig.table}: pick a version from 0 to ${latestVersion}`, 'InvalidReplay');
         }
-        await lakehouse.rewindOffset({ source, table: sourceConfig.table, tableId, version: fromVersion - 1, redispatch: redispatch === true });
-        return { lastVersion: fromVersion - 1, tableId };
+        const rewound = await lakehouse.rewindOffset({ source, table: sourceConfig.table, tableId, version: fromVersion - 1, redispatch: redispatch === true });
+        return { lastVersion: fromVersion - 1, tableId, ...rewound };
       });
     },
 
@@ -206,12 +202,6 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
         signalArgs: [{ source, offsetVersion, waitAfterLastChangeSeconds, minSecondsBetweenRuns }],
         staticSummary: 'Starts a fan-in shortly after sources capture changes',
       });
-    },
-
-    /** Before captureRange: monotonic offset MERGE after the range is in the registry (its commit timestamp left unknown; the next captureRange records one). */
-    async commitOffset({ source, version, tableId }: SourceRef & { version: number; tableId: string }): Promise<{ lastVersion: number; advanced: boolean }> {
-      const sourceConfig = sourceNamed(source);
-      return classified(() => lakehouse.mergeOffset({ source, table: sourceConfig.table, tableId, version, commitTimestamp: null }), FEED_READ);
     },
   };
 }

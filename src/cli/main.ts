@@ -19,7 +19,7 @@ import { connectClient, TemporalConnectionError } from '../temporal/connection';
 import { ensureSearchAttributes, SearchAttributesMissingError } from '../temporal/searchAttributes';
 import { applySourcePlan, formatSourcePlan, isEmptySourcePlan, planSources, type RemovedAction } from '../sources/plan';
 import { formatPlan, isEmptyPlan, planSchedules } from '../schedules/plan';
-import { pauseSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery, type SourceStatus } from '../workflows/messages';
+import { pauseSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery, type ReplayAccepted, type SourceStatus } from '../workflows/messages';
 
 /** The operation could not be done; the message names what and the fix. Exit code 1. */
 export class OperationFailedError extends Error {
@@ -116,13 +116,7 @@ function buildProgram(output: Output): Command {
           throw asNotRunning(error, workflowId, source);
         }
       });
-      const dispatch = options.redispatch ? 'the next fan-in dispatches every id changed from it again' : 'the next fan-in dispatches what was not dispatched yet';
-      // A paused source accepts the replay at once and applies it on resume; a running one has applied it when the update returns.
-      const { paused } = accepted;
-      const text = paused
-        ? `${source}: replay from version ${accepted.fromVersion} accepted (offset ${accepted.previousOffset ?? 'none'}), but the source is paused (${paused.reason}): it is applied when you resume it (\`cdf resume ${source}\`); ${dispatch}`
-        : `${source}: replay from version ${accepted.fromVersion} applied (offset was ${accepted.previousOffset ?? 'none'}); capture from version ${accepted.fromVersion} runs now; ${dispatch}`;
-      print(command, { source, workflowId, redispatch: Boolean(options.redispatch), fromVersion: accepted.fromVersion, previousOffset: accepted.previousOffset, applied: !paused }, text);
+      print(command, { source, workflowId, ...replayOutcome(accepted), applied: !accepted.queued }, replayText(source, accepted));
     });
 
   program
@@ -430,4 +424,32 @@ if (require.main === module) {
   void runCli(process.argv).then((code) => {
     process.exitCode = code;
   });
+}
+
+/** What the replay command reports, as JSON. */
+function replayOutcome(accepted: ReplayAccepted & { paused: SourceStatus['paused'] }) {
+  const { fromVersion, requestedFromVersion, redispatch, redispatchMarked, requestsMerged, previousOffset } = accepted;
+  return { fromVersion, requestedFromVersion, redispatch, redispatchMarked, requestsMerged, previousOffset };
+}
+
+/**
+ * What the replay command says: the replay that was applied (merged with requests that arrived
+ * before it ran, if any), and what the next fan-in dispatches, as it is, not as asked.
+ */
+function replayText(source: string, accepted: ReplayAccepted & { paused: SourceStatus['paused'] }): string {
+  const merged =
+    accepted.requestsMerged > 1
+      ? ` (merged with ${accepted.requestsMerged - 1} other request${accepted.requestsMerged > 2 ? 's' : ''} that arrived before it ran; you asked for version ${accepted.requestedFromVersion})`
+      : '';
+  const dispatch = !accepted.redispatch
+    ? 'the next fan-in dispatches what was not dispatched yet'
+    : accepted.queued
+      ? 'the ids changed from it on are dispatched again if any of them had been'
+      : accepted.redispatchMarked
+        ? 'the next fan-in dispatches every id changed from it on again'
+        : 'nothing from that version on had been dispatched yet, so nothing is dispatched twice: the next fan-in dispatches it once';
+  if (accepted.queued) {
+    return `${source}: replay from version ${accepted.fromVersion}${merged} accepted (offset ${accepted.previousOffset ?? 'none'}), but the source is paused (${accepted.paused?.reason ?? 'paused'}): it is applied when you resume it (\`cdf resume ${source}\`); ${dispatch}`;
+  }
+  return `${source}: replay from version ${accepted.fromVersion}${merged} applied (offset was ${accepted.previousOffset ?? 'none'}); capture from version ${accepted.fromVersion} runs now; ${dispatch}`;
 }

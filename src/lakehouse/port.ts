@@ -25,15 +25,21 @@ export interface Lakehouse {
    * neither the counts nor the offset read the feed again.
    */
   appendRangeToRegistry(source: SourceConfig, range: VersionRange, tableId: string): Promise<RegistryAppend>;
-  /** Moves the offset forward to `version` (never back) and records the table id and that version's commit timestamp. */
-  mergeOffset(offset: OffsetUpdate & { commitTimestamp: string | null }): Promise<{ lastVersion: number; advanced: boolean }>;
+  /**
+   * Moves the offset forward to `version` (never back) and records the table id and that
+   * version's commit timestamp, only while the offset is still at `replayGeneration`: a capture
+   * that began before a replay rewound the offset (a timed-out attempt whose statement still
+   * runs) cannot push it forward again, nor bring an old table id back.
+   */
+  mergeOffset(offset: OffsetUpdate & { commitTimestamp: string | null; replayGeneration: number }): Promise<{ lastVersion: number; advanced: boolean }>;
   /**
    * The one way an offset moves back: an operator's replay. Sets it to `version` (-1 = nothing
    * captured) with the table's current id, which also accepts a replaced table after a resync.
    * With `redispatch`, the dispatch watermark of (source, table id) moves back to `version` too,
-   * so every id changed after it is dispatched again.
+   * so every id changed after it is dispatched again, when anything after it was dispatched or
+   * opened for dispatch (`redispatchMarked`). Starts the offset's next replay generation.
    */
-  rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<void>;
+  rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<{ replayGeneration: number; redispatchMarked: boolean }>;
 
   /** Rebuilds the changed-ids view (`GROUP BY source, uts_id` over the registry). */
   refreshChangedIds(): Promise<{ rows: number }>;
@@ -114,6 +120,8 @@ export interface SourceOffset {
   tableId: string;
   lastVersion: number;
   lastCommitTimestamp: string | null;
+  /** Replays applied to this offset so far: each rewind starts a new generation, and only a capture of the current one moves the offset. */
+  replayGeneration: number;
 }
 
 export interface OffsetUpdate {

@@ -65,11 +65,6 @@ export class PipelineMetrics {
       this.ranges.inc({ source: input.source });
       this.rows.inc({ source: input.source }, captured.rowsInserted);
       for (const [changeType, count] of Object.entries(captured.counts)) this.changes.inc({ source: input.source, change_type: changeType }, count);
-    } else if (activityType === 'appendToRegistry' && input.source && this.sources.includes(input.source)) {
-      this.ranges.inc({ source: input.source });
-      this.rows.inc({ source: input.source }, (result as { rowsInserted: number }).rowsInserted);
-    } else if (activityType === 'readChangeSummary' && input.source && this.sources.includes(input.source)) {
-      for (const [changeType, count] of Object.entries(result as Record<string, number>)) if (changeType !== 'nullKeys') this.changes.inc({ source: input.source, change_type: changeType }, count);
     } else if (activityType === 'snapshotBatches') {
       const snapshot = result as { changedIds: number; batchCount: number };
       this.idsSnapshotted.inc(snapshot.changedIds);

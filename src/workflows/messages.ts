@@ -52,9 +52,25 @@ export interface ReplayRequest {
   reason?: string;
 }
 
+/**
+ * The replay that was applied for a request. Requests that arrive before the rewind runs are
+ * merged into one (the smallest `fromVersion`, `redispatch` if any asked for it), so the version
+ * applied may be smaller than the one asked for.
+ */
 export interface ReplayAccepted {
+  /** The version the offset was rewound to capture again from (the merged request's). */
   fromVersion: number;
+  /** The version this request asked for. */
+  requestedFromVersion: number;
+  /** Whether the applied replay re-dispatches (this request's or a merged one's). */
+  redispatch: boolean;
+  /** false with `redispatch`: nothing from that version on had been dispatched or opened for dispatch yet, so there was nothing to dispatch again. */
+  redispatchMarked: boolean;
+  /** Requests merged into the applied one, this one included (1: it was alone). */
+  requestsMerged: number;
   previousOffset: number | null;
+  /** True when the source is paused: the replay is queued and applied on resume; the other fields say what is queued so far. */
+  queued: boolean;
 }
 
 export interface PauseRequest {
@@ -71,8 +87,8 @@ export interface RejectedRequest {
 export interface SourceStatus {
   source: string;
   paused: { reason: string; since: string } | null;
-  /** A replay accepted but not applied yet (it runs before the next cycle). */
-  pendingReplay: ReplayRequest | null;
+  /** A replay accepted but not applied yet (it runs before the next cycle); requests arriving meanwhile are merged into it. */
+  pendingReplay: (ReplayRequest & { requestsMerged: number }) | null;
   /** The last signal payload that was refused (signals cannot reject their sender). */
   lastRejected: RejectedRequest | null;
   offsetVersion: number | null;

@@ -4,9 +4,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  patched,
   proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -14,7 +12,7 @@ import {
   type RetryPolicy,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CaughtUp, RangeCaptured } from '../activities/capture';
+import type { CaughtUp } from '../activities/capture';
 import type { ChangeCounts } from '../lakehouse/port';
 import {
   captureNowUpdate,
@@ -29,6 +27,7 @@ import {
   type CycleReport,
   type EmptyRequest,
   type RejectedRequest,
+  type ReplayAccepted,
   type ReplayRequest,
   type SourceStatus,
 } from './messages';
@@ -41,66 +40,26 @@ import { activityFailureCause, ATTEMPTS_PER_BURST, CycleInterrupted, DEFAULT_BLO
 /** Until the first cycle reads worker.heartbeatTimeoutSeconds from the worker's config. */
 const DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 20;
 const DEFAULT_ACTIVITY_TIMEOUT_SECONDS = 600;
-/** A local activity holds its workflow task: describing a source takes seconds at most, never the capture's ten minutes. */
-const LOCAL_ACTIVITY_TIMEOUT_SECONDS = 60;
-/**
- * A range runs as a local activity when the source's previous range took less than this: the
- * small, frequent commits of a busy table then cost no activity task (about 40 ms of dispatch and
- * an extra workflow task on a dev server), while a range after a slow one keeps a regular
- * activity, its heartbeats and its own line in the UI.
- */
-const LOCAL_CAPTURE_BELOW_MS = 1000;
-/**
- * Local activities in a row share one workflow task, and a signal (a pause, a replay) or a query
- * waits for the task to end: after this much capture time in a row, the next range is a regular
- * activity, which ends the task, so an operator is heard within about a second.
- */
-const LOCAL_CAPTURE_CHAIN_MS = 1000;
+/** Outcomes of applied replays kept for the update callers still waiting on them. */
+const REPLAY_OUTCOMES_KEPT = 20;
 
 /**
- * The capture activities, with the heartbeat timeout the worker's config gave in the last cycle:
- * an activity on a worker that died is retried after that long, not after its start-to-close.
+ * Every call is a regular activity, none a local one. A local activity holds its workflow task
+ * open while it runs; on a busy worker (50 sources committing at once, one DuckDB) the SDK then
+ * has to heartbeat that task, and the load scenario saw those tasks time out (and the core log
+ * "Trying to send a new WFT for a run which already has one!"). A regular activity ends the task
+ * at once, so a workflow task here is only ever workflow code, and a signal, a query or a pause
+ * is heard while a capture runs.
  */
 function captureActivities(state: Pick<SourceState, 'heartbeatTimeoutSeconds' | 'activityTimeoutSeconds'>, bursts = false) {
   return proxyActivities<Activities>({
     startToCloseTimeout: `${state.activityTimeoutSeconds} seconds`,
+    // An activity on a worker that died is retried after this long, not after its start-to-close.
     heartbeatTimeout: `${state.heartbeatTimeoutSeconds} seconds`,
-    // In bursts, the workflow sees each failed burst and shows it (visibleRetries.ts); before, Temporal retried unseen.
+    // In bursts, the workflow sees each failed burst and shows it (visibleRetries.ts).
     retry: captureRetry(bursts),
   });
 }
-
-/**
- * The short calls of every poll (describe the source; signal the fan-in trigger) as local
- * activities: they run inside the workflow task on the worker that holds the workflow, so an idle
- * poll is one workflow task (timer fired, a marker, the next timer) instead of an activity task
- * and two more workflow tasks, and a capture reaches the trigger without a trip through the
- * matching service.
- */
-function pollActivities(state: Pick<SourceState, 'activityTimeoutSeconds'>, bursts = false) {
-  return proxyLocalActivities<Activities>({
-    startToCloseTimeout: `${Math.min(state.activityTimeoutSeconds, LOCAL_ACTIVITY_TIMEOUT_SECONDS)} seconds`,
-    retry: captureRetry(bursts),
-    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
-  });
-}
-
-/** A quick range's capture, in the workflow task: a worker that dies mid-range fails the task, and the retry runs the range again (both writes are idempotent). */
-function quickCaptureActivities(state: Pick<SourceState, 'activityTimeoutSeconds'>, bursts: boolean) {
-  return proxyLocalActivities<Activities>({
-    startToCloseTimeout: `${state.activityTimeoutSeconds} seconds`,
-    retry: captureRetry(bursts),
-    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
-  });
-}
-
-/**
- * A local activity's retry waits for its backoff inside the workflow task unless the backoff
- * exceeds this (the SDK's default is a minute): a pause, a replay or a status query would then wait
- * out every backoff. Below every backoff of captureRetry, so each retry waits on a server timer
- * and the task ends in between.
- */
-const LOCAL_RETRY_THRESHOLD = '100 milliseconds';
 
 function captureRetry(bursts: boolean): RetryPolicy {
   const policy: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' };
@@ -113,6 +72,21 @@ export interface SourceIngestInput {
   carried?: CarriedState;
 }
 
+/** A pending replay: the merge of every request received since the last rewind. */
+type PendingReplay = ReplayRequest & { requestsMerged: number; firstTicket: number; lastTicket: number };
+
+/** What an applied (or refused) replay did, for the update callers whose tickets it covered. */
+interface ReplayOutcome {
+  firstTicket: number;
+  lastTicket: number;
+  fromVersion: number;
+  redispatch: boolean;
+  redispatchMarked: boolean;
+  requestsMerged: number;
+  previousOffset: number | null;
+  refusal: string | null;
+}
+
 interface CarriedState {
   cyclesCompleted: number;
   totals: SourceStatus['totals'];
@@ -123,40 +97,41 @@ interface CarriedState {
   pollIntervalSeconds: number;
   continuedAsNewTimes: number;
   pollRequested: boolean;
-  paused?: SourceStatus['paused'];
-  pendingReplay?: ReplayRequest | null;
-  lastRejected?: RejectedRequest | null;
-  latestCommitTimestamp?: string | null;
-  offsetCommitTimestamp?: string | null;
-  published?: { state: string; version: number };
-  notifyFanIn?: boolean;
+  paused: SourceStatus['paused'];
+  pendingReplay: PendingReplay | null;
+  /** Replay requests received in the workflow's whole life; each request's ticket is its number. */
+  replayTickets: number;
+  lastRejected: RejectedRequest | null;
+  latestCommitTimestamp: string | null;
+  offsetCommitTimestamp: string | null;
+  published: { state: string; version: number };
+  notifyFanIn: boolean;
   /** The offset the fan-in trigger was last told about; a source notifies whenever its offset is past it. */
-  notifiedOffset?: number | null;
-  deletedFileRetentionHours?: number | null;
+  notifiedOffset: number | null;
+  deletedFileRetentionHours: number | null;
   /** The table id the last cycle read. */
-  tableId?: string | null;
-  /** How long the last range's capture took (null: unknown, or captured by the three activities of older histories). */
-  lastCaptureMs?: number | null;
-  heartbeatTimeoutSeconds?: number;
-  activityTimeoutSeconds?: number;
-  retrying?: RetryingState | null;
-  blockUnknownErrorsAfterAttempts?: number;
+  tableId: string | null;
+  /** The offset's replay generation: a capture writes its offset only while no replay has rewound it since the capture began. */
+  replayGeneration: number;
+  heartbeatTimeoutSeconds: number;
+  activityTimeoutSeconds: number;
+  retrying: RetryingState | null;
+  blockUnknownErrorsAfterAttempts: number;
 }
 
-interface SourceState extends Required<CarriedState> {
+interface SourceState extends CarriedState {
   source: string;
   cycleInProgress: boolean;
-  /** Replays applied (or refused by the rewind) in this run, whether one is being applied, and why the last one was refused. */
-  replaysApplied: number;
   replayInProgress: boolean;
-  lastReplayRefusal: string | null;
+  /** Outcomes of the last replays, by ticket range; not carried (a continue-as-new waits for every update handler first). */
+  replayOutcomes: ReplayOutcome[];
 }
 
 /**
  * One long-lived workflow per source table. Each cycle: read the latest version, cut the gap
- * into pinned ranges, and for each range read the change counts, append to the registry and
- * MERGE the offset. Then wait for the poll interval or a signal. A permanent CDF error blocks the
- * source (visible in `status`) instead of failing the workflow; nothing advances while blocked.
+ * into pinned ranges, and capture each range (registry append, then offset MERGE) in one
+ * activity. Then wait for the poll interval or a signal. A permanent CDF error blocks the source
+ * (visible in `status`) instead of failing the workflow; nothing advances while blocked.
  */
 export async function sourceIngest(input: SourceIngestInput): Promise<void> {
   const state = restoreState(input);
@@ -164,15 +139,11 @@ export async function sourceIngest(input: SourceIngestInput): Promise<void> {
   showDetails(state);
   for (;;) {
     // A paused source (also one that just continued as new) captures nothing and applies no replay until resume.
-    if (state.paused && patched('paused-source-waits-before-cycle-v1')) await condition(() => !state.paused);
+    if (state.paused) await condition(() => !state.paused);
     if (state.pendingReplay) await applyReplay(state);
     await runCycle(state);
     publishState(state);
-    if (shouldNotifyFanIn(state)) {
-      const notify = patched('poll-calls-as-local-activities-v1') ? pollActivities(state).notifyFanIn : captureActivities(state).notifyFanIn;
-      await notify({ source: state.source, offsetVersion: state.offsetVersion ?? -1 });
-      state.notifiedOffset = state.offsetVersion;
-    }
+    if (shouldNotifyFanIn(state)) await notifyFanIn(state);
     if (await readyToContinueAsNew(state)) {
       return continueAsNew<typeof sourceIngest>({ source: state.source, carried: carry(state) });
     }
@@ -195,44 +166,30 @@ async function runCycle(state: SourceState): Promise<void> {
     registryRowsInserted: 0,
     blocked: null,
   };
-  // Each capture step runs through withVisibleRetries; histories from before it keep Temporal's unseen retries.
-  const visible = patched('visible-capture-retries-v1');
   const interrupted = () => state.paused !== null || state.pendingReplay !== null;
-  const step = <T>(call: () => Promise<T>): Promise<T> => (visible ? withVisibleRetries(state, interrupted, () => publishState(state), call) : call());
+  const step = <T>(call: () => Promise<T>): Promise<T> => withVisibleRetries(state, interrupted, () => publishState(state), call);
   try {
-    const cycle = patched('poll-calls-as-local-activities-v1')
-      ? await step(() => pollActivities(state, visible).describeSource({ source: state.source, caughtUp: caughtUp(state) }))
-      : await step(() => captureActivities(state, visible).describeSource({ source: state.source }));
+    const cycle = await step(() => captureActivities(state, true).describeSource({ source: state.source, caughtUp: caughtUp(state) }));
     state.tableId = cycle.tableId;
     state.latestVersion = report.latestVersion = cycle.latestVersion;
     state.latestCommitTimestamp = cycle.latestCommitTimestamp;
     state.offsetVersion = cycle.offsetVersion;
     state.offsetCommitTimestamp = cycle.offsetCommitTimestamp;
+    state.replayGeneration = cycle.replayGeneration;
     state.pollIntervalSeconds = cycle.pollIntervalSeconds;
     state.notifyFanIn = cycle.notifyFanIn;
     state.deletedFileRetentionHours = cycle.deletedFileRetentionHours;
-    state.heartbeatTimeoutSeconds = cycle.heartbeatTimeoutSeconds ?? state.heartbeatTimeoutSeconds;
-    state.activityTimeoutSeconds = cycle.activityTimeoutSeconds ?? state.activityTimeoutSeconds;
-    state.blockUnknownErrorsAfterAttempts = cycle.blockUnknownErrorsAfterAttempts ?? state.blockUnknownErrorsAfterAttempts;
-    const capture = captureActivities(state, visible);
-    const oneActivityPerRange = patched('one-activity-per-range-v1');
-    let quickChainMs = 0;
+    state.heartbeatTimeoutSeconds = cycle.heartbeatTimeoutSeconds;
+    state.activityTimeoutSeconds = cycle.activityTimeoutSeconds;
+    state.blockUnknownErrorsAfterAttempts = cycle.blockUnknownErrorsAfterAttempts;
+    const capture = captureActivities(state, true);
     for (const range of planRanges(cycle.nextVersion, cycle.latestVersion, cycle.maxVersionsPerRange)) {
       // Pause takes effect between ranges: the range in flight finishes, the next waits for resume.
-      if (state.paused && patched('pause-between-ranges-v1')) break;
+      if (state.paused) break;
       // Summaries make the UI's timeline read like the data flow: which stage, which versions.
-      const versions = `${state.source} v${range.fromVersion}–${range.toVersion}`;
-      const args = { source: state.source, ...range, tableId: cycle.tableId };
-      const summary = `capture ${versions} → registry, offset`;
-      const quick =
-        state.lastCaptureMs !== null && state.lastCaptureMs < LOCAL_CAPTURE_BELOW_MS && quickChainMs < LOCAL_CAPTURE_CHAIN_MS && patched('quick-ranges-as-local-activities-v1');
-      const captured = !oneActivityPerRange
-        ? await capturedInThreeActivities(capture, step, versions, args)
-        : quick
-          ? await step(() => quickCaptureActivities(state, visible).captureRange.executeWithOptions({ summary }, [args]))
-          : await step(() => capture.captureRange.executeWithOptions({ summary }, [args]));
-      state.lastCaptureMs = captured.durationMs ?? null;
-      quickChainMs = quick ? quickChainMs + (captured.durationMs ?? 0) : 0;
+      const summary = `capture ${state.source} v${range.fromVersion}–${range.toVersion} → registry, offset`;
+      const args = { source: state.source, ...range, tableId: cycle.tableId, replayGeneration: state.replayGeneration };
+      const captured = await step(() => capture.captureRange.executeWithOptions({ summary }, [args]));
       state.offsetVersion = report.offsetVersion = captured.lastVersion;
       state.offsetCommitTimestamp = captured.lastVersion === cycle.latestVersion ? cycle.latestCommitTimestamp : state.offsetCommitTimestamp;
       addCounts(report.changes, captured.counts);
@@ -253,25 +210,11 @@ async function runCycle(state: SourceState): Promise<void> {
   endCycle(state, report, startedAt);
 }
 
-/** Histories from before captureRange: the CDF read, the registry append and the offset MERGE, one activity each. */
-async function capturedInThreeActivities(
-  capture: ReturnType<typeof captureActivities>,
-  step: <T>(call: () => Promise<T>) => Promise<T>,
-  versions: string,
-  args: { source: string; fromVersion: number; toVersion: number; tableId: string },
-): Promise<RangeCaptured> {
-  const { tableId, ...range } = args;
-  const counts = await step(() => capture.readChangeSummary.executeWithOptions({ summary: `CDF read ${versions}` }, [range]));
-  const appended = await step(() => capture.appendToRegistry.executeWithOptions({ summary: `registry append ${versions}` }, [args]));
-  const offset = await step(() => capture.commitOffset.executeWithOptions({ summary: `offset → ${args.toVersion}` }, [{ source: args.source, version: args.toVersion, tableId }]));
-  return { rowsInserted: appended.rowsInserted, counts, ...offset };
-}
-
 /** What an idle poll needs to know to read nothing but the latest version; undefined unless everything was captured. */
 function caughtUp(state: SourceState): CaughtUp | undefined {
-  const { offsetVersion, latestVersion, latestCommitTimestamp, tableId, deletedFileRetentionHours } = state;
+  const { offsetVersion, latestVersion, latestCommitTimestamp, tableId, deletedFileRetentionHours, replayGeneration } = state;
   if (offsetVersion === null || offsetVersion !== latestVersion || !latestCommitTimestamp || !tableId || deletedFileRetentionHours === null || state.blocked) return undefined;
-  return { version: offsetVersion, latestCommitTimestamp, tableId, commitTimestamp: state.offsetCommitTimestamp, deletedFileRetentionHours };
+  return { version: offsetVersion, latestCommitTimestamp, tableId, commitTimestamp: state.offsetCommitTimestamp, deletedFileRetentionHours, replayGeneration };
 }
 
 function endCycle(state: SourceState, report: CycleReport, startedAt: number): void {
@@ -287,12 +230,15 @@ function endCycle(state: SourceState, report: CycleReport, startedAt: number): v
 /**
  * The trigger is told whenever the offset is past what it was last told, not only when this
  * attempt inserted rows: an append retried after a crash inserts nothing, yet its changes still
- * wait for a fan-in. (Histories from before this rule keep the old one.)
+ * wait for a fan-in.
  */
 function shouldNotifyFanIn(state: SourceState): boolean {
-  if (!state.notifyFanIn) return false;
-  if (patched('notify-when-offset-ahead-v1')) return state.offsetVersion !== null && state.offsetVersion > (state.notifiedOffset ?? -1);
-  return Boolean(state.lastCycle?.registryRowsInserted) && patched('notify-fan-in-v1');
+  return state.notifyFanIn && state.offsetVersion !== null && state.offsetVersion > (state.notifiedOffset ?? -1);
+}
+
+async function notifyFanIn(state: SourceState): Promise<void> {
+  await captureActivities(state).notifyFanIn({ source: state.source, offsetVersion: state.offsetVersion ?? -1 });
+  state.notifiedOffset = state.offsetVersion;
 }
 
 /**
@@ -305,30 +251,92 @@ async function waitForNextCycle(state: SourceState): Promise<void> {
   else await condition(woken, state.pollIntervalSeconds * 1000);
 }
 
+/**
+ * Takes a replay request: merged into the one waiting, if any (the smallest version, and
+ * redispatch if either asked for it), so no request is dropped; returns the request's ticket.
+ */
+function acceptReplay(state: SourceState, request: ReplayRequest): number {
+  const ticket = ++state.replayTickets;
+  const waiting = state.pendingReplay;
+  state.pendingReplay = waiting
+    ? {
+        fromVersion: Math.min(waiting.fromVersion, request.fromVersion),
+        ...(waiting.redispatch || request.redispatch ? { redispatch: true } : {}),
+        ...(waiting.reason || request.reason ? { reason: [waiting.reason, request.reason].filter(Boolean).join('; ').slice(0, 500) } : {}),
+        requestsMerged: waiting.requestsMerged + 1,
+        firstTicket: waiting.firstTicket,
+        lastTicket: ticket,
+      }
+    : { ...request, requestsMerged: 1, firstTicket: ticket, lastTicket: ticket };
+  showDetails(state);
+  return ticket;
+}
+
 /** The one way the offset moves back; the registry stays deduplicated, so nothing is dispatched twice. */
 async function applyReplay(state: SourceState): Promise<void> {
   const request = state.pendingReplay!;
   state.pendingReplay = null;
   state.replayInProgress = true;
+  const outcome: ReplayOutcome = {
+    firstTicket: request.firstTicket,
+    lastTicket: request.lastTicket,
+    fromVersion: request.fromVersion,
+    redispatch: request.redispatch === true,
+    redispatchMarked: false,
+    requestsMerged: request.requestsMerged,
+    previousOffset: state.offsetVersion,
+    refusal: null,
+  };
   try {
     const rewound = await captureActivities(state).rewindOffset({ source: state.source, fromVersion: request.fromVersion, redispatch: request.redispatch === true });
     state.offsetVersion = rewound.lastVersion;
+    state.replayGeneration = rewound.replayGeneration;
+    outcome.redispatchMarked = rewound.redispatchMarked;
     state.offsetCommitTimestamp = null;
     state.blocked = null;
-    state.lastReplayRefusal = null;
     // A replay refused earlier is settled by this one; status shows refusals still waiting for an answer.
     if (state.lastRejected?.handler === 'replayFromVersion') state.lastRejected = null;
     // What is captured again must reach a fan-in again, even up to a version the trigger saw before.
     state.notifiedOffset = null;
   } catch (error) {
     if (!(error instanceof ActivityFailure)) throw error;
-    state.lastReplayRefusal = error.cause?.message ?? error.message;
-    state.lastRejected = { handler: 'replayFromVersion', request, reason: state.lastReplayRefusal, at: new Date(Date.now()).toISOString() };
+    outcome.refusal = error.cause?.message ?? error.message;
+    state.lastRejected = { handler: 'replayFromVersion', request: withoutTickets(request), reason: outcome.refusal, at: new Date(Date.now()).toISOString() };
   } finally {
-    state.replaysApplied += 1;
+    state.replayOutcomes = [...state.replayOutcomes, outcome].slice(-REPLAY_OUTCOMES_KEPT);
     state.replayInProgress = false;
     showDetails(state);
   }
+}
+
+/** The update's answer once the replay holding its ticket was applied; throws the rewind's refusal. */
+async function replayAnswer(state: SourceState, request: ReplayRequest): Promise<ReplayAccepted> {
+  const previousOffset = state.offsetVersion;
+  const ticket = acceptReplay(state, request);
+  // Paused: the replay waits for resume; the caller is told what is queued, not kept waiting for an operator.
+  if (state.paused) {
+    const queued = state.pendingReplay!;
+    return { fromVersion: queued.fromVersion, requestedFromVersion: request.fromVersion, redispatch: queued.redispatch === true, redispatchMarked: false, requestsMerged: queued.requestsMerged, previousOffset, queued: true };
+  }
+  // The version is checked against the table's live latest version by the rewind itself (the one
+  // this workflow last saw may be stale, e.g. while the source is blocked).
+  const covering = () => state.replayOutcomes.find((o) => o.firstTicket <= ticket && ticket <= o.lastTicket);
+  await condition(() => covering() !== undefined);
+  const outcome = covering()!;
+  if (outcome.refusal) throw ApplicationFailure.nonRetryable(outcome.refusal, 'InvalidReplay');
+  return {
+    fromVersion: outcome.fromVersion,
+    requestedFromVersion: request.fromVersion,
+    redispatch: outcome.redispatch,
+    redispatchMarked: outcome.redispatchMarked,
+    requestsMerged: outcome.requestsMerged,
+    previousOffset: outcome.previousOffset,
+    queued: false,
+  };
+}
+
+function withoutTickets({ firstTicket: _first, lastTicket: _last, ...request }: PendingReplay): ReplayRequest & { requestsMerged: number } {
+  return request;
 }
 
 /** The search attributes (for the UI's list) and the current details (for the workflow's page). */
@@ -339,7 +347,6 @@ function publishState(state: SourceState): void {
 
 /** CdfState and CdfLastVersion, so the UI's list can be filtered by them; only sent when they change. */
 function publishSearchAttributes(state: SourceState): void {
-  if (!patched('search-attributes-v1')) return;
   const published = sourceState(state);
   const version = state.offsetVersion ?? -1;
   if (published === state.published.state && version === state.published.version) return;
@@ -369,84 +376,56 @@ async function readyToContinueAsNew(state: SourceState): Promise<boolean> {
 
 function registerHandlers(state: SourceState): void {
   setHandler(sourceStatusQuery, () => status(state), { description: 'Offset, latest version, lag, last cycle, the blocked reason and remedy, and a step being retried (error and attempts) of this source.' });
-  setHandler(
-    pollNowSignal,
-    () => {
-      state.pollRequested = true;
-    },
-    { description: 'Start the next capture cycle now. Input: {}' },
-  );
-  setHandler(
-    replayFromVersionSignal,
-    (request) => {
-      try {
-        state.pendingReplay = validateReplayRequest(request);
-      } catch (error) {
-        state.lastRejected = { handler: 'replayFromVersion', request: recordableRequest(request), reason: (error as Error).message, at: new Date(Date.now()).toISOString() };
-      }
-      showDetails(state);
-    },
-    {
-      description:
-        'Capture again from a Delta version: rewinds the offset. Every change captured is dispatched once; with "redispatch": true the ids changed from that version on are dispatched again. Input: {"fromVersion": 12, "redispatch": false, "reason": "…"}',
-    },
-  );
-  setHandler(
-    replayFromVersionUpdate,
-    async (request) => {
-      const previousOffset = state.offsetVersion;
-      state.pendingReplay = validateReplayRequest(request);
-      showDetails(state);
-      // The version is checked against the table's live latest version by the rewind itself (the
-      // one this workflow last saw may be stale, e.g. while the source is blocked); the caller
-      // waits for that answer, unless the source is paused and the replay waits for resume.
-      if (state.paused || !patched('replay-update-waits-for-rewind-v1')) return { fromVersion: request.fromVersion, previousOffset };
-      // A rewind already running was asked for before this request: wait for the one after it.
-      const ticket = state.replaysApplied + (state.replayInProgress ? 2 : 1);
-      await condition(() => state.replaysApplied >= ticket);
-      if (state.lastReplayRefusal) throw ApplicationFailure.nonRetryable(state.lastReplayRefusal, 'InvalidReplay');
-      return { fromVersion: request.fromVersion, previousOffset };
-    },
-    {
-      validator: (request) => void validateReplayRequest(request),
-      description:
-        'Like the replayFromVersion signal, but waits until the offset is rewound and fails with the reason if the version is refused. Input: {"fromVersion": 12, "redispatch": false, "reason": "…"}',
-    },
-  );
-  setHandler(
-    pauseSignal,
-    (request) => {
-      // Pausing a paused source updates the reason; it has been paused since the first pause.
-      state.paused = { reason: typeof request?.reason === 'string' ? request.reason.slice(0, 500) : 'paused by an operator', since: state.paused?.since ?? new Date(Date.now()).toISOString() };
-      publishState(state);
-    },
-    { description: 'Stop capturing after the current range until resume. Input: {"reason": "…"}' },
-  );
-  setHandler(
-    resumeSignal,
-    () => {
-      state.paused = null;
-      state.pollRequested = true;
-      publishState(state);
-    },
-    { description: 'Resume capturing and run a cycle now. Input: {}' },
-  );
-  setHandler(
-    captureNowUpdate,
-    async () => {
-      // A cycle already running may have read the latest version before the caller's commit.
-      const target = state.cyclesCompleted + (state.cycleInProgress ? 2 : 1);
-      state.pollRequested = true;
-      await condition(() => state.cyclesCompleted >= target);
-      return state.lastCycle!;
-    },
-    {
-      validator: (_request: EmptyRequest) => {
-        if (state.paused) throw ApplicationFailure.create({ message: `source ${state.source} is paused (${state.paused.reason}): send resume first`, type: 'SourcePaused', nonRetryable: true });
-      },
-      description: 'Run a capture cycle now and return its report (ranges, counts, offset). Input: {}',
-    },
-  );
+  setHandler(pollNowSignal, () => void (state.pollRequested = true), { description: 'Start the next capture cycle now. Input: {}' });
+  setHandler(replayFromVersionSignal, (request) => receiveReplaySignal(state, request), {
+    description:
+      'Capture again from a Delta version: rewinds the offset. Every change captured is dispatched once; with "redispatch": true the ids changed from that version on are dispatched again. Requests that arrive before the rewind runs are merged (smallest version; redispatch if any asked). Input: {"fromVersion": 12, "redispatch": false, "reason": "…"}',
+  });
+  setHandler(replayFromVersionUpdate, (request) => replayAnswer(state, request), {
+    validator: (request) => void validateReplayRequest(request),
+    description:
+      'Like the replayFromVersion signal, but waits until the offset is rewound, answers with the replay applied (merged with other requests, if any arrived before it ran) and fails with the reason if the version is refused. Input: {"fromVersion": 12, "redispatch": false, "reason": "…"}',
+  });
+  setHandler(pauseSignal, (request) => pause(state, request?.reason), { description: 'Stop capturing after the current range until resume. Input: {"reason": "…"}' });
+  setHandler(resumeSignal, () => resume(state), { description: 'Resume capturing and run a cycle now. Input: {}' });
+  setHandler(captureNowUpdate, () => captureNow(state), {
+    validator: (_request: EmptyRequest) => refuseWhilePaused(state),
+    description: 'Run a capture cycle now and return its report (ranges, counts, offset). Input: {}',
+  });
+}
+
+/** A signal cannot refuse its sender: a bad payload is recorded in status.lastRejected and changes nothing. */
+function receiveReplaySignal(state: SourceState, request: unknown): void {
+  try {
+    acceptReplay(state, validateReplayRequest(request));
+  } catch (error) {
+    state.lastRejected = { handler: 'replayFromVersion', request: recordableRequest(request), reason: (error as Error).message, at: new Date(Date.now()).toISOString() };
+    showDetails(state);
+  }
+}
+
+/** Pausing a paused source updates the reason; it has been paused since the first pause. */
+function pause(state: SourceState, reason: unknown): void {
+  state.paused = { reason: typeof reason === 'string' ? reason.slice(0, 500) : 'paused by an operator', since: state.paused?.since ?? new Date(Date.now()).toISOString() };
+  publishState(state);
+}
+
+function resume(state: SourceState): void {
+  state.paused = null;
+  state.pollRequested = true;
+  publishState(state);
+}
+
+/** Waits for a cycle that started after the request: one already running may have read the latest version before the caller's commit. */
+async function captureNow(state: SourceState): Promise<CycleReport> {
+  const target = state.cyclesCompleted + (state.cycleInProgress ? 2 : 1);
+  state.pollRequested = true;
+  await condition(() => state.cyclesCompleted >= target);
+  return state.lastCycle!;
+}
+
+function refuseWhilePaused(state: SourceState): void {
+  if (state.paused) throw ApplicationFailure.create({ message: `source ${state.source} is paused (${state.paused.reason}): send resume first`, type: 'SourcePaused', nonRetryable: true });
 }
 
 function asBlocked(error: unknown): BlockedState | null {
@@ -475,7 +454,7 @@ function status(state: SourceState): SourceStatus {
     retentionHeadroomHours: headroom === null ? null : Math.round(headroom * 100) / 100,
     retentionAtRisk: headroom !== null && state.deletedFileRetentionHours !== null && headroom < state.deletedFileRetentionHours / 4,
     paused: state.paused,
-    pendingReplay: state.pendingReplay,
+    pendingReplay: state.pendingReplay && withoutTickets(state.pendingReplay),
     lastRejected: state.lastRejected,
     lagSeconds,
     offsetVersion: state.offsetVersion,
@@ -501,10 +480,9 @@ function restoreState(input: SourceIngestInput): SourceState {
     pollIntervalSeconds: 30,
     continuedAsNewTimes: 0,
     pollRequested: false,
-  };
-  return {
     paused: null,
     pendingReplay: null,
+    replayTickets: 0,
     lastRejected: null,
     latestCommitTimestamp: null,
     offsetCommitTimestamp: null,
@@ -513,22 +491,17 @@ function restoreState(input: SourceIngestInput): SourceState {
     notifiedOffset: null,
     deletedFileRetentionHours: null,
     tableId: null,
-    lastCaptureMs: null,
+    replayGeneration: 0,
     heartbeatTimeoutSeconds: DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
     activityTimeoutSeconds: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,
     retrying: null,
     blockUnknownErrorsAfterAttempts: DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS,
-    ...carried,
-    source: input.source,
-    cycleInProgress: false,
-    replaysApplied: 0,
-    replayInProgress: false,
-    lastReplayRefusal: null,
   };
+  return { ...carried, source: input.source, cycleInProgress: false, replayInProgress: false, replayOutcomes: [] };
 }
 
 function carry(state: SourceState): CarriedState {
-  const { source: _source, cycleInProgress: _cycle, replaysApplied: _applied, replayInProgress: _replaying, lastReplayRefusal: _refusal, ...carried } = state;
+  const { source: _source, cycleInProgress: _cycle, replayInProgress: _replaying, replayOutcomes: _outcomes, ...carried } = state;
   return { ...carried, continuedAsNewTimes: carried.continuedAsNewTimes + 1 };
 }
 

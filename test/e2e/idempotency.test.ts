@@ -44,7 +44,8 @@ describe('re-running captured ranges and a finished fan-in', () => {
     for (const source of t.config.sources) {
       const { latestVersion } = await t.lakehouse.engine.describe(source.table);
       for (let version = 0; version <= latestVersion; version++) {
-        const range = { source: source.name, fromVersion: version, toVersion: version, tableId: (await t.lakehouse.readOffset(source.name))!.tableId };
+        const { tableId, replayGeneration } = (await t.lakehouse.readOffset(source.name))!;
+        const range = { source: source.name, fromVersion: version, toVersion: version, tableId, replayGeneration };
         expect(await env.run(activities.captureRange, range)).toMatchObject({ rowsInserted: 0, lastVersion: latestVersion, advanced: false });
       }
     }

@@ -7,9 +7,9 @@ import { startWorkerOn, terminateWorkflows, testConfig, type TestPipeline } from
 import { writeRandomTraffic } from '../support/traffic';
 
 /**
- * A source with nothing new does the least work per poll: one workflow task (the timer fires, the
- * describe runs as a local activity, the next timer starts), no activity task, and one lakehouse
- * read (the latest commit). The first new version brings the full describe and a capture again.
+ * A source with nothing new does the least work per poll: the timer, one describe activity that
+ * reads one thing of the lakehouse (the latest commit), the next timer; no local activity holds a
+ * workflow task open. The first new version brings the full describe and a capture again.
  */
 describe('an idle source', () => {
   let t: TestPipeline<Lakehouse>;
@@ -51,16 +51,16 @@ describe('an idle source', () => {
     expect([called('describeSource'), called('readOffset'), called('appendRangeToRegistry'), called('mergeOffset')]).toEqual([0, 0, 0, 0]);
   });
 
-  it('adds one workflow task per poll to the history, with no activity task', async () => {
+  it('adds one activity and two short workflow tasks per poll to the history, and no local activity', async () => {
     const events = (await handle().fetchHistory()).events ?? [];
     const fired = events.map((event, index) => (event.timerFiredEventAttributes ? index : -1)).filter((index) => index >= 0);
     expect(fired.length).toBeGreaterThanOrEqual(3);
-    // Between the last two polls: the timer fired, one workflow task (scheduled, started, completed), a marker, the next timer.
+    // Between the last two polls: the timer fired, a workflow task, the describe activity, a workflow task, the next timer.
     const poll = events.slice(fired.at(-2)! + 1, fired.at(-1)! + 1);
-    expect(poll.filter((event) => event.workflowTaskCompletedEventAttributes)).toHaveLength(1);
-    expect(poll.filter((event) => event.activityTaskScheduledEventAttributes)).toHaveLength(0);
-    expect(poll.filter((event) => event.markerRecordedEventAttributes)).toHaveLength(1);
-    expect(poll.length).toBeLessThanOrEqual(7);
+    expect(poll.filter((event) => event.activityTaskScheduledEventAttributes).map((event) => event.activityTaskScheduledEventAttributes!.activityType!.name)).toEqual(['describeSource']);
+    expect(poll.filter((event) => event.workflowTaskCompletedEventAttributes)).toHaveLength(2);
+    expect(poll.filter((event) => event.markerRecordedEventAttributes)).toHaveLength(0);
+    expect(poll.length).toBeLessThanOrEqual(11);
   });
 
   it('captures the next commit with a full describe', async () => {

@@ -76,8 +76,8 @@ describe('the Databricks adapter on real Delta', () => {
 
   it('moves the offset forward only', async () => {
     const { tableId } = await lakehouse.describeSource(source);
-    await expect(lakehouse.mergeOffset({ source: 'orders', table: upstream, tableId, version: 3, commitTimestamp: '2026-01-02T03:04:05.678Z' })).resolves.toEqual({ lastVersion: 3, advanced: true });
-    await expect(lakehouse.mergeOffset({ source: 'orders', table: upstream, tableId, version: 2, commitTimestamp: null })).resolves.toEqual({ lastVersion: 3, advanced: false });
+    await expect(lakehouse.mergeOffset({ source: 'orders', table: upstream, tableId, version: 3, commitTimestamp: '2026-01-02T03:04:05.678Z', replayGeneration: 0 })).resolves.toEqual({ lastVersion: 3, advanced: true });
+    await expect(lakehouse.mergeOffset({ source: 'orders', table: upstream, tableId, version: 2, commitTimestamp: null, replayGeneration: 0 })).resolves.toEqual({ lastVersion: 3, advanced: false });
     await expect(lakehouse.readOffset('orders')).resolves.toMatchObject({ source: 'orders', tableId, lastVersion: 3, lastCommitTimestamp: '2026-01-02T03:04:05.678Z' });
   });
 

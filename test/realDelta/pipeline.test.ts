@@ -91,9 +91,9 @@ describe('the pipeline end to end on real Delta', () => {
     const env = new MockActivityEnvironment();
     for (const source of sources) {
       const latestVersion = await spark.latestVersion(source.table);
-      const tableId = (await t.lakehouse.readOffset(source.name))!.tableId;
+      const { tableId, replayGeneration } = (await t.lakehouse.readOffset(source.name))!;
       for (let version = 1; version <= latestVersion; version++) {
-        expect(await env.run(activities.captureRange, { source: source.name, fromVersion: version, toVersion: version, tableId })).toMatchObject({ rowsInserted: 0, lastVersion: latestVersion, advanced: false });
+        expect(await env.run(activities.captureRange, { source: source.name, fromVersion: version, toVersion: version, tableId, replayGeneration })).toMatchObject({ rowsInserted: 0, lastVersion: latestVersion, advanced: false });
       }
     }
     expect(await counts()).toEqual(before);

@@ -57,7 +57,7 @@ export class FakeDatabricksSql implements DriverClient {
   readonly objectTypes = new Map<string, string>();
   private readonly tables = new Map<string, FakeTable>();
   private readonly captured = new Map<string, Set<number>>();
-  private readonly offsets = new Map<string, { table: string; tableId: string; version: bigint }>();
+  private readonly offsets = new Map<string, { table: string; tableId: string; version: bigint; generation: number }>();
   private view = new Map<string, number>();
   private readonly runs: { runKey: string; windows: Map<string, { after: number; through: number }>; status: 'open' | 'committed' }[] = [];
   private readonly batches = new Map<string, { ids: number; batches: number; batchSize: number }>();
@@ -195,14 +195,20 @@ export class FakeDatabricksSql implements DriverClient {
     }
     if (/^SELECT source, table_id, last_version/.test(sql)) {
       const offset = this.offsets.get(String(value('source')));
-      return offset ? [{ source: value('source'), table_id: offset.tableId, last_version: offset.version, last_commit_timestamp: '2026-11-01T01:00:00.000Z' }] : [];
+      return offset ? [{ source: value('source'), table_id: offset.tableId, last_version: offset.version, last_commit_timestamp: '2026-11-01T01:00:00.000Z', replay_generation: BigInt(offset.generation) }] : [];
     }
     if (/^MERGE INTO `cdf`\.`source_offsets`/.test(sql)) {
       const source = String(value('source'));
       const current = this.offsets.get(source);
       const version = value('version') as bigint;
-      if (current && current.version >= version) return [dml(0)];
-      this.offsets.set(source, { table: String(value('sourceTable')), tableId: String(value('tableId')), version });
+      const next = { table: String(value('sourceTable')), tableId: String(value('tableId')), version };
+      // The rewind sets the offset and starts the next replay generation; a capture's MERGE moves it forward within its generation only.
+      if (/replay_generation = offsets\.replay_generation \+ 1/.test(sql)) {
+        this.offsets.set(source, { ...next, generation: (current?.generation ?? 0) + 1 });
+        return [dml(1)];
+      }
+      if (current && (current.version >= version || BigInt(current.generation) !== value('replayGeneration'))) return [dml(0)];
+      this.offsets.set(source, { ...next, generation: current?.generation ?? 0 });
       return [dml(1)];
     }
     if (/^REFRESH MATERIALIZED VIEW/.test(sql)) {

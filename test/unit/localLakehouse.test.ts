@@ -145,7 +145,7 @@ describe('LocalLakehouse offsets', () => {
     const lakehouse = await openPipeline();
     for (let i = 1; i <= 5; i++) await commit(lakehouse, { insert: [`u${i}`] });
     const { tableId } = await lakehouse.describeSource(orders);
-    const offset = (version: number) => ({ source: orders.name, table: orders.table, tableId, version, commitTimestamp: null });
+    const offset = (version: number) => ({ source: orders.name, table: orders.table, tableId, version, commitTimestamp: null, replayGeneration: 0 });
 
     expect(await lakehouse.mergeOffset(offset(5))).toEqual({ lastVersion: 5, advanced: true });
     expect(await lakehouse.mergeOffset(offset(3))).toEqual({ lastVersion: 5, advanced: false });
@@ -158,12 +158,13 @@ describe('LocalLakehouse offsets', () => {
     const described = await lakehouse.describeSource(orders);
     const appended = await lakehouse.appendRangeToRegistry(orders, { fromVersion: 1, toVersion: 1 }, described.tableId);
     expect(appended.toVersionCommitTimestamp).toBe(described.latestCommitTimestamp);
-    await lakehouse.mergeOffset({ source: orders.name, table: orders.table, tableId: described.tableId, version: 1, commitTimestamp: appended.toVersionCommitTimestamp });
+    await lakehouse.mergeOffset({ source: orders.name, table: orders.table, tableId: described.tableId, version: 1, commitTimestamp: appended.toVersionCommitTimestamp, replayGeneration: 0 });
     expect(await lakehouse.readOffset(orders.name)).toEqual({
       source: 'orders',
       tableId: described.tableId,
       lastVersion: 1,
       lastCommitTimestamp: described.latestCommitTimestamp,
+      replayGeneration: 0,
     });
   });
 });
@@ -346,5 +347,71 @@ describe('LocalLakehouse fan-in', () => {
       expect(await lakehouse.requeuedBatches(10)).toEqual([]);
       expect(await lakehouse.pendingBatches(runKey, 0, 10)).toEqual([]);
     });
+  });
+});
+
+describe('LocalLakehouse replays', () => {
+  it('keeps a capture that began before a rewind from moving the offset forward again', async () => {
+    const lakehouse = await openPipeline();
+    for (let i = 1; i <= 6; i++) await commit(lakehouse, { insert: [`u${i}`] });
+    const { tableId } = await lakehouse.describeSource(orders);
+    const offset = (version: number, replayGeneration: number) => ({ source: orders.name, table: orders.table, tableId, version, commitTimestamp: null, replayGeneration });
+    await lakehouse.mergeOffset(offset(3, 0));
+
+    const rewound = await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: 1 });
+    expect(rewound.replayGeneration).toBe(1);
+    // A timed-out captureRange of versions 4–6, begun under generation 0, whose MERGE lands after the rewind.
+    expect(await lakehouse.mergeOffset(offset(6, 0))).toEqual({ lastVersion: 1, advanced: false });
+    expect(await lakehouse.mergeOffset(offset(2, 1))).toEqual({ lastVersion: 2, advanced: true });
+    expect(await lakehouse.readOffset(orders.name)).toMatchObject({ lastVersion: 2, replayGeneration: 1 });
+  });
+
+  it('keeps a capture that began before a resync from bringing the old table id back', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1'] });
+    const { tableId } = await lakehouse.describeSource(orders);
+    await lakehouse.mergeOffset({ source: orders.name, table: orders.table, tableId, version: 1, commitTimestamp: null, replayGeneration: 0 });
+    await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId: 'id-of-the-new-table', version: -1 });
+    await lakehouse.mergeOffset({ source: orders.name, table: orders.table, tableId, version: 5, commitTimestamp: null, replayGeneration: 0 });
+    expect(await lakehouse.readOffset(orders.name)).toMatchObject({ tableId: 'id-of-the-new-table', lastVersion: -1 });
+  });
+
+  it('marks a redispatch when the version lies inside a window still open, and the next fan-in dispatches those ids again', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1', 'u2'] });
+    await commit(lakehouse, { update: ['u1'], insert: ['u3'] });
+    await capture(lakehouse, 1, 2);
+    const { tableId } = await lakehouse.describeSource(orders);
+    // A fan-in opened its window (-1, 2] and has not committed it: no window was ever committed.
+    const open = await lakehouse.openFanInRun('run-1');
+    const replay = await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: -1, redispatch: true });
+    expect(replay.redispatchMarked).toBe(true);
+    const { batchCount } = await lakehouse.snapshotBatches(open.runKey, 100, 3);
+    for (let batchNumber = 1; batchNumber <= batchCount; batchNumber++) await finishAttempt(lakehouse, { runKey: open.runKey, batchNumber }, 1, 'succeeded');
+    await lakehouse.commitFanInRun(open.runKey);
+    expect((await batchIds(lakehouse, open.runKey)).sort()).toEqual(['u1', 'u2', 'u3']);
+
+    expect((await dispatchAll(lakehouse, 'run-2')).sort()).toEqual(['u1', 'u2', 'u3']);
+  });
+
+  it('writes no redispatch marker when nothing from that version on was dispatched or opened for dispatch', async () => {
+    const lakehouse = await openPipeline();
+    await commit(lakehouse, { insert: ['u1'] });
+    await capture(lakehouse, 1, 1);
+    const { tableId } = await lakehouse.describeSource(orders);
+    const replay = await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: -1, redispatch: true });
+    expect(replay.redispatchMarked).toBe(false);
+    expect(await dispatchAll(lakehouse, 'run-1')).toEqual(['u1']);
+  });
+
+  it('moves the dispatch watermark back only: a second, later redispatch does not skip the first one\'s ids', async () => {
+    const lakehouse = await openPipeline();
+    for (let i = 1; i <= 4; i++) await commit(lakehouse, { insert: [`u${i}`] });
+    await capture(lakehouse, 1, 4);
+    const { tableId } = await lakehouse.describeSource(orders);
+    await dispatchAll(lakehouse, 'run-1');
+    expect((await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: 1, redispatch: true })).redispatchMarked).toBe(true);
+    expect((await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: 3, redispatch: true })).redispatchMarked).toBe(false);
+    expect((await dispatchAll(lakehouse, 'run-2')).sort()).toEqual(['u2', 'u3', 'u4']);
   });
 });

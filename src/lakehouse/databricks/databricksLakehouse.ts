@@ -38,7 +38,7 @@ const historyRow = z.object({
 const detailRow = z.object({ id: z.string(), properties: z.record(z.string(), z.string()).nullish() });
 const countsRow = z.object({ change_type: z.string(), n: integer, null_keys: integer });
 const registryCountRow = z.object({ change_type: z.string(), n: integer });
-const offsetRow = z.object({ source: z.string(), table_id: z.string(), last_version: integer, last_commit_timestamp: z.string().nullish() });
+const offsetRow = z.object({ source: z.string(), table_id: z.string(), last_version: integer, last_commit_timestamp: z.string().nullish(), replay_generation: integer });
 const windowRow = z.object({ source: z.string(), table_id: z.string(), after_version: integer, through_version: integer, changed_ids: integer, sources: integer });
 const batchKeyRow = z.object({ run_key: z.string(), batch_number: integer });
 const dmlRow = z.object({ num_affected_rows: integer.optional(), num_inserted_rows: integer.optional() });
@@ -121,7 +121,9 @@ export class DatabricksLakehouse implements Lakehouse {
 
   async readOffset(sourceName: string): Promise<SourceOffset | null> {
     const [row] = (await this.runner.query(this.sql.readOffset(sourceName))).map((r) => offsetRow.parse(r));
-    return row ? { source: row.source, tableId: row.table_id, lastVersion: row.last_version, lastCommitTimestamp: row.last_commit_timestamp ?? null } : null;
+    return row
+      ? { source: row.source, tableId: row.table_id, lastVersion: row.last_version, lastCommitTimestamp: row.last_commit_timestamp ?? null, replayGeneration: row.replay_generation }
+      : null;
   }
 
   /** Scans the range's history for operations that break incremental reads, then counts the feed. */
@@ -146,20 +148,23 @@ export class DatabricksLakehouse implements Lakehouse {
     return { rowsInserted, counts, toVersionCommitTimestamp };
   }
 
-  async mergeOffset(offset: OffsetUpdate & { commitTimestamp: string | null }): Promise<{ lastVersion: number; advanced: boolean }> {
+  async mergeOffset(offset: OffsetUpdate & { commitTimestamp: string | null; replayGeneration: number }): Promise<{ lastVersion: number; advanced: boolean }> {
     const source = { name: offset.source, table: offset.table } as SourceConfig;
-    const changed = affected(await this.runner.query(this.sql.mergeOffset(source, offset.tableId, offset.version, offset.commitTimestamp)));
+    const changed = affected(await this.runner.query(this.sql.mergeOffset(source, offset.tableId, offset.version, offset.commitTimestamp, offset.replayGeneration)));
     const stored = await this.readOffset(offset.source);
     return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
   }
 
-  async rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<void> {
+  async rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<{ replayGeneration: number; redispatchMarked: boolean }> {
     const source = { name: offset.source, table: offset.table } as SourceConfig;
     await this.runner.query(this.sql.rewindOffset(source, offset.tableId, offset.version));
     // After the offset (a refused rewind moves nothing); a retry after a lost answer inserts nothing, the watermark being at `version` already.
+    let redispatchMarked = false;
     if (offset.redispatch) {
-      await this.runner.query(this.sql.rewindDispatchWatermark(`redispatch-${offset.source}-${randomUUID().slice(0, 8)}`, offset.source, offset.tableId, offset.version));
+      redispatchMarked = inserted(await this.runner.query(this.sql.rewindDispatchWatermark(`redispatch-${offset.source}-${randomUUID().slice(0, 8)}`, offset.source, offset.tableId, offset.version))) > 0;
     }
+    const stored = await this.readOffset(offset.source);
+    return { replayGeneration: stored?.replayGeneration ?? 1, redispatchMarked };
   }
 
   async refreshChangedIds(): Promise<{ rows: number }> {

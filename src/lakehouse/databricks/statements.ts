@@ -73,7 +73,7 @@ USING DELTA CLUSTER BY (source, commit_version)
 TBLPROPERTIES ('delta.enableRowTracking' = 'true', 'delta.enableDeletionVectors' = 'true')`,
         `CREATE TABLE IF NOT EXISTS ${t.offsets} (
   source STRING NOT NULL, source_table STRING NOT NULL, table_id STRING NOT NULL,
-  last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL)
+  last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL, replay_generation BIGINT NOT NULL)
 USING DELTA TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')`,
         `CREATE TABLE IF NOT EXISTS ${t.fanInRuns} (
   run_key STRING NOT NULL, source STRING NOT NULL, table_id STRING NOT NULL, after_version BIGINT NOT NULL, through_version BIGINT NOT NULL,
@@ -188,32 +188,37 @@ GROUP BY change_type`,
     }),
 
     readOffset: (sourceName: string): Statement => ({
-      sql: `SELECT source, table_id, last_version, date_format(last_commit_timestamp, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'") AS last_commit_timestamp
+      sql: `SELECT source, table_id, last_version, date_format(last_commit_timestamp, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'") AS last_commit_timestamp, replay_generation
 FROM ${t.offsets} WHERE source = :source`,
       params: { source: text(sourceName) },
     }),
 
-    /** Forward only; the commit timestamp of the new offset comes from the commit log the append read (null: not known). */
-    mergeOffset: (source: SourceConfig, tableId: string, version: number, commitTimestamp: string | null): Statement => ({
+    /**
+     * Forward only, and only while the offset is at the capture's replay generation (a capture
+     * begun before a rewind writes nothing); the commit timestamp of the new offset comes from the
+     * commit log the append read (null: not known).
+     */
+    mergeOffset: (source: SourceConfig, tableId: string, version: number, commitTimestamp: string | null, replayGeneration: number): Statement => ({
       sql: `MERGE INTO ${t.offsets} AS offsets
 USING (
   SELECT :source AS source, :sourceTable AS source_table, :tableId AS table_id, :version AS last_version,
          ${commitTimestamp === null ? 'CAST(NULL AS TIMESTAMP)' : 'CAST(:commitTimestamp AS TIMESTAMP)'} AS last_commit_timestamp,
-         current_timestamp() AS updated_at
+         current_timestamp() AS updated_at, :replayGeneration AS replay_generation
 ) AS next
 ON offsets.source = next.source
-WHEN MATCHED AND next.last_version > offsets.last_version THEN UPDATE SET *
+WHEN MATCHED AND next.last_version > offsets.last_version AND offsets.replay_generation = next.replay_generation THEN UPDATE SET *
 WHEN NOT MATCHED THEN INSERT *`,
       params: {
         source: text(source.name),
         sourceTable: text(source.table),
         tableId: text(tableId),
         version: bigint(version),
+        replayGeneration: bigint(replayGeneration),
         ...(commitTimestamp === null ? {} : { commitTimestamp: text(commitTimestamp) }),
       },
     }),
 
-    /** Replay only: sets the offset unconditionally (-1 = nothing captured). */
+    /** Replay only: sets the offset unconditionally (-1 = nothing captured) and starts its next replay generation. */
     rewindOffset: (source: SourceConfig, tableId: string, version: number): Statement => ({
       sql: `MERGE INTO ${t.offsets} AS offsets
 USING (
@@ -221,20 +226,26 @@ USING (
          CAST(NULL AS TIMESTAMP) AS last_commit_timestamp, current_timestamp() AS updated_at
 ) AS next
 ON offsets.source = next.source
-WHEN MATCHED THEN UPDATE SET *
-WHEN NOT MATCHED THEN INSERT *`,
+WHEN MATCHED THEN UPDATE SET source_table = next.source_table, table_id = next.table_id, last_version = next.last_version,
+  last_commit_timestamp = next.last_commit_timestamp, updated_at = next.updated_at, replay_generation = offsets.replay_generation + 1
+WHEN NOT MATCHED THEN INSERT (source, source_table, table_id, last_version, last_commit_timestamp, updated_at, replay_generation)
+  VALUES (next.source, next.source_table, next.table_id, next.last_version, next.last_commit_timestamp, next.updated_at, 1)`,
       params: { source: text(source.name), sourceTable: text(source.table), tableId: text(tableId), version: bigint(version) },
     }),
 
     /**
      * An operator's replay with redispatch: a committed window ending at `version`, opened after
-     * every other, moves the dispatch watermark of (source, table id) back; only ever back (a
-     * marker at or above it would skip changes captured but not dispatched yet).
+     * every other, moves the dispatch watermark of (source, table id) back. Written when the
+     * watermark or a window still open reaches past `version` (the open run commits later, but
+     * the marker was opened after it and stays the watermark); never otherwise (a marker at or
+     * above both would skip changes captured but not dispatched yet).
      */
     rewindDispatchWatermark: (runKey: string, sourceName: string, tableId: string, version: number): Statement => ({
       sql: `INSERT INTO ${t.fanInRuns} (run_key, source, table_id, after_version, through_version, status, opened_at, committed_at)
 SELECT :runKey, :source, :tableId, :version, :version, 'committed', current_timestamp(), current_timestamp()
-WHERE :version < (SELECT coalesce(max_by(through_version, opened_at), -1) FROM ${t.fanInRuns} WHERE status = 'committed' AND source = :source AND table_id = :tableId)`,
+WHERE :version < greatest(
+  (SELECT coalesce(max_by(through_version, opened_at), -1) FROM ${t.fanInRuns} WHERE status = 'committed' AND source = :source AND table_id = :tableId),
+  (SELECT coalesce(max(through_version), -1) FROM ${t.fanInRuns} WHERE status = 'open' AND source = :source AND table_id = :tableId))`,
       params: { runKey: text(runKey), source: text(sourceName), tableId: text(tableId), version: bigint(version) },
     }),
 

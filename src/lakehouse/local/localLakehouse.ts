@@ -86,12 +86,12 @@ export class LocalLakehouse implements Lakehouse {
   }
 
   async readOffset(sourceName: string): Promise<SourceOffset | null> {
-    const [row] = await this.db.all<{ source: string; table_id: string; last_version: bigint; last_commit_timestamp: string | null }>(
+    const [row] = await this.db.all<{ source: string; table_id: string; last_version: bigint; last_commit_timestamp: string | null; replay_generation: bigint }>(
       this.sql.readOffset,
       [sourceName],
     );
     return row
-      ? { source: row.source, tableId: row.table_id, lastVersion: Number(row.last_version), lastCommitTimestamp: row.last_commit_timestamp }
+      ? { source: row.source, tableId: row.table_id, lastVersion: Number(row.last_version), lastCommitTimestamp: row.last_commit_timestamp, replayGeneration: Number(row.replay_generation) }
       : null;
   }
 
@@ -137,21 +137,25 @@ export class LocalLakehouse implements Lakehouse {
     return counts;
   }
 
-  async mergeOffset(offset: OffsetUpdate & { commitTimestamp: string | null }): Promise<{ lastVersion: number; advanced: boolean }> {
+  async mergeOffset(offset: OffsetUpdate & { commitTimestamp: string | null; replayGeneration: number }): Promise<{ lastVersion: number; advanced: boolean }> {
     this.maybeConflict(this.tables.offsets);
-    const changed = await this.db.run(this.sql.mergeOffset, [offset.source, offset.table, offset.tableId, offset.version, offset.commitTimestamp]);
+    const changed = await this.db.run(this.sql.mergeOffset, [offset.source, offset.table, offset.tableId, offset.version, offset.commitTimestamp, offset.replayGeneration, offset.replayGeneration]);
     const stored = await this.readOffset(offset.source);
     return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
   }
 
-  async rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<void> {
+  async rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<{ replayGeneration: number; redispatchMarked: boolean }> {
     const commitTimestamp = offset.version >= 0 ? await this.engine.commitTimestamp(offset.table, offset.version) : null;
-    await this.db.transaction(async (tx) => {
+    return this.db.transaction(async (tx) => {
       await tx.run(this.sql.rewindOffset, [offset.source, offset.table, offset.tableId, offset.version, commitTimestamp]);
+      let redispatchMarked = false;
       if (offset.redispatch) {
         const runKey = `redispatch-${offset.source}-${randomUUID().slice(0, 8)}`;
-        await tx.run(this.sql.rewindDispatchWatermark, [runKey, offset.source, offset.tableId, offset.version, offset.version, offset.version, offset.source, offset.tableId]);
+        const { source, tableId, version } = offset;
+        redispatchMarked = (await tx.run(this.sql.rewindDispatchWatermark, [runKey, source, tableId, version, version, version, source, tableId, source, tableId])) > 0;
       }
+      const [row] = await tx.all<{ replay_generation: bigint }>(this.sql.readOffset, [offset.source]);
+      return { replayGeneration: Number(row!.replay_generation), redispatchMarked };
     });
   }
 

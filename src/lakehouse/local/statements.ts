@@ -33,7 +33,9 @@ export function pipelineStatements(tables: TablesConfig) {
         commit_version BIGINT NOT NULL, commit_timestamp TIMESTAMP NOT NULL, extra VARCHAR, captured_at TIMESTAMP NOT NULL)`,
       `CREATE TABLE IF NOT EXISTS ${t.offsets} (
         source VARCHAR PRIMARY KEY, source_table VARCHAR NOT NULL, table_id VARCHAR NOT NULL,
-        last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL)`,
+        last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL, replay_generation BIGINT NOT NULL DEFAULT 0)`,
+      // Offsets tables from before the replay generation get the column (0 for every row).
+      `ALTER TABLE ${t.offsets} ADD COLUMN IF NOT EXISTS replay_generation BIGINT DEFAULT 0`,
       `CREATE TABLE IF NOT EXISTS ${t.changedIds} (
         source VARCHAR NOT NULL, table_id VARCHAR NOT NULL, uts_id VARCHAR NOT NULL, last_commit_version BIGINT NOT NULL,
         last_commit_timestamp TIMESTAMP NOT NULL, change_count BIGINT NOT NULL)`,
@@ -99,21 +101,27 @@ export function pipelineStatements(tables: TablesConfig) {
     countRangeInRegistry: `SELECT change_type, count(*) AS n FROM ${t.registry}
       WHERE source = ? AND table_id = ? AND commit_version BETWEEN ? AND ? GROUP BY change_type`,
 
-    readOffset: `SELECT source, table_id, last_version, strftime(last_commit_timestamp, '%Y-%m-%dT%H:%M:%S.%gZ') AS last_commit_timestamp
+    readOffset: `SELECT source, table_id, last_version, strftime(last_commit_timestamp, '%Y-%m-%dT%H:%M:%S.%gZ') AS last_commit_timestamp,
+        coalesce(replay_generation, 0) AS replay_generation
       FROM ${t.offsets} WHERE source = ?`,
 
-    /** Monotonic: an offset only moves forward; the table id is recorded with it. */
-    mergeOffset: `INSERT INTO ${t.offsets} (source, source_table, table_id, last_version, last_commit_timestamp, updated_at)
-      VALUES (?, ?, ?, ?, ?::TIMESTAMP, now()::TIMESTAMP)
+    /**
+     * Monotonic: an offset only moves forward; the table id is recorded with it. Fenced by the
+     * replay generation: a capture that began before a rewind writes nothing. Params: source,
+     * table, table id, version, commit timestamp, generation, generation.
+     */
+    mergeOffset: `INSERT INTO ${t.offsets} (source, source_table, table_id, last_version, last_commit_timestamp, updated_at, replay_generation)
+      VALUES (?, ?, ?, ?, ?::TIMESTAMP, now()::TIMESTAMP, ?)
       ON CONFLICT (source) DO UPDATE SET source_table = excluded.source_table, table_id = excluded.table_id,
         last_version = excluded.last_version, last_commit_timestamp = excluded.last_commit_timestamp, updated_at = excluded.updated_at
-      WHERE excluded.last_version > ${t.offsets}.last_version`,
+      WHERE excluded.last_version > ${t.offsets}.last_version AND coalesce(${t.offsets}.replay_generation, 0) = ?`,
 
-    /** Replay only: sets the offset unconditionally. */
-    rewindOffset: `INSERT INTO ${t.offsets} (source, source_table, table_id, last_version, last_commit_timestamp, updated_at)
-      VALUES (?, ?, ?, ?, ?::TIMESTAMP, now()::TIMESTAMP)
+    /** Replay only: sets the offset unconditionally and starts its next replay generation. */
+    rewindOffset: `INSERT INTO ${t.offsets} (source, source_table, table_id, last_version, last_commit_timestamp, updated_at, replay_generation)
+      VALUES (?, ?, ?, ?, ?::TIMESTAMP, now()::TIMESTAMP, 1)
       ON CONFLICT (source) DO UPDATE SET source_table = excluded.source_table, table_id = excluded.table_id,
-        last_version = excluded.last_version, last_commit_timestamp = excluded.last_commit_timestamp, updated_at = excluded.updated_at`,
+        last_version = excluded.last_version, last_commit_timestamp = excluded.last_commit_timestamp, updated_at = excluded.updated_at,
+        replay_generation = coalesce(${t.offsets}.replay_generation, 0) + 1`,
 
     refreshChangedIds: `CREATE OR REPLACE TABLE ${t.changedIds} AS
       SELECT source, table_id, uts_id, max(commit_version) AS last_commit_version, max(commit_timestamp) AS last_commit_timestamp, count(*) AS change_count
@@ -163,15 +171,19 @@ export function pipelineStatements(tables: TablesConfig) {
       WHERE w.run_key = ? GROUP BY w.source, w.table_id, w.after_version, w.through_version ORDER BY w.source, w.table_id LIMIT ?`,
 
     /**
-     * An operator's replay with redispatch: a committed window ending at `version`, newer than any
-     * other, moves the dispatch watermark of (source, table id) back, so the next fan-in dispatches
-     * every id changed after it again. Only ever back: a marker at or above the watermark would
+     * An operator's replay with redispatch: a committed window ending at `version`, opened after
+     * every other, moves the dispatch watermark of (source, table id) back, so the next fan-in
+     * dispatches every id changed after it again. Written when the watermark or a window still
+     * open reaches past `version`: the open run commits its window later, but the marker was
+     * opened after it and stays the watermark. Never otherwise: a marker at or above both would
      * skip changes captured but not dispatched yet. Params: run key, source, table id, version,
-     * version, version, source, table id.
+     * version, version, source, table id, source, table id.
      */
     rewindDispatchWatermark: `INSERT INTO ${t.fanInRuns} (run_key, source, table_id, after_version, through_version, status, opened_at, committed_at)
       SELECT ?, ?, ?, ?, ?, 'committed', now()::TIMESTAMP, now()::TIMESTAMP
-      WHERE ? < (SELECT coalesce(arg_max(through_version, opened_at), -1) FROM ${t.fanInRuns} WHERE status = 'committed' AND source = ? AND table_id = ?)`,
+      WHERE ? < greatest(
+        (SELECT coalesce(arg_max(through_version, opened_at), -1) FROM ${t.fanInRuns} WHERE status = 'committed' AND source = ? AND table_id = ?),
+        (SELECT coalesce(max(through_version), -1) FROM ${t.fanInRuns} WHERE status = 'open' AND source = ? AND table_id = ?))`,
 
     /** Whether the registry has the table_id column (tables from before it lack it). */
     registryHasTableId: `SELECT count(*) AS n FROM information_schema.columns
