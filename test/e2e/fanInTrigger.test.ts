@@ -1,6 +1,6 @@
 import { fanInTriggerWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import { ensureDemoSourceTable } from '../../src/demo/upstream';
-import { fanInTriggerStatusQuery } from '../../src/workflows/fanInTrigger';
+import { changesCapturedSignal, fanInTriggerStatusQuery, MAX_TRIGGER_HISTORY_EVENTS, type ChangesCaptured } from '../../src/workflows/fanInTrigger';
 import type { FanInSummary } from '../../src/workflows/fanIn';
 import { eventually } from '../support/eventually';
 import { startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
@@ -76,5 +76,73 @@ describe('event-driven fan-in', () => {
     expect(runs).toHaveLength(2);
     expect(runs[1]!.result.changedIds).toBe(second.size);
     expect(runs.every((r) => r.result.committed)).toBe(true);
+  });
+});
+
+/**
+ * Many busy sources never leave the debounce a quiet moment: the maximum wait starts a fan-in
+ * anyway, and the trigger continues as new so that its history stays bounded. The changes are
+ * signalled straight to the trigger (as a source's notifyFanIn does) so that the test sets the pace.
+ */
+describe('event-driven fan-in under continuous traffic', () => {
+  const maxWaitSeconds = 5;
+  let t: TestPipeline;
+
+  beforeAll(async () => {
+    t = await startTestPipeline(
+      testConfig({
+        sources: [{ name: 'orders', table: 'upstream.orders' }],
+        fanIn: { onChange: { enabled: true, waitAfterLastChangeSeconds: 2, maxWaitSeconds, minSecondsBetweenRuns: 0 } },
+      }),
+    );
+    await ensureDemoSourceTable(t.lakehouse, t.config.sources[0]!);
+  });
+
+  afterAll(async () => {
+    await terminateWorkflows(t.client, t.config);
+    await t.stop();
+  });
+
+  /** Signals one captured change every 100 ms for `seconds`; returns when the first and the last were sent. */
+  const notifyContinuously = async (seconds: number) => {
+    const { waitAfterLastChangeSeconds, maxWaitSeconds: maxWait, minSecondsBetweenRuns } = t.config.fanIn.onChange;
+    const first = Date.now();
+    let last = first;
+    for (let i = 0; Date.now() - first < seconds * 1000; i++) {
+      const change: ChangesCaptured = { source: 'orders', offsetVersion: i + 1, waitAfterLastChangeSeconds, maxWaitSeconds: maxWait, minSecondsBetweenRuns };
+      last = Date.now();
+      await t.client.workflow.signalWithStart('fanInTrigger', { workflowId: fanInTriggerWorkflowId(t.config), taskQueue: t.config.temporal.taskQueue, args: [{}], signal: changesCapturedSignal, signalArgs: [change] });
+      await sleep(Math.max(0, first + (i + 1) * 100 - Date.now()));
+    }
+    return { first, last };
+  };
+
+  it('starts fan-ins at the maximum wait while changes never pause, and keeps every run of the trigger under a fixed number of events', async () => {
+    const traffic = await notifyContinuously(60);
+
+    const starts = (
+      await eventually(async () => {
+        const listed: number[] = [];
+        for await (const w of t.client.workflow.list({ query: `WorkflowType = "fanIn" AND TaskQueue = "${t.config.temporal.taskQueue}"` })) listed.push(w.startTime.getTime());
+        return listed.length > 0 ? listed : undefined;
+      }, 15_000, () => 'no fan-in started')
+    )
+      .filter((at) => at <= traffic.last)
+      .sort((a, b) => a - b);
+    // Each fan-in starts once the first change after the previous start has waited maxWaitSeconds
+    // (the changes come within 100 ms of a start; the previous fan-in, on empty tables, is over by then).
+    const gaps = [starts[0]! - traffic.first, ...starts.slice(1).map((at, i) => at - starts[i]!)];
+    expect(starts.length).toBeGreaterThanOrEqual(7);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(maxWaitSeconds * 1000 - 500);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(maxWaitSeconds * 1000 + 3_000);
+
+    const runs: { runId: string; events: number }[] = [];
+    for await (const w of t.client.workflow.list({ query: `WorkflowId = "${fanInTriggerWorkflowId(t.config)}"` })) {
+      const history = await t.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
+      runs.push({ runId: w.runId, events: history.events?.length ?? 0 });
+    }
+    // 600 changes make some 2,400 events: the trigger continued as new at its bound (plus the events of its last task).
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...runs.map((r) => r.events))).toBeLessThanOrEqual(MAX_TRIGGER_HISTORY_EVENTS + 50);
   });
 });
