@@ -23,7 +23,7 @@ export type { ChangesCaptured, FanInTriggerStatus } from './fanInTriggerState';
  * every change is a signal and a workflow task, so busy sources would otherwise grow one history
  * towards Temporal's 51,200-event termination; this keeps it, and each replay, small.
  */
-export const MAX_TRIGGER_HISTORY_EVENTS = 1_000;
+export const MAX_TRIGGER_HISTORY_EVENTS = 500;
 
 /** Sent by a source (through signal-with-start) each time it captured new changes. */
 export const changesCapturedSignal = defineSignal<[ChangesCaptured]>('changesCaptured');

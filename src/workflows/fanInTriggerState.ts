@@ -21,6 +21,8 @@ export interface FanInTriggerStatus {
   /** When the oldest change not yet covered by a fan-in arrived; a fan-in starts at most maxWaitSeconds later. */
   firstPendingChangeAt: string | null;
   runsStarted: number;
+  /** The fan-in the trigger started or joined and waits for; null when none. */
+  fanInInFlight: string | null;
   lastRun: { workflowId: string; changedIds: number; batches: number; failed: boolean; joined: boolean } | null;
   /** Failed fan-ins in a row; the next try waits 5 s · 2^(n-1), at most 5 minutes. */
   consecutiveFailures: number;
@@ -155,6 +157,7 @@ export class FanInTriggerState {
       lastChangeAt: iso(this.lastChangeAt),
       firstPendingChangeAt: iso(this.pending?.firstAt),
       runsStarted: this.runsStarted,
+      fanInInFlight: this.running?.workflowId ?? null,
       lastRun: this.lastRun,
       consecutiveFailures: this.consecutiveFailures,
     };
