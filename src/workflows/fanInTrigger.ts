@@ -70,17 +70,22 @@ export async function fanInTrigger(input: FanInTriggerInput = {}): Promise<void>
     await condition(() => state.hasPending() || mustContinueAsNew());
     if (mustContinueAsNew() || !(await waitUntil(() => state.fanInDueAt()))) return continueAsNewNow();
 
-    const covered = state.startRun(Date.now());
+    const covered = state.startRun(Date.now(), fanInWorkflowId());
     if (!patched('trigger-requests-the-one-fan-in-v1')) {
       await legacyChildFanIn(state, covered);
       continue;
     }
     try {
-      state.fanInStarted(await startFanIn(), covered);
+      state.fanInStarted(await startFanIn());
     } catch (error) {
       fanInFailed(state, covered, error);
     }
   }
+}
+
+/** The one fan-in workflow id, next to the trigger's (`<prefix>-fan-in-trigger`). */
+function fanInWorkflowId(): string {
+  return workflowInfo().workflowId.replace(/-trigger$/, '');
 }
 
 /** True once this run's history is long enough to continue as new. */
@@ -114,7 +119,7 @@ function fanInFailed(state: FanInTriggerState, covered: PendingChanges, error: u
  */
 async function legacyChildFanIn(state: FanInTriggerState, covered: PendingChanges): Promise<void> {
   const { runsStarted, startedAt } = state.legacyRunKey();
-  const workflowId = `${workflowInfo().workflowId.replace(/-trigger$/, '')}-${runsStarted}-${new Date(startedAt).toISOString().replace(/[:.]/g, '-')}`;
+  const workflowId = `${fanInWorkflowId()}-${runsStarted}-${new Date(startedAt).toISOString().replace(/[:.]/g, '-')}`;
   try {
     const summary: FanInSummary = await executeChild('fanIn', { workflowId, args: [{}], parentClosePolicy: ParentClosePolicy.ABANDON, staticSummary: 'Fan-in triggered by captured changes' });
     state.fanInEnded({ workflowId, joined: false, summary }, covered);

@@ -110,12 +110,14 @@ export class FanInTriggerState {
     return Math.max(settled, spaced, this.retryAt ?? 0);
   }
 
-  /** A fan-in starts now for everything pending; returns what it covers. */
-  startRun(now: number): PendingChanges {
+  /** A fan-in of the one fan-in workflow id starts now for everything pending; returns what it covers. */
+  startRun(now: number, fanInWorkflowId: string): PendingChanges {
     const covered = this.pending!;
     this.pending = null;
     this.runsStarted += 1;
     this.lastRunStartedAt = now;
+    // In flight from now on, so the status never shows a moment with nothing pending and nothing running.
+    this.running = { workflowId: fanInWorkflowId, joined: false, covered };
     return covered;
   }
 
@@ -124,8 +126,8 @@ export class FanInTriggerState {
     return { runsStarted: this.runsStarted, startedAt: this.lastRunStartedAt! };
   }
 
-  fanInStarted(started: FanInStarted, covered: PendingChanges): void {
-    this.running = { ...started, covered };
+  fanInStarted(started: FanInStarted): void {
+    this.running = { ...started, covered: this.running!.covered };
   }
 
   fanInEnded(result: FanInRequestResult, covered: PendingChanges): void {
