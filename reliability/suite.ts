@@ -17,6 +17,7 @@ import { faultsScenario, type FaultsSize } from './faults';
 import { saveHistories } from './histories';
 import { loadScenario, type LoadSize } from './load';
 import { scanForSecrets } from './secrets';
+import { starvedTriggerScenario } from './trigger';
 import { Client, Connection } from '@temporalio/client';
 
 interface SuiteSize {
@@ -84,6 +85,7 @@ export async function runSuite(workDir: string): Promise<boolean> {
     await run('dropRecreate', () => dropRecreateScenario(ctx));
     await run('parkedBatch', () => parkedBatchScenario(ctx));
     await run('concurrentFanIns', () => concurrentFanInsScenario(ctx));
+    await run('starvedTrigger', () => starvedTriggerScenario(ctx));
     await run('faults', () => faultsScenario(ctx, size.faults));
     await run('load', () => loadScenario(ctx, size.load));
     await run('crash', () => crashScenario(ctx, size.crash, cliPath));

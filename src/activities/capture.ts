@@ -193,13 +193,13 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
      * captured change is enough to bring a fan-in.
      */
     async notifyFanIn({ source, offsetVersion }: SourceRef & { offsetVersion: number }): Promise<void> {
-      const { waitAfterLastChangeSeconds, minSecondsBetweenRuns } = config.fanIn.onChange;
+      const { waitAfterLastChangeSeconds, maxWaitSeconds, minSecondsBetweenRuns } = config.fanIn.onChange;
       await Context.current().client.workflow.signalWithStart('fanInTrigger', {
         workflowId: fanInTriggerWorkflowId(config),
         taskQueue: config.temporal.taskQueue,
         args: [{}],
         signal: 'changesCaptured',
-        signalArgs: [{ source, offsetVersion, waitAfterLastChangeSeconds, minSecondsBetweenRuns }],
+        signalArgs: [{ source, offsetVersion, waitAfterLastChangeSeconds, maxWaitSeconds, minSecondsBetweenRuns }],
         staticSummary: 'Starts a fan-in shortly after sources capture changes',
       });
     },

@@ -14,6 +14,9 @@ const columnName = z
 /** A probability for fault injection. */
 const rate = (what: string) => z.number({ error: `must be a number between 0 and 1: share of ${what}` }).min(0, { error: 'must be between 0 and 1' }).max(1, { error: 'must be between 0 and 1' }).default(0);
 
+/** fanIn.onChange.maxWaitSeconds when absent: a minute, or the debounce itself if that is longer. */
+export const defaultMaxWaitSeconds = (waitAfterLastChangeSeconds: number) => Math.max(60, waitAfterLastChangeSeconds);
+
 const positiveInt = (what: string) =>
   z.number({ error: `must be a number: ${what}` }).int({ error: `must be a whole number: ${what}` }).positive({
     error: `must be greater than 0: ${what}`,
@@ -244,8 +247,24 @@ export const configSchema = z
           .strictObject({
             enabled: z.boolean({ error: 'must be true or false' }).default(false),
             waitAfterLastChangeSeconds: nonNegativeInt('quiet seconds after the last change before a fan-in starts (debounce)').default(2),
+            /**
+             * The debounce's upper bound: sources that never pause (many tables, short polls) would
+             * otherwise hold the fan-in back for ever. Default 60, or waitAfterLastChangeSeconds if longer.
+             */
+            maxWaitSeconds: positiveInt('the longest a captured change waits for a fan-in to start, however busy the sources').optional(),
             minSecondsBetweenRuns: nonNegativeInt('seconds between the starts of two triggered fan-ins').default(5),
           })
+          .superRefine((onChange, ctx) => {
+            if (onChange.maxWaitSeconds !== undefined && onChange.maxWaitSeconds < onChange.waitAfterLastChangeSeconds) {
+              ctx.addIssue({
+                code: 'custom',
+                path: ['maxWaitSeconds'],
+                input: onChange.maxWaitSeconds,
+                message: `must be at least fanIn.onChange.waitAfterLastChangeSeconds (${onChange.waitAfterLastChangeSeconds}): it bounds that debounce. Raise maxWaitSeconds, lower waitAfterLastChangeSeconds, or remove maxWaitSeconds for the default (${defaultMaxWaitSeconds(onChange.waitAfterLastChangeSeconds)})`,
+              });
+            }
+          })
+          .transform((onChange) => ({ ...onChange, maxWaitSeconds: onChange.maxWaitSeconds ?? defaultMaxWaitSeconds(onChange.waitAfterLastChangeSeconds) }))
           .prefault({}),
       })
       .prefault({}),

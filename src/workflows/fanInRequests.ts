@@ -1,5 +1,5 @@
-import { ApplicationFailure, proxyActivities, sleep } from '@temporalio/workflow';
-import type { Activities, FanInRequestResult } from '../activities';
+import { ApplicationFailure, condition, proxyActivities } from '@temporalio/workflow';
+import type { Activities, FanInRequestResult, FanInStarted } from '../activities';
 
 const { startOrJoinFanIn, fanInState } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -15,13 +15,26 @@ const CHECK_INTERVAL_MS = { first: 2_000, max: 60_000 };
  * fails with its failure (type FanInFailed).
  */
 export async function requestFanIn(): Promise<FanInRequestResult> {
-  const started = await startOrJoinFanIn();
+  return (await awaitFanIn(await startOrJoinFanIn()))!;
+}
+
+/** Starts the one fan-in, or joins the one running. */
+export async function startFanIn(): Promise<FanInStarted> {
+  return startOrJoinFanIn();
+}
+
+/**
+ * Waits, with timers, until a started or joined fan-in ends; returns its summary or fails with
+ * its failure (type FanInFailed). Returns null instead, between two checks, once `stopWaiting()`
+ * holds (a caller that must continue as new waits again in its next run).
+ */
+export async function awaitFanIn(started: FanInStarted, stopWaiting: () => boolean = () => false): Promise<FanInRequestResult | null> {
   for (let wait = CHECK_INTERVAL_MS.first; ; wait = Math.min(CHECK_INTERVAL_MS.max, wait * 2)) {
     const state = await fanInState({ workflowId: started.workflowId });
     if (!state.running) {
       if (state.summary) return { ...started, summary: state.summary };
       throw ApplicationFailure.nonRetryable(`fan-in ${started.workflowId} failed: ${state.failure}`, 'FanInFailed');
     }
-    await sleep(wait);
+    if (await condition(stopWaiting, wait)) return null;
   }
 }

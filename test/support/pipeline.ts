@@ -28,7 +28,7 @@ export function installQuietRuntime(): void {
 
 export interface TestConfigOverrides {
   sources?: { name: string; table: string; extraColumns?: string[]; startingVersion?: number }[];
-  fanIn?: Partial<Config['fanIn']>;
+  fanIn?: Partial<Omit<Config['fanIn'], 'onChange'>> & { onChange?: Partial<Config['fanIn']['onChange']> };
   worker?: Partial<Config['worker']>;
   capture?: Partial<Config['capture']>;
   jobs?: Partial<Config['jobs']['local']>;

@@ -92,6 +92,12 @@ describe('parseConfig rejects', () => {
     expect(error.message).toContain('Lower it or raise worker.activityTimeoutSeconds');
   });
 
+  it('a fan-in maximum wait shorter than its debounce, naming the field, the value and the fix', () => {
+    const error = configErrorOf(() => parseConfig(configWith({ fanIn: { onChange: { waitAfterLastChangeSeconds: 30, maxWaitSeconds: 10 } } })));
+    expect(error.message).toContain('fanIn.onChange.maxWaitSeconds: got 10; must be at least fanIn.onChange.waitAfterLastChangeSeconds (30)');
+    expect(error.message).toContain('Raise maxWaitSeconds, lower waitAfterLastChangeSeconds, or remove maxWaitSeconds for the default (60)');
+  });
+
   it('a misspelled key, naming the enclosing field and the unknown key', () => {
     const error = configErrorOf(() => parseConfig(configWith({ fanIn: { batchsize: 10 } })));
     expect(error.message).toContain('fanIn: unknown field(s) "batchsize"');
@@ -150,6 +156,11 @@ describe('parseConfig accepts', () => {
     expect(workflowCacheSize(config.sources.length, config.worker.maxCachedWorkflows)).toBe(638);
     expect(workflowCacheSize(1, undefined)).toBe(200);
     expect(workflowCacheSize(500, 900)).toBe(900);
+  });
+
+  it('no fan-in maximum wait, and bounds the debounce at a minute, or at the debounce when that is longer', () => {
+    expect(parseConfig(configWith()).fanIn.onChange.maxWaitSeconds).toBe(60);
+    expect(parseConfig(configWith({ fanIn: { onChange: { waitAfterLastChangeSeconds: 90 } } })).fanIn.onChange.maxWaitSeconds).toBe(90);
   });
 
   it('a three-part table name when the lakehouse target is databricks', () => {
