@@ -118,7 +118,7 @@ export async function captureUntilCaughtUp(
   client: Client,
   config: Config,
   source: string,
-  options: { onCycle?: (report: CycleReport) => void; signal?: AbortSignal; retryDelayMs?: number } = {},
+  options: { onCycle?: (report: CycleReport) => void; signal?: AbortSignal } = {},
 ): Promise<CycleReport> {
   const workflowId = sourceWorkflowId(config, source);
   const handle = client.workflow.getHandle(workflowId);
@@ -131,7 +131,7 @@ export async function captureUntilCaughtUp(
       } catch (error) {
         if (!isLostUpdate(error) || options.signal?.aborted) throw error;
         if (attempt >= CAPTURE_UPDATE_ATTEMPTS) return waitForOffset(client, handle, source, workflowId, error, options);
-        await sleep((options.retryDelayMs ?? 1000) * 2 ** (attempt - 1), undefined, { signal: options.signal });
+        await sleep(1000 * 2 ** (attempt - 1), undefined, { signal: options.signal });
       }
     }
     options.onCycle?.(report);
@@ -154,13 +154,13 @@ async function waitForOffset(
 ): Promise<CycleReport> {
   const status = () => cancellable(client, options.signal, () => handle.query(sourceStatusQuery));
   let before: number | null = null;
+  let signalled = false;
   let progress = { cycles: -1, offset: null as number | null, at: Date.now() };
   for (;;) {
     try {
-      if (before === null) {
-        before = (await status()).cyclesCompleted;
-        await cancellable(client, options.signal, () => handle.signal(pollNowSignal, {}));
-      }
+      before ??= (await status()).cyclesCompleted;
+      if (!signalled) await cancellable(client, options.signal, () => handle.signal(pollNowSignal, {}));
+      signalled = true;
       const now = await status();
       const report = now.lastCycle;
       if (now.cyclesCompleted > before && report && (now.blocked || report.latestVersion === null || report.offsetVersion === report.latestVersion)) {
