@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { captureUntilCaughtUp, runFanIn, startSourceWorkflows } from '../src/client/operations';
+import { captureUntilCaughtUp, describeErrorChain, runOwnFanIn, startSourceWorkflows } from '../src/client/operations';
 import { DURATION, durationMs, type Config } from '../src/config/schema';
 import { ConfigError, loadConfig } from '../src/config/load';
 import { DatabricksConfigError } from '../src/databricks/connection';
@@ -29,6 +29,7 @@ import { DevServerStartAborted, findLeftDevServer, isFrontendReachable, startDev
 import { ensureSearchAttributes, searchAttributeFlags } from '../src/temporal/searchAttributes';
 import { createPipelineWorker, type PipelineWorker } from '../src/worker';
 import { plural } from '../src/text';
+import type { FanInSummary } from '../src/workflows/fanIn';
 
 const options = new Command()
   .name('npm start --')
@@ -183,29 +184,49 @@ async function run(config: Config, r: Resources, stop: StopSignals, onServing: (
 
   say('fan-in: refreshing the changed-ids view and dispatching batches ...');
   let lastLine = '';
-  const fanIn = await step(
-    runFanIn(client, config, {
+  const progress = (line: string) => {
+    if (line !== lastLine) say((lastLine = line));
+  };
+  // Status reads are sampled once a second: the last one may come before a batch parks, so each fan-in's final line is its summary's.
+  const finalLine = (fanIn: FanInSummary) =>
+    progress(`fan-in ${fanIn.runKey}: done, ${fanIn.batchesSucceeded} of ${plural(fanIn.batches, 'batch', 'batches')} done, 0 running, ${describeParked(parkedOf(fanIn))}`);
+  const fanIns = await step(
+    runOwnFanIn(client, config, {
       signal: stop.abortSignal,
-      onStatus: (status) => {
-        const line = `fan-in ${status.runKey ?? ''}: ${status.phase}, ${status.batchesSucceeded} of ${plural(status.batches, 'batch', 'batches')} done, ${status.batchesRunning} running, ${status.batchesParked} parked`;
-        if (line !== lastLine) say((lastLine = line));
+      onStatus: (status) =>
+        progress(`fan-in ${status.runKey ?? ''}: ${status.phase}, ${status.batchesSucceeded} of ${plural(status.batches, 'batch', 'batches')} done, ${status.batchesRunning} running, ${describeParked(status.batchesParked)}`),
+      onJoined: (start) =>
+        say(`fan-in: one was already running (${start.workflowId}; started before this run captured, e.g. by a run that was killed): joining it until it ends, then running this run's own`),
+      onJoinedEnd: (outcome) => {
+        if (outcome instanceof Error) say(`fan-in joined: failed (${describeErrorChain(outcome.cause ?? outcome)}); this run's own fan-in resumes its run`);
+        else finalLine(outcome);
       },
     }),
   );
+  finalLine(fanIns.own);
+  const dispatched = [...(fanIns.joined ? [fanIns.joined] : []), fanIns.own];
+  const total = (field: 'changedIds' | 'batches' | 'batchesSucceeded' | 'launches') => dispatched.reduce((sum, fanIn) => sum + fanIn[field], 0);
   const counts = await step(r.onLakehouse(lakehouse.tableCounts()));
   const summary = {
     sources: config.sources.length,
     changesCaptured,
     registryRows: counts.registryRows,
-    changedIds: fanIn.changedIds,
-    batches: fanIn.batches,
-    batchesSucceeded: fanIn.batchesSucceeded,
+    changedIds: total('changedIds'),
+    batches: total('batches'),
+    batchesSucceeded: total('batchesSucceeded'),
+    parkedBatches: dispatched.reduce((sum, fanIn) => sum + parkedOf(fanIn), 0),
     targetRows: counts.targetRows,
-    launches: fanIn.launches,
-    runKey: fanIn.runKey,
+    launches: total('launches'),
+    runKey: fanIns.own.runKey,
+    /** The fan-in that was already running and was waited for first; its counts are in the totals. */
+    joinedRunKey: fanIns.joined?.runKey ?? null,
     ui: workflowsUrl,
   };
-  say(`done: ${plural(summary.changedIds, 'changed id')} in ${plural(summary.batches, 'batch', 'batches')} (${summary.batchesSucceeded} succeeded), target holds ${plural(summary.targetRows, 'row')}`);
+  const joinedNote = fanIns.joined ? ` (with the fan-in it joined, ${fanIns.joined.runKey})` : '';
+  say(
+    `done: ${plural(summary.changedIds, 'changed id')} in ${plural(summary.batches, 'batch', 'batches')}${joinedNote} ` +
+      `(${summary.batchesSucceeded} succeeded, ${describeParked(summary.parkedBatches)}), target holds ${plural(summary.targetRows, 'row')}`,
+  );
 
   if (options.once) {
     await r.close();
@@ -261,6 +282,14 @@ async function startOrReuseDevServer(config: Config, r: Resources, stop: StopSig
   return r.devServer.uiUrl ?? uiUrl;
 }
 
+/** Parked by a fan-in: its own run's batches and requeued ones that parked again. */
+const parkedOf = (fanIn: FanInSummary) => fanIn.batchesParked + fanIn.requeued.parked;
+
+/** `0 parked`, or `2 parked — see: bin/cdf batches list --status parked` (where an operator retries or abandons them). */
+function describeParked(parked: number): string {
+  return parked === 0 ? '0 parked' : `${parked} parked — see: bin/cdf batches list --status parked`;
+}
+
 /** `a seed commit (1,500 rows) and 4 commits (820 row changes)`: the seed is written only into an empty table. */
 function describeCommits(commits: { inserted: number; updated: number; deleted: number }[], requested: number): string {
   const rows = (list: typeof commits) => list.reduce((sum, c) => sum + c.inserted + c.updated + c.deleted, 0);
@@ -286,7 +315,9 @@ function positiveInt(flag: string, value: string): number {
 main().then(
   (code) => process.exit(code),
   (error: Error) => {
-    console.error(error instanceof ConfigError || error instanceof DatabricksConfigError || error instanceof TemporalConnectionError ? error.message : `[start] failed: ${error.stack ?? error.message}`);
+    // The cause is what says what went wrong (a client error's own message is often generic: "Workflow Update failed").
+    const cause = error.cause ? `\n[start] cause: ${describeErrorChain(error.cause)}` : '';
+    console.error(error instanceof ConfigError || error instanceof DatabricksConfigError || error instanceof TemporalConnectionError ? error.message : `[start] failed: ${error.stack ?? error.message}${cause}`);
     process.exit(1);
   },
 );

@@ -1,7 +1,19 @@
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  isGrpcServiceError,
+  WorkflowFailedError,
+  ServiceError,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config/schema';
 import { CdfSource } from '../workflows/searchAttributes';
-import { captureNowUpdate, fanInStatusQuery, type CycleReport, type FanInStatus } from '../workflows/messages';
+import { captureNowUpdate, fanInStatusQuery, pollNowSignal, sourceStatusQuery, type CycleReport, type FanInStatus } from '../workflows/messages';
 import type { FanInSummary } from '../workflows/fanIn';
 
 /**
@@ -48,8 +60,59 @@ async function cancellable<T>(client: Client, signal: AbortSignal | undefined, c
 }
 
 /**
+ * gRPC codes of an update the server lost or refused while the workflow was busy: UNAVAILABLE
+ * ("workflow update was aborted", after the client's own retries), FAILED_PRECONDITION
+ * (WorkflowNotReady: the workflow task that carried the update failed, e.g. on a worker that died
+ * or went wrong mid-task; or too many updates in flight), ABORTED, RESOURCE_EXHAUSTED.
+ */
+const LOST_UPDATE_CODES = new Set([14, 9, 10, 8]);
+/** Failures the server itself puts on an update it accepted but could not finish (the run closed or continued as new). */
+const LOST_UPDATE_FAILURES = new Set(['AcceptedUpdateCompletedWorkflow', 'UnprocessedUpdate']);
+
+/** True for an update that was lost or refused while the workflow was busy: sending it again can succeed. */
+export function isLostUpdate(error: unknown): boolean {
+  if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return isGrpcServiceError(error.cause) && error.cause.code === 4; // DEADLINE_EXCEEDED, not a cancel
+  if (error instanceof WorkflowUpdateFailedError) return error.cause instanceof ApplicationFailure && LOST_UPDATE_FAILURES.has(error.cause.type ?? '');
+  if (error instanceof ServiceError) return isGrpcServiceError(error.cause) && LOST_UPDATE_CODES.has(error.cause.code);
+  return false;
+}
+
+/** `ServiceError: Workflow Update failed ← Error: 9 FAILED_PRECONDITION: …`: an error with its causes, for a message. */
+export function describeErrorChain(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error; e instanceof Error && parts.length < 5; e = e.cause) parts.push(`${e.name}: ${e.message}`);
+  return parts.length ? parts.join(' ← ') : String(error);
+}
+
+/** No capture cycle of a source could be confirmed: its update kept failing and its status did not show it caught up. */
+export class CaptureNotConfirmedError extends Error {
+  constructor(
+    readonly source: string,
+    readonly workflowId: string,
+    reason: string,
+    cause: unknown,
+  ) {
+    super(
+      `${source}: no capture cycle could be confirmed: ${reason}; the captureNow update failed with ${describeErrorChain(cause)}. ` +
+        `The workflow ${workflowId} goes on by itself: see \`bin/cdf status ${source}\` and the worker's log, then run this again.`,
+      { cause },
+    );
+    this.name = 'CaptureNotConfirmedError';
+  }
+}
+
+/** Sends of one captureNow that the server lost, before falling back to watching the status (1 + 2 + 4 s apart). */
+const CAPTURE_UPDATE_ATTEMPTS = 4;
+/** The fallback gives up after this long without a cycle completing or the offset moving. */
+const FALLBACK_IDLE_LIMIT_MS = 120_000;
+
+/**
  * Asks a source to capture now, repeatedly, until its offset reaches the latest version it saw
- * (a long backlog can take several cycles) or it reports itself blocked. `signal` cancels it.
+ * (a long backlog can take several cycles) or it reports itself blocked. An update the server
+ * loses or refuses while the workflow's tasks are retried (a worker died mid-task) is sent again
+ * with a backoff, under the same update id so that one the server did accept is not run twice;
+ * after that, a pollNow signal and the status query show when the offset has caught up.
+ * `signal` cancels it; CaptureNotConfirmedError says why it could not confirm a cycle.
  */
 export async function captureUntilCaughtUp(
   client: Client,
@@ -57,11 +120,62 @@ export async function captureUntilCaughtUp(
   source: string,
   options: { onCycle?: (report: CycleReport) => void; signal?: AbortSignal } = {},
 ): Promise<CycleReport> {
-  const handle = client.workflow.getHandle(sourceWorkflowId(config, source));
+  const workflowId = sourceWorkflowId(config, source);
+  const handle = client.workflow.getHandle(workflowId);
   for (;;) {
-    const report = await cancellable(client, options.signal, () => handle.executeUpdate(captureNowUpdate, { args: [{}] }));
+    const updateId = randomUUID();
+    let report: CycleReport | undefined;
+    for (let attempt = 1; !report; attempt++) {
+      try {
+        report = await cancellable(client, options.signal, () => handle.executeUpdate(captureNowUpdate, { args: [{}], updateId }));
+      } catch (error) {
+        if (!isLostUpdate(error) || options.signal?.aborted) throw error;
+        if (attempt >= CAPTURE_UPDATE_ATTEMPTS) return waitForOffset(client, handle, source, workflowId, error, options);
+        await sleep(1000 * 2 ** (attempt - 1), undefined, { signal: options.signal });
+      }
+    }
     options.onCycle?.(report);
     if (report.blocked || report.latestVersion === null || report.offsetVersion === report.latestVersion) return report;
+  }
+}
+
+/**
+ * The fallback when captureNow cannot get through: a pollNow signal (recorded in the history at
+ * once, so it is not lost with a workflow task) starts a cycle, and the status query shows its
+ * report once a cycle has completed since and the offset reached the latest version (or blocked).
+ */
+async function waitForOffset(
+  client: Client,
+  handle: WorkflowHandle,
+  source: string,
+  workflowId: string,
+  updateError: unknown,
+  options: { onCycle?: (report: CycleReport) => void; signal?: AbortSignal },
+): Promise<CycleReport> {
+  const status = () => cancellable(client, options.signal, () => handle.query(sourceStatusQuery));
+  let before: number | null = null;
+  let signalled = false;
+  let progress = { cycles: -1, offset: null as number | null, at: Date.now() };
+  for (;;) {
+    try {
+      before ??= (await status()).cyclesCompleted;
+      if (!signalled) await cancellable(client, options.signal, () => handle.signal(pollNowSignal, {}));
+      signalled = true;
+      const now = await status();
+      const report = now.lastCycle;
+      if (now.cyclesCompleted > before && report && (now.blocked || report.latestVersion === null || report.offsetVersion === report.latestVersion)) {
+        options.onCycle?.(report);
+        return report;
+      }
+      if (now.cyclesCompleted !== progress.cycles || now.offsetVersion !== progress.offset) progress = { cycles: now.cyclesCompleted, offset: now.offsetVersion, at: Date.now() };
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      // A query also fails while the workflow's task is retried: it counts as no progress.
+    }
+    if (Date.now() - progress.at > FALLBACK_IDLE_LIMIT_MS) {
+      throw new CaptureNotConfirmedError(source, workflowId, `its status showed no cycle completing and no offset moving for ${FALLBACK_IDLE_LIMIT_MS / 1000} s`, updateError);
+    }
+    await sleep(1000, undefined, { signal: options.signal });
   }
 }
 
@@ -117,4 +231,49 @@ export async function runFanIn(
     finished = true;
     if (ticker) clearInterval(ticker);
   }
+}
+
+/** What runOwnFanIn dispatched: the fan-in that covers the call, and the one it joined and waited for first. */
+export interface OwnFanInReport {
+  /** A fan-in that opened its window after the call began (this call's own, or one started after the joined one ended). */
+  own: FanInSummary;
+  /** The fan-in that was already running when the call began, if any and if it succeeded. */
+  joined: FanInSummary | null;
+}
+
+/**
+ * Dispatches everything captured before the call. A fan-in already running may have opened its
+ * window before the capture (a trigger's, a schedule's, or one a killed run left), so it is
+ * joined to its end (`onJoined` sees it start, `onJoinedEnd` its summary or failure) and then a
+ * fan-in is started: Temporal runs one at a time, so the one that then runs, started or joined,
+ * began after the joined one ended and covers what was captured. `signal` stops the waiting.
+ */
+export async function runOwnFanIn(
+  client: Client,
+  config: Config,
+  options: {
+    onStatus?: (status: FanInStatus) => void;
+    onJoined?: (start: FanInStart) => void;
+    onJoinedEnd?: (outcome: FanInSummary | Error) => void;
+    signal?: AbortSignal;
+  } = {},
+): Promise<OwnFanInReport> {
+  let joinedRunning: FanInStart | undefined;
+  const onStart = (start: FanInStart) => {
+    if (!start.joined) return;
+    joinedRunning = start;
+    options.onJoined?.(start);
+  };
+  let first: FanInSummary;
+  try {
+    first = await runFanIn(client, config, { onStatus: options.onStatus, signal: options.signal, onStart });
+  } catch (error) {
+    // A joined fan-in that failed leaves its run open: the next fan-in resumes it.
+    if (!joinedRunning || !(error instanceof WorkflowFailedError)) throw error;
+    options.onJoinedEnd?.(error);
+    return { own: await runFanIn(client, config, { onStatus: options.onStatus, signal: options.signal }), joined: null };
+  }
+  if (!joinedRunning) return { own: first, joined: null };
+  options.onJoinedEnd?.(first);
+  return { own: await runFanIn(client, config, { onStatus: options.onStatus, signal: options.signal }), joined: first };
 }

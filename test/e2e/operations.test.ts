@@ -1,9 +1,22 @@
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Client, Connection, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { getEventListeners } from 'node:events';
-import { captureUntilCaughtUp, fanInWorkflowId, runFanIn, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
-import { captureNowUpdate, pauseSignal, replayFromVersionSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery } from '../../src/workflows/messages';
+import {
+  captureUntilCaughtUp,
+  describeErrorChain,
+  fanInWorkflowId,
+  runFanIn,
+  runOwnFanIn,
+  sourceWorkflowId,
+  startOrJoinFanIn,
+  startSourceWorkflows,
+  type FanInStart,
+} from '../../src/client/operations';
+import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
+import { captureNowUpdate, fanInStatusQuery, pauseSignal, replayFromVersionSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery } from '../../src/workflows/messages';
 import { CdfLastVersion, CdfSource, CdfState } from '../../src/workflows/searchAttributes';
-import { currentDetails, startTestPipeline, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
+import { eventually } from '../support/eventually';
+import { currentDetails, startTestPipeline, startWorkerOn, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
 import { writeRandomTraffic, type WrittenChange } from '../support/traffic';
 
 /** What an operator does to a source, through the same handlers the UI's dialogs and the CLI use. */
@@ -180,5 +193,123 @@ describe('operating a source workflow', () => {
   it('tells a caller that a source it names does not exist', async () => {
     const error = await t.client.workflow.getHandle(sourceWorkflowId(t.config, 'nope')).query(sourceStatusQuery).catch((e: Error) => e);
     expect(error).toBeInstanceOf(WorkflowNotFoundError);
+  });
+});
+
+describe('capturing through a workflow task that fails', () => {
+  it('a captureNow the server aborts because the workflow task carrying it failed is sent again, and the source catches up', async () => {
+    const config = testConfig({ sources: [{ name: 'orders', table: 'upstream.orders' }] });
+    const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
+    await lakehouse.ensurePipelineTables();
+    const written = await writeRandomTraffic(lakehouse, config.sources[0]!, { commits: 3, maxOpsPerCommit: 5, idSpace: 50, seed: 21 });
+    const connection = await Connection.connect({ address: config.temporal.address });
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    let t: TestPipeline | undefined;
+    try {
+      await startSourceWorkflows(client, config);
+      const capturing = captureUntilCaughtUp(client, config, 'orders').catch((error: Error) => error);
+      // A worker that takes the workflow's task carrying the update and completes it with a command
+      // the server refuses: the task fails and the server aborts the update (FAILED_PRECONDITION
+      // "… unexpected workflow task failure"), as after a worker that went wrong mid-task. A task
+      // polled before the update arrived is failed the same way; the update comes with the next.
+      const failTask = (taskToken: Uint8Array) =>
+        connection
+          .withDeadline(Date.now() + 10_000, () =>
+            connection.workflowService.respondWorkflowTaskCompleted({
+              namespace: config.temporal.namespace,
+              taskToken,
+              identity: 'broken-worker',
+              commands: [
+                {
+                  commandType: temporal.api.enums.v1.CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+                  scheduleActivityTaskCommandAttributes: { activityId: '1', activityType: { name: 'describeSource' }, taskQueue: { name: config.temporal.taskQueue } },
+                },
+              ],
+            }),
+          )
+          .then(
+            () => null,
+            (error: Error) => error,
+          );
+      for (;;) {
+        const task = await connection.withDeadline(Date.now() + 30_000, () =>
+          connection.workflowService.pollWorkflowTaskQueue({
+            namespace: config.temporal.namespace,
+            taskQueue: { name: config.temporal.taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+            identity: 'broken-worker',
+          }),
+        );
+        if (task.messages?.length) {
+          t = await startWorkerOn(config, lakehouse); // polls from now on; the broken worker holds the task
+          expect((await failTask(task.taskToken!))?.message).toMatch(/BadScheduleActivityAttributes/);
+          break;
+        }
+        expect((await failTask(task.taskToken!))?.message).toMatch(/BadScheduleActivityAttributes/);
+      }
+      const report = await capturing;
+      if (report instanceof Error) throw report;
+      const latest = Math.max(...written.map((change) => change.version));
+      expect(report).toEqual(expect.objectContaining({ blocked: null, offsetVersion: latest, latestVersion: latest }));
+    } finally {
+      await terminateWorkflows(client, config);
+      await connection.close();
+      if (t) await t.stop();
+      else await lakehouse.close();
+    }
+  });
+
+  it('names the error class and message of every cause when it reports a failed request', () => {
+    const grpc = Object.assign(new Error('9 FAILED_PRECONDITION: Unable to perform workflow execution update due to unexpected workflow task failure.'), { code: 9 });
+    expect(describeErrorChain(new ServiceError('Workflow Update failed', { cause: grpc }))).toBe(
+      'ServiceError: Workflow Update failed ← Error: 9 FAILED_PRECONDITION: Unable to perform workflow execution update due to unexpected workflow task failure.',
+    );
+  });
+});
+
+describe('a fan-in that dispatches what was captured before it', () => {
+  let t: TestPipeline;
+  /** Closed: the downstream job of every batch waits until it opens. */
+  let gate: { opened: Promise<void>; open(): void };
+  const closeGate = () => {
+    let open!: () => void;
+    gate = { opened: new Promise<void>((resolve) => (open = resolve)), open };
+  };
+
+  beforeAll(async () => {
+    const config = testConfig({ sources: [{ name: 'orders', table: 'upstream.orders' }] });
+    const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
+    gate = { opened: Promise.resolve(), open: () => undefined };
+    t = await startWorkerOn(config, lakehouse, { processor: async (runKey, batchNumber) => (await gate.opened, lakehouse.processBatch(runKey, batchNumber)) });
+    await startSourceWorkflows(t.client, t.config);
+  });
+  afterAll(async () => {
+    gate.open();
+    await terminateWorkflows(t.client, t.config);
+    await t.stop();
+  });
+
+  it('joins a fan-in that opened its window before the capture, waits for it, then runs its own, so that every captured change is dispatched', async () => {
+    const idsOf = (changes: { utsId: string }[]) => new Set(changes.map((change) => change.utsId)).size;
+    const before = await writeRandomTraffic(t.lakehouse, t.config.sources[0]!, { commits: 2, maxOpsPerCommit: 20, idSpace: 300, seed: 31 });
+    await captureUntilCaughtUp(t.client, t.config, 'orders');
+    // A fan-in started earlier (say by a run that was then killed) is dispatching what was captured so far ...
+    closeGate();
+    const earlier = await startOrJoinFanIn(t.client, t.config);
+    await eventually(async () => ((await earlier.handle.query(fanInStatusQuery)).batchesRunning > 0 ? true : undefined), 30_000);
+    // ... when more is captured and a fan-in is asked for.
+    const after = await writeRandomTraffic(t.lakehouse, t.config.sources[0]!, { commits: 2, maxOpsPerCommit: 20, idSpace: 300, seed: 32 });
+    await captureUntilCaughtUp(t.client, t.config, 'orders');
+    const joined: FanInStart[] = [];
+    const report = await runOwnFanIn(t.client, t.config, {
+      onJoined: (start) => {
+        joined.push(start);
+        gate.open();
+      },
+    });
+    expect(joined).toHaveLength(1);
+    expect(report.own.changedIds).toBe(idsOf(after));
+    expect(report.joined?.changedIds).toBe(idsOf(before));
+    expect(report.own.runKey).not.toBe(report.joined?.runKey);
+    expect(report.own.batchesSucceeded).toBe(report.own.batches);
   });
 });
