@@ -57,7 +57,7 @@ export class FakeDatabricksSql implements DriverClient {
   readonly objectTypes = new Map<string, string>();
   private readonly tables = new Map<string, FakeTable>();
   private readonly captured = new Map<string, Set<number>>();
-  private readonly offsets = new Map<string, { table: string; tableId: string; version: bigint }>();
+  private readonly offsets = new Map<string, { table: string; tableId: string; version: bigint; commitTimestamp: string | null }>();
   private view = new Map<string, number>();
   private readonly runs: { runKey: string; windows: Map<string, { after: number; through: number }>; status: 'open' | 'committed' }[] = [];
   private readonly batches = new Map<string, { ids: number; batches: number; batchSize: number }>();
@@ -195,14 +195,16 @@ export class FakeDatabricksSql implements DriverClient {
     }
     if (/^SELECT source, table_id, last_version/.test(sql)) {
       const offset = this.offsets.get(String(value('source')));
-      return offset ? [{ source: value('source'), table_id: offset.tableId, last_version: offset.version, last_commit_timestamp: '2026-11-01T01:00:00.000Z' }] : [];
+      // Timestamps are read as unix_millis (BIGINT), as the adapter asks.
+      return offset ? [{ source: value('source'), table_id: offset.tableId, last_version: offset.version, last_commit_epoch_ms: epochMs(offset.commitTimestamp) }] : [];
     }
     if (/^MERGE INTO `cdf`\.`source_offsets`/.test(sql)) {
       const source = String(value('source'));
       const current = this.offsets.get(source);
       const version = value('version') as bigint;
       if (current && current.version >= version) return [dml(0)];
-      this.offsets.set(source, { table: String(value('sourceTable')), tableId: String(value('tableId')), version });
+      const commitTimestamp = value('commitTimestamp');
+      this.offsets.set(source, { table: String(value('sourceTable')), tableId: String(value('tableId')), version, commitTimestamp: typeof commitTimestamp === 'string' ? commitTimestamp : null });
       return [dml(1)];
     }
     if (/^REFRESH MATERIALIZED VIEW/.test(sql)) {
@@ -273,7 +275,9 @@ export class FakeDatabricksSql implements DriverClient {
     }
     if (/^SELECT run_key, batch_number, status, attempts/.test(sql) && /WHERE run_key = :runKey AND batch_number = :batchNumber/.test(sql)) {
       const state = this.batchStates.get(`${value('runKey')}/${value('batchNumber')}`);
-      return state ? [{ ...state }] : [];
+      if (!state) return [];
+      const { updated_at: updatedAt, ...columns } = state;
+      return [{ ...columns, updated_at_epoch_ms: epochMs(updatedAt) }];
     }
     if (/^UPDATE `cdf`\.`dispatch_batch_states` SET status = 'launched'/.test(sql)) {
       const state = this.batchStates.get(`${value('runKey')}/${value('batchNumber')}`);
@@ -316,6 +320,11 @@ export class FakeDatabricksSql implements DriverClient {
     for (let v = Math.max(1, from); v <= to; v++) versions.push(v);
     return versions;
   }
+}
+
+/** A TIMESTAMP read with unix_millis: BIGINT epoch milliseconds (a bigint, preserveBigNumericPrecision). */
+function epochMs(iso: string | null): bigint | null {
+  return iso === null ? null : BigInt(Date.parse(iso));
 }
 
 function dml(rows: number): object {
