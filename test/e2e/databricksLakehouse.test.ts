@@ -66,12 +66,12 @@ describe('the Databricks lakehouse adapter under the real workflows', () => {
 
   afterAll(() => h.stop());
 
-  it('connects once with telemetry off, exact BIGINTs and STATEMENT_TIMEOUT on the session', () => {
+  it('connects once with telemetry off, exact BIGINTs, and STATEMENT_TIMEOUT and a UTC time zone on the session', () => {
     expect(h.fake.connectOptions).toHaveLength(1);
     expect(h.fake.connectOptions[0]).toEqual(
       expect.objectContaining({ host: 'adb-1234.5.azuredatabricks.net', port: 8443, path: '/sql/1.0/warehouses/abc123', authType: 'access-token', telemetryEnabled: false, preserveBigNumericPrecision: true }),
     );
-    expect(h.fake.sessionConfigurations[0]).toEqual({ STATEMENT_TIMEOUT: '900' });
+    expect(h.fake.sessionConfigurations[0]).toEqual({ STATEMENT_TIMEOUT: '900', TIMEZONE: 'UTC' });
   });
 
   it('creates the registry, offsets, fan-in and batch tables and the materialized view idempotently', () => {

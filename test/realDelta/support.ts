@@ -65,13 +65,21 @@ export function realDeltaConfig(schema: string, sources: Partial<SourceConfig>[]
 
 const ENV = { DATABRICKS_TOKEN: 'unused-by-the-thrift-server' };
 
-function driver(): SparkThriftDriverClient {
-  return new SparkThriftDriverClient({ certificatePem: server().certificatePem });
+/** How sessions behave beyond the server's defaults (see difference 7 in sparkThriftDriver.ts). */
+export interface SessionOptions {
+  /** The zone every session starts in, as a workspace's TIMEZONE setting makes it on Databricks. */
+  workspaceTimeZone?: string;
+  /** false: a session's own TIMEZONE parameter is ignored, as open-source Spark ignores it. */
+  honourTimeZoneParameter?: boolean;
+}
+
+function driver(options: SessionOptions = {}): SparkThriftDriverClient {
+  return new SparkThriftDriverClient({ certificatePem: server().certificatePem, ...options });
 }
 
 /** The product's lakehouse adapter, through the real driver, on the Thrift server. */
-export function realDeltaLakehouse(config: Config): DatabricksLakehouse {
-  return openDatabricksLakehouse(config, ENV, driver());
+export function realDeltaLakehouse(config: Config, sessions: SessionOptions = {}): DatabricksLakehouse {
+  return openDatabricksLakehouse(config, ENV, driver(sessions));
 }
 
 /** A SQL session for setting up upstream tables the way an ETL job on Spark would. */

@@ -57,7 +57,7 @@ export class FakeDatabricksSql implements DriverClient {
   readonly objectTypes = new Map<string, string>();
   private readonly tables = new Map<string, FakeTable>();
   private readonly captured = new Map<string, Set<number>>();
-  private readonly offsets = new Map<string, { table: string; tableId: string; version: bigint; generation: number }>();
+  private readonly offsets = new Map<string, { table: string; tableId: string; version: bigint; commitTimestamp: string | null; generation: number }>();
   private view = new Map<string, number>();
   private readonly runs: { runKey: string; windows: Map<string, { after: number; through: number }>; status: 'open' | 'committed' }[] = [];
   private readonly batches = new Map<string, { ids: number; batches: number; batchSize: number }>();
@@ -195,16 +195,18 @@ export class FakeDatabricksSql implements DriverClient {
     }
     if (/^SELECT source, table_id, last_version/.test(sql)) {
       const offset = this.offsets.get(String(value('source')));
-      return offset ? [{ source: value('source'), table_id: offset.tableId, last_version: offset.version, last_commit_timestamp: '2026-11-01T01:00:00.000Z', replay_generation: BigInt(offset.generation) }] : [];
+      // Timestamps are read as unix_millis (BIGINT), as the adapter asks.
+      return offset ? [{ source: value('source'), table_id: offset.tableId, last_version: offset.version, last_commit_epoch_ms: epochMs(offset.commitTimestamp), replay_generation: BigInt(offset.generation) }] : [];
     }
     if (/^MERGE INTO `cdf`\.`source_offsets`/.test(sql)) {
       const source = String(value('source'));
       const current = this.offsets.get(source);
       const version = value('version') as bigint;
-      const next = { table: String(value('sourceTable')), tableId: String(value('tableId')), version };
+      const commitTimestamp = value('commitTimestamp');
+      const next = { table: String(value('sourceTable')), tableId: String(value('tableId')), version, commitTimestamp: typeof commitTimestamp === 'string' ? commitTimestamp : null };
       // The rewind sets the offset and starts the next replay generation; a capture's MERGE moves it forward within its generation only.
       if (/replay_generation = offsets\.replay_generation \+ 1/.test(sql)) {
-        this.offsets.set(source, { ...next, generation: (current?.generation ?? 0) + 1 });
+        this.offsets.set(source, { ...next, commitTimestamp: null, generation: (current?.generation ?? 0) + 1 });
         return [dml(1)];
       }
       if (current && (current.version >= version || BigInt(current.generation) !== value('replayGeneration'))) return [dml(0)];
@@ -279,7 +281,9 @@ export class FakeDatabricksSql implements DriverClient {
     }
     if (/^SELECT run_key, batch_number, status, attempts/.test(sql) && /WHERE run_key = :runKey AND batch_number = :batchNumber/.test(sql)) {
       const state = this.batchStates.get(`${value('runKey')}/${value('batchNumber')}`);
-      return state ? [{ ...state }] : [];
+      if (!state) return [];
+      const { updated_at: updatedAt, ...columns } = state;
+      return [{ ...columns, updated_at_epoch_ms: epochMs(updatedAt) }];
     }
     if (/^UPDATE `cdf`\.`dispatch_batch_states` SET status = 'launched'/.test(sql)) {
       const state = this.batchStates.get(`${value('runKey')}/${value('batchNumber')}`);
@@ -322,6 +326,11 @@ export class FakeDatabricksSql implements DriverClient {
     for (let v = Math.max(1, from); v <= to; v++) versions.push(v);
     return versions;
   }
+}
+
+/** A TIMESTAMP read with unix_millis: BIGINT epoch milliseconds (a bigint, preserveBigNumericPrecision). */
+function epochMs(iso: string | null): bigint | null {
+  return iso === null ? null : BigInt(Date.parse(iso));
 }
 
 function dml(rows: number): object {

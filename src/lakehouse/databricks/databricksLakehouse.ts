@@ -29,16 +29,29 @@ import type { Row, SqlRunner } from './sqlRunner';
 
 // Driver rows, parsed at the boundary. BIGINT arrives as bigint (preserveBigNumericPrecision) or number.
 const integer = z.union([z.bigint(), z.number(), z.string().regex(/^-?\d+$/)]).transform((v) => Number(v));
+/** Epoch milliseconds (statements read timestamps with unix_millis) as an ISO instant. */
+const epochMs = integer.transform((ms) => new Date(ms).toISOString());
+/**
+ * A TIMESTAMP column as an ISO instant. Arrow results carry the instant (a Date); text results
+ * (Thrift columns) carry the session's wall clock without a zone, which is UTC because the
+ * session is pinned to it: read as UTC, not in the worker's own time zone.
+ */
+const instant = z.union([z.date(), z.string()]).transform((v) => {
+  if (v instanceof Date) return v.toISOString();
+  const zoneless = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(v.trim());
+  return new Date(zoneless ? `${v.trim().replace(' ', 'T')}Z` : v).toISOString();
+});
 const historyRow = z.object({
   version: integer,
-  timestamp: z.union([z.date(), z.string()]).transform((v) => new Date(v).toISOString()),
+  timestamp: instant,
   operation: z.string(),
   operationParameters: z.record(z.string(), z.unknown()).nullish(),
 });
 const detailRow = z.object({ id: z.string(), properties: z.record(z.string(), z.string()).nullish() });
 const countsRow = z.object({ change_type: z.string(), n: integer, null_keys: integer });
 const registryCountRow = z.object({ change_type: z.string(), n: integer });
-const offsetRow = z.object({ source: z.string(), table_id: z.string(), last_version: integer, last_commit_timestamp: z.string().nullish(), replay_generation: integer });
+const offsetRow = z.object({ source: z.string(), table_id: z.string(), last_version: integer, last_commit_epoch_ms: epochMs.nullish(), replay_generation: integer });
+const batchStateTimes = z.object({ updated_at_epoch_ms: epochMs }).passthrough();
 const windowRow = z.object({ source: z.string(), table_id: z.string(), after_version: integer, through_version: integer, changed_ids: integer, sources: integer });
 const batchKeyRow = z.object({ run_key: z.string(), batch_number: integer });
 const dmlRow = z.object({ num_affected_rows: integer.optional(), num_inserted_rows: integer.optional() });
@@ -122,7 +135,7 @@ export class DatabricksLakehouse implements Lakehouse {
   async readOffset(sourceName: string): Promise<SourceOffset | null> {
     const [row] = (await this.runner.query(this.sql.readOffset(sourceName))).map((r) => offsetRow.parse(r));
     return row
-      ? { source: row.source, tableId: row.table_id, lastVersion: row.last_version, lastCommitTimestamp: row.last_commit_timestamp ?? null, replayGeneration: row.replay_generation }
+      ? { source: row.source, tableId: row.table_id, lastVersion: row.last_version, lastCommitTimestamp: row.last_commit_epoch_ms ?? null, replayGeneration: row.replay_generation }
       : null;
   }
 
@@ -222,7 +235,7 @@ export class DatabricksLakehouse implements Lakehouse {
 
   async readBatchState(batch: BatchKey): Promise<BatchState | null> {
     const [row] = await this.runner.query(this.sql.readBatchState(batch.runKey, batch.batchNumber));
-    return row ? parseBatchState(row) : null;
+    return row ? batchState(row) : null;
   }
 
   async batchStatusCounts(runKey: string): Promise<Partial<Record<BatchStatus, number>>> {
@@ -240,7 +253,7 @@ export class DatabricksLakehouse implements Lakehouse {
 
   async listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]> {
     const rows = await this.runner.query(this.sql.listBatches({ statuses: filter.statuses ?? [], runKey: filter.runKey, limit: filter.limit }));
-    return rows.map(parseBatchState);
+    return rows.map(batchState);
   }
 
   async requeueBatch(batch: BatchKey, extraAttempts: number): Promise<BatchState | null> {
@@ -373,6 +386,12 @@ export function retentionHours(text: string | undefined): number {
   if (!match) return 168;
   const perUnit: Record<string, number> = { week: 168, day: 24, hour: 1, minute: 1 / 60 };
   return Number(match[1]) * perUnit[match[2]!.toLowerCase()]!;
+}
+
+/** A batch-state row: its time arrives as epoch milliseconds (EPOCH_MS in statements.ts). */
+function batchState(row: Row): BatchState {
+  const { updated_at_epoch_ms: updatedAt, ...rest } = batchStateTimes.parse(row);
+  return parseBatchState({ ...rest, updated_at: updatedAt });
 }
 
 function affected(rows: Row[]): number {

@@ -8,8 +8,9 @@ import { SqlRunner, type DriverClient, type SqlParam } from './sqlRunner';
 /**
  * Builds the Databricks lakehouse: one driver client per worker (the driver's maintainers
  * recommend a singleton per connection options), telemetry off unless configured, BIGINT kept
- * exact, and STATEMENT_TIMEOUT set on the session (the per-statement timeout only works on
- * clusters, not on SQL warehouses). `client` is the driver boundary tests replace.
+ * exact, STATEMENT_TIMEOUT set on the session (the per-statement timeout only works on clusters,
+ * not on SQL warehouses) and its TIMEZONE pinned to UTC. `client` is the driver boundary tests
+ * replace.
  */
 export function openDatabricksLakehouse(config: Config, env: NodeJS.ProcessEnv = process.env, client?: DriverClient): DatabricksLakehouse {
   return new DatabricksLakehouse(createSqlRunner(config, env, client), config.tables, {
@@ -45,7 +46,9 @@ export function createSqlRunner(config: Config, env: NodeJS.ProcessEnv = process
       preserveBigNumericPrecision: true,
       userAgentEntry: 'cdf-orchestrator',
     },
-    sessionConfiguration: { STATEMENT_TIMEOUT: String(config.databricks.statementTimeoutSeconds) },
+    // UTC whatever the workspace's TIMEZONE: a session renders timestamps in its own zone, which
+    // the driver's text results (and any zone-less value) carry without saying so.
+    sessionConfiguration: { STATEMENT_TIMEOUT: String(config.databricks.statementTimeoutSeconds), TIMEZONE: 'UTC' },
     toDriverParameter,
   });
 }

@@ -187,8 +187,9 @@ GROUP BY change_type`,
       params: { source: text(sourceName), tableId: text(tableId), fromVersion: bigint(range.fromVersion), toVersion: bigint(range.toVersion) },
     }),
 
+    /** The commit timestamp as epoch milliseconds: exact whatever the session's time zone (see EPOCH_MS). */
     readOffset: (sourceName: string): Statement => ({
-      sql: `SELECT source, table_id, last_version, date_format(last_commit_timestamp, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'") AS last_commit_timestamp, replay_generation
+      sql: `SELECT source, table_id, last_version, unix_millis(last_commit_timestamp) AS last_commit_epoch_ms, replay_generation
 FROM ${t.offsets} WHERE source = :source`,
       params: { source: text(sourceName) },
     }),
@@ -494,8 +495,13 @@ export function tableChanges(table: string, range: VersionRange): string {
   return `table_changes('${table}', ${range.fromVersion}, ${range.toVersion})`;
 }
 
+/*
+ * EPOCH_MS: timestamps are read as `unix_millis(ts)`, never formatted as text: `date_format`
+ * renders the session's time zone (a workspace's TIMEZONE), so a literal 'Z' after it was hours
+ * off anywhere but UTC; epoch milliseconds are the instant itself on every engine.
+ */
 const BATCH_STATE_COLUMNS = `run_key, batch_number, status, attempts, attempt_limit, ids, run_id, run_page_url, state_message, reason,
-  date_format(updated_at, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'") AS updated_at`;
+  unix_millis(updated_at) AS updated_at_epoch_ms`;
 
 /** A Delta table id (a UUID) as it may stand in a DDL literal. */
 function literalTableId(id: string): string {

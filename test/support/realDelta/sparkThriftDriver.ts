@@ -22,6 +22,12 @@ import { driverLogger } from '../../../src/lakehouse/databricks/driverLogger';
  *    timestamps and numbers left as they are (the adapter's row schemas accept both forms).
  * 6. Errors: `displayMessage` is empty and the text, with a Java stack trace, is in
  *    `errorMessage`. → nothing to do: the adapter falls back to `errorMessage` on Databricks too.
+ * 7. Session time zone: Databricks takes `TIMEZONE` among a session's configuration parameters,
+ *    over the workspace's own TIMEZONE setting; Spark keeps unknown keys in the session's conf and
+ *    ignores this one (its own is `spark.sql.session.timeZone`). → a session opened with
+ *    `TIMEZONE` runs `SET TIME ZONE` first. `workspaceTimeZone` stands for the workspace setting:
+ *    every session starts in that zone, as on a workspace whose TIMEZONE is not UTC;
+ *    `honourTimeZoneParameter: false` leaves a session there, as Spark itself would.
  */
 
 /** HIVE_CLI_SERVICE_PROTOCOL_V10, the newest protocol Spark's Thrift server speaks. */
@@ -201,6 +207,16 @@ class ShimmedSession implements DriverSession {
   }
 }
 
+async function runToEnd(session: DriverSession, sql: string): Promise<void> {
+  const operation = await session.executeStatement(sql);
+  try {
+    do await operation.fetchChunk();
+    while (await operation.hasMoreRows());
+  } finally {
+    await operation.close();
+  }
+}
+
 /**
  * A DriverClient over the real DBSQLClient that reaches a Spark Thrift Server at
  * https://127.0.0.1:<port>/cliservice, trusting its self-signed certificate. The product's connect
@@ -209,7 +225,7 @@ class ShimmedSession implements DriverSession {
 export class SparkThriftDriverClient implements DriverClient {
   private readonly inner = new DBSQLClient({ logger: driverLogger });
 
-  constructor(private readonly server: { certificatePem: string; user?: string }) {
+  constructor(private readonly server: { certificatePem: string; user?: string; workspaceTimeZone?: string; honourTimeZoneParameter?: boolean }) {
     patchThriftClient();
   }
 
@@ -227,8 +243,13 @@ export class SparkThriftDriverClient implements DriverClient {
   async openSession(request?: { initialCatalog?: string; initialSchema?: string; configuration?: Record<string, string> }): Promise<DriverSession> {
     // STATEMENT_TIMEOUT is a Databricks session setting; Spark rejects unknown configuration keys
     // only when they are static, so the product's configuration is passed on as is.
-    const session = await this.inner.openSession(request as Parameters<DBSQLClient['openSession']>[0]);
-    return new ShimmedSession(session as unknown as DriverSession);
+    const session = (await this.inner.openSession(request as Parameters<DBSQLClient['openSession']>[0])) as unknown as DriverSession;
+    // Difference 7: the workspace's zone first, then the session's own parameter over it.
+    const own = this.server.honourTimeZoneParameter === false ? undefined : request?.configuration?.TIMEZONE;
+    for (const zone of [this.server.workspaceTimeZone, own]) {
+      if (zone !== undefined) await runToEnd(session, `SET TIME ZONE ${sparkLiteral({ type: 'STRING', value: zone } as DBSQLParameter)}`);
+    }
+    return new ShimmedSession(session);
   }
 
   async close(): Promise<void> {
