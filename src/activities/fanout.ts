@@ -215,8 +215,9 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
     }
     const fanIn = fanInWorkflowId(config);
     if (await fanInIsRunning(fanIn)) return ` and fan-in ${fanIn} is running, which holds it: wait until that fan-in ends (\`cdf status\` or the Web UI), then run this again`;
-    if (state.status === 'failed') return null;
-    if (!state.runId) return ': its launch was interrupted before its run was recorded: `cdf fan-in` resumes it (its idempotency token finds the run)';
+    // A launched batch without a run id: its launch was refused or interrupted before the run was
+    // recorded. The next fan-in would ask run-now with its token again; an operator may move on.
+    if (state.status === 'failed' || !state.runId) return null;
     let run: RunState | null;
     try {
       run = await jobs.getRun(state.runId);

@@ -133,7 +133,14 @@ export class DatabricksJobsLauncher implements JobLauncher {
     };
     // Retrying run-now is safe: the idempotency token turns a retried request into the same run.
     const started = await this.call('POST', '/run-now', runNowResponseSchema, { body });
-    const run = await this.fetchRun(String(started.data.run_id));
+    let run: RunResponse;
+    try {
+      run = await notFoundAsRunNotFound(String(started.data.run_id), () => this.fetchRun(String(started.data.run_id)));
+    } catch (error) {
+      // Deleted between run-now and this read: the caller records it and its watcher finds it gone (a failed attempt).
+      if (error instanceof RunNotFoundError) return { runId: String(started.data.run_id), runPageUrl: '', reused: false };
+      throw error;
+    }
     const callStartedOnServer = started.serverTime - started.elapsedMs;
     const reused = run.start_time !== undefined && run.start_time > 0 && run.start_time < callStartedOnServer - REUSE_ALLOWANCE_MS;
     return { runId: String(started.data.run_id), runPageUrl: run.run_page_url, reused };
