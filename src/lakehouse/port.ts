@@ -185,7 +185,7 @@ export interface BatchOutcomeRecord {
 }
 
 /** The state an operator's command checked before changing a batch. */
-export type ExpectedBatchState = Pick<BatchState, 'status' | 'attempts'>;
+export type ExpectedBatchState = Pick<BatchState, 'status' | 'attempts' | 'runId'>;
 
 export interface BatchKey {
   runKey: string;

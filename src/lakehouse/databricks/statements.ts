@@ -407,15 +407,15 @@ WHERE run_key = :runKey AND batch_number = :batchNumber AND attempts = :attempt 
     /** Only from the state the operator's command checked. */
     requeueBatch: (runKey: string, batchNumber: number, extraAttempts: number, expected: ExpectedBatchState): Statement => ({
       sql: `UPDATE ${t.batchStates} SET status = 'retry', attempt_limit = attempts + :extraAttempts, reason = CAST(NULL AS STRING), updated_at = current_timestamp()
-WHERE run_key = :runKey AND batch_number = :batchNumber AND status = :expectedStatus AND attempts = :expectedAttempts AND status IN ('parked', 'retry', 'failed', 'launched')`,
-      params: { runKey: text(runKey), batchNumber: int(batchNumber), extraAttempts: int(extraAttempts), expectedStatus: text(expected.status), expectedAttempts: int(expected.attempts) },
+WHERE run_key = :runKey AND batch_number = :batchNumber AND status = :expectedStatus AND attempts = :expectedAttempts AND coalesce(run_id, '') = :expectedRunId AND status IN ('parked', 'retry', 'failed', 'launched')`,
+      params: { runKey: text(runKey), batchNumber: int(batchNumber), extraAttempts: int(extraAttempts), expectedStatus: text(expected.status), expectedAttempts: int(expected.attempts), expectedRunId: text(expected.runId ?? '') },
     }),
 
     /** Only from the state the operator's command checked. The row stays: it is the audit of what was given up and why. */
     abandonBatch: (runKey: string, batchNumber: number, reason: string, expected: ExpectedBatchState): Statement => ({
       sql: `UPDATE ${t.batchStates} SET status = 'abandoned', reason = :reason, updated_at = current_timestamp()
-WHERE run_key = :runKey AND batch_number = :batchNumber AND status = :expectedStatus AND attempts = :expectedAttempts AND status IN ('parked', 'retry', 'failed', 'launched')`,
-      params: { runKey: text(runKey), batchNumber: int(batchNumber), reason: text(reason), expectedStatus: text(expected.status), expectedAttempts: int(expected.attempts) },
+WHERE run_key = :runKey AND batch_number = :batchNumber AND status = :expectedStatus AND attempts = :expectedAttempts AND coalesce(run_id, '') = :expectedRunId AND status IN ('parked', 'retry', 'failed', 'launched')`,
+      params: { runKey: text(runKey), batchNumber: int(batchNumber), reason: text(reason), expectedStatus: text(expected.status), expectedAttempts: int(expected.attempts), expectedRunId: text(expected.runId ?? '') },
     }),
 
     /**

@@ -238,12 +238,12 @@ export class LocalLakehouse implements Lakehouse {
   }
 
   async requeueBatch(batch: BatchKey, extraAttempts: number, expected: ExpectedBatchState): Promise<BatchState | null> {
-    await this.db.run(this.sql.requeueBatch, [extraAttempts, batch.runKey, batch.batchNumber, expected.status, expected.attempts]);
+    await this.db.run(this.sql.requeueBatch, [extraAttempts, batch.runKey, batch.batchNumber, expected.status, expected.attempts, expected.runId ?? '']);
     return this.readBatchState(batch);
   }
 
   async abandonBatch(batch: BatchKey, reason: string, expected: ExpectedBatchState): Promise<BatchState | null> {
-    await this.db.run(this.sql.abandonBatch, [reason, batch.runKey, batch.batchNumber, expected.status, expected.attempts]);
+    await this.db.run(this.sql.abandonBatch, [reason, batch.runKey, batch.batchNumber, expected.status, expected.attempts, expected.runId ?? '']);
     return this.readBatchState(batch);
   }
 

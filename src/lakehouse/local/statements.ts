@@ -212,13 +212,13 @@ export function pipelineStatements(tables: TablesConfig) {
     recordBatchOutcome: `UPDATE ${t.batchStates} SET status = ?, state_message = ?, attempt_limit = attempt_limit + ?, updated_at = now()::TIMESTAMP
       WHERE run_key = ? AND batch_number = ? AND attempts = ? AND status = 'launched'`,
 
-    /** Params: extra attempts, run key, batch, expected status, expected attempts. Only from the state the operator's command checked. */
+    /** Params: extra attempts, run key, batch, expected status, attempts, run id ('' for none). Only from the state the operator's command checked. */
     requeueBatch: `UPDATE ${t.batchStates} SET status = 'retry', attempt_limit = attempts + ?, reason = NULL, updated_at = now()::TIMESTAMP
-      WHERE run_key = ? AND batch_number = ? AND status = ? AND attempts = ? AND status IN ('parked', 'retry', 'failed', 'launched')`,
+      WHERE run_key = ? AND batch_number = ? AND status = ? AND attempts = ? AND coalesce(run_id, '') = ? AND status IN ('parked', 'retry', 'failed', 'launched')`,
 
-    /** Params: reason, run key, batch, expected status, expected attempts. The row stays: it is the audit of what was given up. */
+    /** Params: reason, run key, batch, expected status, attempts, run id ('' for none). The row stays: it is the audit of what was given up. */
     abandonBatch: `UPDATE ${t.batchStates} SET status = 'abandoned', reason = ?, updated_at = now()::TIMESTAMP
-      WHERE run_key = ? AND batch_number = ? AND status = ? AND attempts = ? AND status IN ('parked', 'retry', 'failed', 'launched')`,
+      WHERE run_key = ? AND batch_number = ? AND status = ? AND attempts = ? AND coalesce(run_id, '') = ? AND status IN ('parked', 'retry', 'failed', 'launched')`,
 
     /** Params: statuses…, [run key], limit. */
     listBatches: (statusCount: number, byRunKey: boolean) =>
