@@ -7,6 +7,7 @@ import type { Config } from '../src/config/schema';
 import { ensureDemoSourceTable } from '../src/demo/upstream';
 import { FaultInjector } from '../src/faults/injector';
 import type { BatchProcessor, LocalJobRunner } from '../src/jobs/local/localJobRunner';
+import type { JobLauncher } from '../src/jobs/port';
 import { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
 import type { PipelineWorker } from '../src/worker';
 import { startWorkerOn, terminateWorkflows } from '../test/support/pipeline';
@@ -80,19 +81,20 @@ export interface InProcessPipeline {
 }
 
 /**
- * A real worker in this process over real DuckDB files, with the source tables created. The
+ * A real worker in this process over real DuckDB files, with the source tables created (and
+ * `launcher`, e.g. the Databricks client against the fake Jobs API, instead of the local runner). The
  * lakehouse and runner are the raw adapters (for checks and upstream traffic); the worker's own
  * activities go through fault injection when the config asks for it.
  */
 export async function startInProcessPipeline(
   ctx: ScenarioContext,
   config: Config,
-  options: { processor?: (lakehouse: LocalLakehouse) => BatchProcessor } = {},
+  options: { processor?: (lakehouse: LocalLakehouse) => BatchProcessor; launcher?: JobLauncher } = {},
 ): Promise<InProcessPipeline> {
   const lakehouse = await LocalLakehouse.open(config.lakehouse.local.path, config.tables, { faults: config.lakehouse.local.faults, memoryLimitMB: config.lakehouse.local.memoryLimitMB });
   for (const source of config.sources) await ensureDemoSourceTable(lakehouse, source);
   const faults = new FaultInjector(config.faults);
-  const t = await startWorkerOn(config, lakehouse, { bundlePath: ctx.bundlePath, faults, processor: options.processor?.(lakehouse) });
+  const t = await startWorkerOn(config, lakehouse, { bundlePath: ctx.bundlePath, faults, processor: options.processor?.(lakehouse), launcher: options.launcher });
   return {
     config,
     client: t.client,

@@ -1,10 +1,12 @@
-import { captureUntilCaughtUp, runFanIn, sourceWorkflowId, startSourceWorkflows, type FanInStart } from '../src/client/operations';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { captureUntilCaughtUp, runFanIn, sourceWorkflowId, startOrJoinFanIn, startSourceWorkflows, type FanInStart } from '../src/client/operations';
 import { runBatchCommand } from '../src/cli/batches';
 import { ensureDemoSourceTable } from '../src/demo/upstream';
 import { replayFromVersionUpdate } from '../src/workflows/messages';
 import type { FanInSummary } from '../src/workflows/fanInProgress';
 import { invariant, scenarioConfig, startInProcessPipeline, type InProcessPipeline, type ScenarioContext, type ScenarioResult } from './context';
-import { auditPipeline } from './oracle';
+import { fakeWorkspace } from '../test/support/fakeWorkspace';
+import { auditPipeline, jobsApiRunRecords } from './oracle';
 import { drainFanIns } from './settle';
 
 /** Sizes: commits per source and operations per commit. */
@@ -131,5 +133,96 @@ export async function concurrentFanInsScenario(ctx: ScenarioContext): Promise<Sc
     ], audit, config.temporal.taskQueue);
   } finally {
     await t.stop();
+  }
+}
+
+/**
+ * Downstream runs are deleted in the Jobs API (an operator's clean-up, a re-deployed job, the
+ * 60-day run retention) through the real Databricks client and the fake workspace: first while no
+ * fan-in runs (an outage ended the fan-in with its batches `launched`), then while a fan-in watches
+ * them. Each deleted run is a failed attempt of its batch: the fan-in watches the run id it
+ * recorded (never run-now with a deleted run's token, which errors), relaunches under the next
+ * token, and commits; the oracle finds nothing lost, duplicated or launched twice.
+ */
+export async function deletedRunScenario(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const size = SIZES[ctx.size];
+  const config = scenarioConfig(ctx, 'deletedrun', {
+    sources: [{ name: 'x1', table: 'upstream.x1' }],
+    fanIn: { batchSize: 40, concurrency: 4, jobPollIntervalSeconds: 1, relaunchBackoffSeconds: 1 },
+  });
+  const { api, launcher } = await fakeWorkspace();
+  let t: InProcessPipeline | undefined;
+  // Attempt 1 of a batch hangs while `holding` (until its run is deleted); every other run does the job's work.
+  let holding = true;
+  api.execute = async (parameters) => {
+    if (holding && parameters.cdf_attempt === '1') await new Promise(() => undefined);
+    await t!.lakehouse.processBatch(parameters.cdf_run_key!, Number(parameters.cdf_batch_number));
+    return { code: 'SUCCESS', type: 'SUCCESS', message: '' };
+  };
+  try {
+    t = await startInProcessPipeline(ctx, config, { launcher });
+    const pipeline = t;
+    const heldRuns = () => api.launchedRuns().filter((r) => r.jobParameters.cdf_attempt === '1' && r.state === 'RUNNING');
+    const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {
+      for (let waited = 0; waited < 240; waited++) {
+        const value = await probe();
+        if (value !== undefined) return value;
+        await sleep(250);
+      }
+      throw new Error(`${what}: not within 60 s`);
+    };
+
+    // 1. An outage: the fan-in ends with its first batches launched, and their runs are deleted.
+    await traffic(t, 'upstream.x1', size.commits, size.ops, 11);
+    await captureAll(t);
+    const { handle } = await startOrJoinFanIn(t.client, config);
+    const launched = await waitFor('batches launched with their runs recorded', async () => {
+      const states = await pipeline.lakehouse.listBatches({ statuses: ['launched'], limit: 1000 });
+      return states.length >= Math.min(config.fanIn.concurrency, 2) && states.every((s) => s.runId) && heldRuns().length >= states.length ? states : undefined;
+    });
+    await handle.terminate('reliability: outage');
+    for (const state of launched) api.deleteRun(state.runId!);
+    holding = false;
+    const resumed = await runFanIn(t.client, config).catch((error: Error) => error);
+
+    // 2. Runs deleted while a fan-in watches them.
+    holding = true;
+    await traffic(t, 'upstream.x1', 2, size.ops, 111);
+    await captureAll(t);
+    const watched = runFanIn(t.client, config).catch((error: Error) => error);
+    let deletedWhileWatched = 0;
+    let second: FanInSummary | Error | undefined;
+    void watched.then((result) => (second = result));
+    for (const startedAt = Date.now(); second === undefined; ) {
+      if (Date.now() - startedAt > 300_000) throw new Error('the fan-in whose runs were deleted while it watched them did not end within 5 minutes');
+      for (const run of heldRuns()) {
+        api.deleteRun(run.runId);
+        deletedWhileWatched += 1;
+      }
+      await sleep(200);
+    }
+    holding = false;
+    const fanIns = await drainFanIns(t.client, config);
+
+    const deletedTokens = new Set(api.deletedRuns().map(String));
+    const deleted = api.deletedRuns().length;
+    const deletedTokenLaunches = api
+      .requestsTo('/api/2.2/jobs/run-now')
+      .map((r) => (r.body as { idempotency_token?: string }).idempotency_token)
+      .filter((token) => token !== undefined && /-a1$/.test(token) && !api.launchedRuns().some((run) => run.idempotencyToken === token)).length;
+    ctx.progress(`deleted runs: ${launched.length} during the outage, ${deletedWhileWatched} while watched; then ${fanIns} fan-ins`);
+    const audit = await auditPipeline(config, t.lakehouse, jobsApiRunRecords(api));
+    const ok = (summary: FanInSummary | Error | undefined): summary is FanInSummary => summary !== undefined && !(summary instanceof Error);
+    return audited('deletedRun', { deletedDuringOutage: launched.length, deletedWhileWatched, deletedRuns: deletedTokens.size, fanIns }, [
+      invariant('a fan-in resumes launched batches whose runs were deleted, relaunches them and commits', ok(resumed) && resumed.resumed && resumed.committed && resumed.batchesParked === 0,
+        ok(resumed) ? `resumed ${resumed.resumed}, committed ${resumed.committed}, ${resumed.batchesSucceeded}/${resumed.batches} succeeded, ${resumed.relaunches} relaunches` : `failed: ${resumed?.message}`),
+      invariant('runs deleted while a fan-in watches them are relaunched and the fan-in commits', ok(second) && second.committed && deletedWhileWatched > 0,
+        ok(second) ? `${deletedWhileWatched} deleted while watched; committed ${second.committed}, ${second.relaunches} relaunches` : `failed: ${second?.message}`),
+      invariant('no run-now names a deleted run\'s token again', deletedTokenLaunches === deleted, `${deleted} runs deleted; ${deletedTokenLaunches} run-now requests with their tokens (each one's own launch)`),
+    ], audit, config.temporal.taskQueue);
+  } finally {
+    await t?.stop();
+    await launcher.close();
+    await api.close();
   }
 }

@@ -1,8 +1,28 @@
 import type { Config } from '../src/config/schema';
 import type { LocalJobRunner } from '../src/jobs/local/localJobRunner';
+import type { LifeCycleState } from '../src/jobs/port';
+import type { FakeJobsApi } from '../test/support/fakeJobsApi';
 import { quoteIdent } from '../src/lakehouse/local/duck';
 import type { LocalLakehouse } from '../src/lakehouse/local/localLakehouse';
 import { invariant, type Invariant } from './context';
+
+/** Where the audit reads the downstream runs: the local runner, or the fake Jobs API (`jobsApiRunRecords`). */
+export type RunRecords = Pick<LocalJobRunner, 'runRecords'>;
+
+/** The fake Jobs API's runs as the audit reads them (a deleted run is gone, as it is from Databricks). */
+export function jobsApiRunRecords(api: FakeJobsApi): RunRecords {
+  return {
+    runRecords: async () =>
+      api.launchedRuns().map((r) => ({
+        runKey: r.jobParameters.cdf_run_key!,
+        batchNumber: Number(r.jobParameters.cdf_batch_number),
+        attempt: Number(r.jobParameters.cdf_attempt),
+        lifeCycleState: r.state as LifeCycleState,
+        resultState: r.state !== 'TERMINATED' ? null : r.code === 'SUCCESS' ? 'SUCCESS' : r.code === 'USER_CANCELED' ? 'CANCELED' : 'FAILED',
+        launchRequests: r.launchRequests,
+      })),
+  };
+}
 
 /** The end-to-end audit's figures; `lost`, `duplicated` and `duplicateLaunches` must all be 0. */
 export interface Audit {
@@ -35,7 +55,7 @@ const n = (value: unknown) => Number(value ?? 0);
  * - the target equals the master rows of every changed id.
  * Call it once the worker is idle (every source caught up, the last fan-in committed).
  */
-export async function auditPipeline(config: Config, lakehouse: LocalLakehouse, runner: LocalJobRunner): Promise<Audit> {
+export async function auditPipeline(config: Config, lakehouse: LocalLakehouse, runner: RunRecords): Promise<Audit> {
   const db = lakehouse.db;
   const t = config.tables;
   const registry = quoteIdent(t.registry);

@@ -10,7 +10,7 @@ import { temporalLogger } from '../src/logging';
 import { badInputScenario } from './badInput';
 import type { Invariant, ScenarioContext, ScenarioResult } from './context';
 import { crashScenario, type CrashSize } from './crash';
-import { concurrentFanInsScenario, dropRecreateScenario, parkedBatchScenario } from './dispatch';
+import { concurrentFanInsScenario, deletedRunScenario, dropRecreateScenario, parkedBatchScenario } from './dispatch';
 import { failureModesScenario } from './failureModes';
 import { realDeltaFailureModesScenario } from './realDeltaFailureModes';
 import { faultsScenario, type FaultsSize } from './faults';
@@ -86,6 +86,7 @@ export async function runSuite(workDir: string): Promise<boolean> {
     await run('parkedBatch', () => parkedBatchScenario(ctx));
     await run('concurrentFanIns', () => concurrentFanInsScenario(ctx));
     await run('starvedTrigger', () => starvedTriggerScenario(ctx));
+    await run('deletedRun', () => deletedRunScenario(ctx));
     await run('faults', () => faultsScenario(ctx, size.faults));
     await run('load', () => loadScenario(ctx, size.load));
     await run('crash', () => crashScenario(ctx, size.crash, cliPath));

@@ -1,13 +1,24 @@
 import { ApplicationFailure, CancelledFailure, Context, heartbeat, sleep } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { fanInWorkflowId } from '../client/operations';
 import type { Config } from '../config/schema';
 import type { BatchKey, BatchSnapshot, BatchState, BatchStatus, Lakehouse } from '../lakehouse/port';
-import { TERMINAL_STATES, idempotencyToken, type JobLauncher, type RunState } from '../jobs/port';
+import { RunNotFoundError, TERMINAL_STATES, idempotencyToken, type JobLauncher, type LaunchedRun, type RunState } from '../jobs/port';
 import { PermanentError } from '../errors';
 import { classified } from './failures';
 
 /** Transient poll failures in a row before the attempt fails (and Temporal retries the activity). */
 const MAX_FAILED_POLLS_IN_A_ROW = 10;
+/** Polls after a cancel (ours, on a timeout or the fan-in's cancellation) before the watcher stops waiting for the run to stop. */
+const POLLS_AFTER_CANCEL = 60;
+
+/** What an operator's `cdf batches retry|abandon` answers. */
+export interface BatchChange {
+  before: BatchState | null;
+  after: BatchState | null;
+  /** Why nothing changed, with the next step; null when the change was made. */
+  refused: string | null;
+}
 
 export interface FanoutDeps {
   config: Config;
@@ -100,21 +111,36 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
     },
 
     /**
-     * One attempt of one batch: launch (the idempotency token makes a retried launch return the same
-     * run), record it, watch it to a terminal state and record how it ended. The attempt number
-     * comes from the batch-state table, so a resumed fan-in continues a batch's numbering instead
-     * of mistaking an earlier execution's failed run for its own. If the fan-in is cancelled, the
-     * run is cancelled too and watched until it stops, so no downstream work outlives its workflow.
+     * One attempt of one batch: take the batch for its next attempt (a compare-and-set that an
+     * operator's abandon either wins before the launch or loses), launch (the idempotency token
+     * makes a retried launch return the same run), record the run, watch it to a terminal state and
+     * record how it ended. A batch already `launched` with a recorded run is watched, not launched
+     * again: run-now with its token errors once the run was deleted. A run that no longer exists, or
+     * that outlives `fanIn.jobTimeoutMinutes` (then it is cancelled), is a failed attempt of the
+     * batch. The attempt number comes from the batch-state table, so a resumed fan-in continues a
+     * batch's numbering. If the fan-in is cancelled, the run is cancelled too and watched until it
+     * stops, so no downstream work outlives its workflow.
      */
     async runBatchAttempt(batch: BatchKey): Promise<BatchAttempt> {
       const state = await classified(() => lakehouse.readBatchState(batch));
       if (!state) throw ApplicationFailure.nonRetryable(`batch ${batch.batchNumber} of fan-in run ${batch.runKey} has no state row`, 'UnknownBatch');
       if (state.status === 'succeeded' || state.status === 'parked' || state.status === 'abandoned') return skipped(state);
-      // A launched attempt whose outcome was not recorded is watched again under its own token.
-      const attempt = state.status === 'launched' ? state.attempts : state.attempts + 1;
-      const token = idempotencyToken(batch.runKey, batch.batchNumber, attempt);
-      const run = await classified(() => jobs.launch({ idempotencyToken: token, ...batch, attempt, batchTable: config.tables.batches }));
-      await classified(() => lakehouse.recordBatchLaunch(batch, attempt, run));
+      let attempt: number;
+      let run: LaunchedRun;
+      if (state.status === 'launched' && state.runId) {
+        attempt = state.attempts;
+        run = { runId: state.runId, runPageUrl: state.runPageUrl ?? '', reused: true };
+      } else {
+        // A launched batch without a run id was claimed by an attempt that died before recording its run: its token finds it.
+        attempt = state.status === 'launched' ? state.attempts : state.attempts + 1;
+        if (state.status !== 'launched' && !(await classified(() => lakehouse.claimBatchAttempt(batch, attempt)))) {
+          const now = await classified(() => lakehouse.readBatchState(batch));
+          return skipped(now ?? state);
+        }
+        const token = idempotencyToken(batch.runKey, batch.batchNumber, attempt);
+        run = await classified(() => jobs.launch({ idempotencyToken: token, ...batch, attempt, batchTable: config.tables.batches }));
+        await classified(() => lakehouse.recordBatchLaunch(batch, attempt, run));
+      }
       const final = await watchRun(run.runId);
       const durationMs = final.startTime && final.endTime ? final.endTime - final.startTime : 0;
       const succeeded = final.lifeCycleState === 'TERMINATED' && final.resultState === 'SUCCESS';
@@ -123,7 +149,7 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
       const status: BatchStatus = outcome === 'jobFailed' ? 'failed' : outcome;
       // A failure of the job itself says nothing about the batch: it does not count toward parking.
       await classified(() => lakehouse.recordBatchOutcome(batch, attempt, { status: status as 'succeeded' | 'failed' | 'parked', stateMessage, uncounted: outcome === 'jobFailed' }));
-      return { ...batch, outcome, status, attempt, launched: !run.reused, runId: run.runId, runPageUrl: run.runPageUrl, stateMessage, durationMs };
+      return { ...batch, outcome, status, attempt, launched: !run.reused, runId: run.runId, runPageUrl: run.runPageUrl || final.runPageUrl, stateMessage, durationMs };
     },
 
     async batchStatusCounts({ runKey }: { runKey: string }): Promise<Partial<Record<BatchStatus, number>>> {
@@ -144,18 +170,76 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
     },
 
     /** An operator's retry: the batch gets `fanIn.maxAttemptsPerBatch` more attempts in the next fan-in. */
-    async requeueBatch(batch: BatchKey): Promise<{ before: BatchState | null; after: BatchState | null }> {
-      const before = await classified(() => lakehouse.readBatchState(batch));
-      const after = before ? await classified(() => lakehouse.requeueBatch(batch, config.fanIn.maxAttemptsPerBatch)) : null;
-      return { before, after };
+    async requeueBatch(batch: BatchKey): Promise<BatchChange> {
+      return changeBatch(batch, 'retry', (before) => lakehouse.requeueBatch(batch, config.fanIn.maxAttemptsPerBatch, before));
     },
 
-    async abandonBatch({ reason, ...batch }: BatchKey & { reason: string }): Promise<{ before: BatchState | null; after: BatchState | null }> {
-      const before = await classified(() => lakehouse.readBatchState(batch));
-      const after = before ? await classified(() => lakehouse.abandonBatch(batch, reason)) : null;
-      return { before, after };
+    /** An operator gives a batch up: it is never launched again; its ids and the reason stay. */
+    async abandonBatch({ reason, ...batch }: BatchKey & { reason: string }): Promise<BatchChange> {
+      return changeBatch(batch, 'abandon', (before) => lakehouse.abandonBatch(batch, reason, before));
     },
   };
+
+  /**
+   * `cdf batches retry|abandon`: from parked or retry at any time; from failed or launched only
+   * when no fan-in is running (the fan-in holds its run's batches and the requeued ones) and, for
+   * a launched batch, once its run has ended or no longer exists. The change is a compare-and-set
+   * on the state checked here, so an attempt that starts meanwhile wins and the command is refused.
+   * A refusal names the state and the next step, and writes nothing.
+   */
+  async function changeBatch(batch: BatchKey, action: 'retry' | 'abandon', change: (before: BatchState) => Promise<BatchState | null>): Promise<BatchChange> {
+    const before = await classified(() => lakehouse.readBatchState(batch));
+    const refuse = (reason: string): BatchChange => ({ before, after: before, refused: reason });
+    if (!before) return refuse(`there is no batch ${batch.batchNumber} in fan-in run ${batch.runKey}: see \`cdf batches list\``);
+    const which = `batch ${batch.batchNumber} of ${batch.runKey} is ${before.status}`;
+    const blocker = await whyNotNow(before, action);
+    if (blocker) return refuse(`${which}${blocker}`);
+    const after = await classified(() => change(before));
+    const wanted: BatchStatus = action === 'retry' ? 'retry' : 'abandoned';
+    if (after?.status === wanted) return { before, after, refused: null };
+    return refuse(`${which} and became ${after?.status ?? 'missing'} while the command ran (an attempt started): see \`cdf batches list\`, then run it again`);
+  }
+
+  /** Why `action` cannot be done to the batch now (appended to "batch N of K is <status>"), or null. */
+  async function whyNotNow(state: BatchState, action: 'retry' | 'abandon'): Promise<string | null> {
+    switch (state.status) {
+      case 'parked':
+      case 'retry':
+        return null;
+      case 'succeeded':
+        return ': it is done, nothing to retry or abandon';
+      case 'abandoned':
+        return `: it was abandoned (${state.reason ?? 'no reason recorded'}) and stays so`;
+      case 'pending':
+        return ': it was never launched; its fan-in runs it (`cdf fan-in` resumes an open run)';
+    }
+    const fanIn = fanInWorkflowId(config);
+    if (await fanInIsRunning(fanIn)) return ` and fan-in ${fanIn} is running, which holds it: wait until that fan-in ends (\`cdf status\` or the Web UI), then run this again`;
+    // A launched batch without a run id: its launch was refused or interrupted before the run was
+    // recorded. The next fan-in would ask run-now with its token again; an operator may move on.
+    if (state.status === 'failed' || !state.runId) return null;
+    let run: RunState | null;
+    try {
+      run = await jobs.getRun(state.runId);
+    } catch (error) {
+      if (!(error instanceof RunNotFoundError)) return classified(() => Promise.reject(error));
+      run = null; // deleted: nothing of it can run any more
+    }
+    if (run && !TERMINAL_STATES.has(run.lifeCycleState)) return `, and its run ${state.runId} is ${run.lifeCycleState}: wait for it to end or cancel it (${run.runPageUrl || 'Jobs API runs/cancel'}), then run this again`;
+    if (run && action === 'retry' && run.resultState === 'SUCCESS') return `, and its run ${state.runId} succeeded: \`cdf fan-in\` records it; nothing to retry`;
+    return null;
+  }
+
+  /** Whether an execution of the fan-in workflow id is running (the client of the worker answers). */
+  async function fanInIsRunning(workflowId: string): Promise<boolean> {
+    try {
+      const { status } = await Context.current().client.workflow.getHandle(workflowId).describe();
+      return status.name === 'RUNNING';
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return false;
+      throw error;
+    }
+  }
 
   function assertTheOneFanIn(): void {
     const expected = fanInWorkflowId(config);
@@ -172,10 +256,15 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
    * Polls a run to a terminal state, heartbeating each poll; the first polls come sooner, for
    * short jobs. A poll that fails transiently (429, 5xx, a dropped connection, after the client's
    * own retries) is polled again rather than failing the attempt: watching is read-only, and
-   * restarting the activity would only launch (and find) the same run again.
+   * restarting the activity would only watch the same run again. A run that no longer exists ends
+   * as FAILED; one still not terminal `fanIn.jobTimeoutMinutes` after it started (or after this
+   * watch began, whichever is earlier) is cancelled and ends as TIMEDOUT, so a stuck run never
+   * holds the fan-in.
    */
   async function watchRun(runId: string): Promise<RunState> {
     const pollMs = config.fanIn.jobPollIntervalSeconds * 1000;
+    const timeoutMs = config.fanIn.jobTimeoutMinutes * 60_000;
+    const watchStartedAt = Date.now();
     try {
       for (let poll = 0, failedPolls = 0; ; poll++) {
         let state: RunState;
@@ -183,6 +272,7 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
           state = await jobs.getRun(runId);
           failedPolls = 0;
         } catch (error) {
+          if (error instanceof RunNotFoundError) return goneRun(runId, error);
           if (error instanceof PermanentError || ++failedPolls > MAX_FAILED_POLLS_IN_A_ROW) return await classified(() => Promise.reject(error));
           heartbeat({ runId, failedPolls });
           await sleep(pollMs);
@@ -190,20 +280,56 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
         }
         heartbeat({ runId, lifeCycleState: state.lifeCycleState });
         if (TERMINAL_STATES.has(state.lifeCycleState)) return state;
+        if (Date.now() - Math.min(watchStartedAt, state.startTime ?? Infinity) >= timeoutMs) return await cancelTimedOut(state);
         await sleep(Math.min(pollMs, 100 * 2 ** poll));
       }
     } catch (error) {
       // Only a cancel of the workflow stops the downstream run; a worker shutdown or timeout leaves it to the retry.
       if (!(error instanceof CancelledFailure) || !Context.current().cancellationDetails?.cancelRequested) throw error;
       await jobs.cancel(runId);
-      for (let polls = 0; polls < 60; polls++) {
-        const state = await jobs.getRun(runId);
-        if (TERMINAL_STATES.has(state.lifeCycleState)) break;
+      for (let polls = 0; polls < POLLS_AFTER_CANCEL; polls++) {
+        const state = await jobs.getRun(runId).catch((failure: unknown) => (failure instanceof RunNotFoundError ? null : Promise.reject(failure)));
+        if (!state || TERMINAL_STATES.has(state.lifeCycleState)) break;
         await new Promise((resolve) => setTimeout(resolve, pollMs));
       }
       throw error;
     }
   }
+
+  /** Cancels a run past fanIn.jobTimeoutMinutes and waits (bounded) for it to stop; the attempt fails either way. */
+  async function cancelTimedOut(running: RunState): Promise<RunState> {
+    await jobs.cancel(running.runId);
+    let state = running;
+    for (let polls = 0; polls < POLLS_AFTER_CANCEL && !TERMINAL_STATES.has(state.lifeCycleState); polls++) {
+      await sleep(config.fanIn.jobPollIntervalSeconds * 1000);
+      try {
+        state = await jobs.getRun(running.runId);
+      } catch (error) {
+        if (error instanceof RunNotFoundError) break;
+        if (error instanceof PermanentError) throw error;
+      }
+      heartbeat({ runId: running.runId, lifeCycleState: state.lifeCycleState, cancelled: 'timeout' });
+    }
+    const stopped = TERMINAL_STATES.has(state.lifeCycleState) ? 'cancelled' : `cancel requested, still ${state.lifeCycleState}`;
+    return {
+      ...state,
+      lifeCycleState: 'TERMINATED',
+      resultState: 'TIMEDOUT',
+      stateMessage: `run ${running.runId} outlived fanIn.jobTimeoutMinutes (${config.fanIn.jobTimeoutMinutes}) and was ${stopped}; the batch is relaunched under a new attempt`,
+      relaunchable: undefined,
+    };
+  }
+}
+
+/** A run the Jobs API no longer knows, as a failed end of its attempt (the batch is relaunched under a new token). */
+function goneRun(runId: string, error: RunNotFoundError): RunState {
+  return {
+    runId,
+    lifeCycleState: 'INTERNAL_ERROR',
+    resultState: 'FAILED',
+    stateMessage: `${error.message}; deleted (by an operator, with its job, or by the run retention): the batch is relaunched under a new attempt`,
+    runPageUrl: '',
+  };
 }
 
 function skipped(state: BatchState): BatchAttempt {

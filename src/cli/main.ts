@@ -183,7 +183,7 @@ function buildProgram(output: Output): Command {
       });
     });
 
-  const batches = program.command('batches').description('Dispatch batches: list them, retry a parked one, or abandon it.');
+  const batches = program.command('batches').description('Dispatch batches: list them, retry or abandon a parked, failed or launched one.');
   batches
     .command('list')
     .description('List batches of fan-in runs with their status, attempts and last run (default: parked and requeued ones).')
@@ -199,7 +199,11 @@ function buildProgram(output: Output): Command {
     });
   batches
     .command('retry')
-    .description('Queue a parked batch for the next fan-in with fanIn.maxAttemptsPerBatch more attempts, and start (or join) a fan-in.')
+    .description(
+      'Queue a batch for the next fan-in with fanIn.maxAttemptsPerBatch more attempts, and start (or join) a fan-in. ' +
+        'parked or retry: always. failed: while no fan-in is running. launched: while no fan-in is running and once its run ended or was deleted. ' +
+        'pending, succeeded, abandoned: refused. A refusal names the state and the next step and changes nothing.',
+    )
     .argument('<runKey>', 'the fan-in run key (see `cdf batches list`)')
     .argument('<batch>', 'the batch number', parseBatchNumber)
     .option('--wait', 'wait until a fan-in has run the batch and print its new status')
@@ -225,7 +229,11 @@ function buildProgram(output: Output): Command {
     });
   batches
     .command('abandon')
-    .description('Give up on a parked batch: it is never launched again; its ids and your reason stay recorded.')
+    .description(
+      'Give up on a batch: it is never launched again; its ids and your reason stay recorded. ' +
+        'parked or retry: always (an attempt that starts first wins). failed: while no fan-in is running. launched: while no fan-in is running and once its run ended or was deleted. ' +
+        'pending, succeeded, abandoned: refused. A refusal names the state and the next step and changes nothing.',
+    )
     .argument('<runKey>', 'the fan-in run key (see `cdf batches list`)')
     .argument('<batch>', 'the batch number', parseBatchNumber)
     .requiredOption('--reason <text>', 'why (kept with the batch as its audit record)')

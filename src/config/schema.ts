@@ -241,7 +241,11 @@ export const configSchema = z
         /** Wait before relaunching a failed batch; doubles with each attempt, at most 10 minutes. */
         relaunchBackoffSeconds: positiveInt('seconds before a failed batch is relaunched (doubling each attempt)').default(30),
         jobPollIntervalSeconds: positiveInt('seconds between job status checks').default(2),
-        jobTimeoutMinutes: positiveInt('the longest a downstream job may run').default(120),
+        /** A run still not ended after this is cancelled and counted as a failed attempt; decimals allowed (0.5 = 30 s). */
+        jobTimeoutMinutes: z
+          .number({ error: 'must be a number: the minutes a downstream run may take before it is cancelled' })
+          .positive({ error: 'must be greater than 0: the minutes a downstream run may take before it is cancelled' })
+          .default(120),
         /** Event-driven fan-in: a source that captured new changes signals the fan-in trigger. */
         onChange: z
           .strictObject({

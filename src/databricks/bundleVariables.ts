@@ -16,7 +16,7 @@ export function bundleVariables(config: Config): Record<string, string> {
   vars.master_table = config.tables.master;
   vars.target_table = config.tables.target;
   vars.max_concurrent_runs = String(config.fanIn.concurrency);
-  vars.job_timeout_seconds = String(config.fanIn.jobTimeoutMinutes * 60);
+  vars.job_timeout_seconds = String(Math.ceil(config.fanIn.jobTimeoutMinutes * 60));
   return vars;
 }
 

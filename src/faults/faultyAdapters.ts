@@ -21,6 +21,7 @@ const SQL_CALLS = [
   'requeuedBatches',
   'readBatchState',
   'batchStatusCounts',
+  'claimBatchAttempt',
   'recordBatchLaunch',
   'recordBatchOutcome',
   'commitFanInRun',

@@ -1,3 +1,5 @@
+import { PermanentError } from '../errors';
+
 /**
  * Downstream job launching, shaped like the Databricks Jobs API 2.2 so that the local runner and
  * the Databricks client are interchangeable: runs are launched with an idempotency token and go
@@ -6,7 +8,9 @@
 export interface JobLauncher {
   /** Starts a run for one batch; a repeated token returns the run it started the first time. */
   launch(request: LaunchRequest): Promise<LaunchedRun>;
+  /** Throws RunNotFoundError when the run no longer exists (deleted, or past the run retention). */
   getRun(runId: string): Promise<RunState>;
+  /** Asks the run to stop (asynchronously: poll getRun until terminal); a run that no longer exists is left alone. */
   cancel(runId: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -60,4 +64,18 @@ export function idempotencyToken(runKey: string, batchNumber: number, attempt: n
     throw new Error(`idempotency token "${token}" is longer than ${MAX_IDEMPOTENCY_TOKEN_LENGTH} characters: shorten the fan-in run key`);
   }
   return token;
+}
+
+/**
+ * The run is gone from the Jobs API: deleted by an operator, with its job (re-deployed), or by the
+ * run retention (Databricks removes runs after 60 days). For its batch this is a failed attempt:
+ * nothing can be learnt of the run any more, and run-now with its token would error.
+ */
+export class RunNotFoundError extends PermanentError {
+  constructor(
+    readonly runId: string,
+    detail: string,
+  ) {
+    super('RUN_NOT_FOUND', `run ${runId} no longer exists: ${detail}`, 'nothing to do: the fan-in relaunches its batch under a new attempt');
+  }
 }

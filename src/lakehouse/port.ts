@@ -60,6 +60,12 @@ export interface Lakehouse {
   readBatchState(batch: BatchKey): Promise<BatchState | null>;
   /** How many of the run's batches are in each status. */
   batchStatusCounts(runKey: string): Promise<Partial<Record<BatchStatus, number>>>;
+  /**
+   * Takes the batch for `attempt` (status launched, no run yet) before its launch, only if it is
+   * still at `attempt - 1` and pending, failed or queued for retry. False: something else (an
+   * operator's abandon) changed it first, and nothing may be launched.
+   */
+  claimBatchAttempt(batch: BatchKey, attempt: number): Promise<boolean>;
   /** Records that `attempt` was launched as `runId`; never moves a batch back to an earlier attempt. */
   recordBatchLaunch(batch: BatchKey, attempt: number, run: { runId: string; runPageUrl: string }): Promise<void>;
   /**
@@ -70,12 +76,14 @@ export interface Lakehouse {
   /** Batch states, newest runs first, optionally only those with the given statuses. */
   listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]>;
   /**
-   * An operator's retry of a parked batch: it is queued for the next fan-in with `extraAttempts`
-   * more attempts. Returns the state after the change, or null if there is no such batch.
+   * An operator's retry of a parked, failed or launched batch (or one queued already): it is queued
+   * for the next fan-in with `extraAttempts` more attempts. Only from `expected`, the state the
+   * command checked (a compare-and-set: an attempt that started meanwhile wins). Returns the state
+   * after, or null if there is no such batch.
    */
-  requeueBatch(batch: BatchKey, extraAttempts: number): Promise<BatchState | null>;
-  /** An operator gives up on a parked batch: it keeps its ids and the reason, and is never launched again. */
-  abandonBatch(batch: BatchKey, reason: string): Promise<BatchState | null>;
+  requeueBatch(batch: BatchKey, extraAttempts: number, expected: ExpectedBatchState): Promise<BatchState | null>;
+  /** An operator gives up on a batch (from `expected`, as requeueBatch): it keeps its ids and the reason, and is never launched again. */
+  abandonBatch(batch: BatchKey, reason: string, expected: ExpectedBatchState): Promise<BatchState | null>;
   /** Marks the run dispatched, which advances every source's dispatch watermark to its window end. */
   commitFanInRun(runKey: string): Promise<{ committed: boolean }>;
 
@@ -183,6 +191,9 @@ export interface BatchOutcomeRecord {
   stateMessage: string;
   uncounted?: boolean;
 }
+
+/** The state an operator's command checked before changing a batch. */
+export type ExpectedBatchState = Pick<BatchState, 'status' | 'attempts' | 'runId'>;
 
 export interface BatchKey {
   runKey: string;

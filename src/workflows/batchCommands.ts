@@ -18,7 +18,7 @@ export interface BatchCommandResult {
   action: BatchCommand['action'];
   /** list: the rows; retry/abandon: the batch after the change (unchanged when refused). */
   batches: BatchState[];
-  /** retry/abandon: why nothing changed (no such batch, or not parked). */
+  /** retry/abandon: why nothing changed, with the next step (no such batch, its state, a fan-in holding it, its run still running). */
   refused: string | null;
 }
 
@@ -27,9 +27,10 @@ const LIST_LIMIT = { default: 100, max: 1000 };
 /**
  * An operator's command on dispatch batches (`cdf batches list|retry|abandon`), as a short
  * workflow: the lakehouse is reached only through the worker, and the command stays in the
- * workflow list as an audit of who asked for what. Retry queues a parked batch for the next fan-in
- * with `fanIn.maxAttemptsPerBatch` more attempts; abandon gives it up for good, keeping its ids and
- * the reason.
+ * workflow list as an audit of who asked for what. Retry queues a parked, failed or launched batch
+ * for the next fan-in with `fanIn.maxAttemptsPerBatch` more attempts; abandon gives it up for good,
+ * keeping its ids and the reason. A failed or launched batch only while no fan-in runs, and a
+ * launched one only once its run ended or was deleted (see the activities' changeBatch).
  */
 export async function batchCommand(command: BatchCommand): Promise<BatchCommandResult> {
   const request = validate(command);
@@ -42,13 +43,7 @@ export async function batchCommand(command: BatchCommand): Promise<BatchCommandR
     const state = await batches.readBatchStateOf(key);
     return { action: 'show', batches: state ? [state] : [], refused: state ? null : `there is no batch ${request.batchNumber} in fan-in run ${request.runKey}: see \`cdf batches list\`` };
   }
-  const { before, after } = request.action === 'retry' ? await batches.requeueBatch(key) : await batches.abandonBatch({ ...key, reason: request.reason });
-  const wanted = request.action === 'retry' ? 'retry' : 'abandoned';
-  const refused = !before
-    ? `there is no batch ${request.batchNumber} in fan-in run ${request.runKey}: see \`cdf batches list\``
-    : after?.status !== wanted
-      ? `batch ${request.batchNumber} of ${request.runKey} is ${before.status}; only a parked batch (or one queued for retry) can be ${request.action === 'retry' ? 'retried' : 'abandoned'}`
-      : null;
+  const { before, after, refused } = request.action === 'retry' ? await batches.requeueBatch(key) : await batches.abandonBatch({ ...key, reason: request.reason });
   return { action: request.action, batches: after ? [after] : before ? [before] : [], refused };
 }
 

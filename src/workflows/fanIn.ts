@@ -112,8 +112,9 @@ async function openRun(progress: FanInProgress): Promise<FanInCursor> {
 function batchLanes(run: FanInRunStart, progress: FanInProgress) {
   const sql = activities(run.activityTimeoutSeconds, run.heartbeatTimeoutSeconds);
   // A poll must fit in the heartbeat timeout: the watcher heartbeats once per poll. A retried
-  // attempt finds its run by its token, so it is retried soon (Jobs API throttling is the client's to back off).
-  const watcher = activities(run.jobTimeoutMinutes * 60 + 300, Math.max(run.heartbeatTimeoutSeconds, run.jobPollIntervalSeconds * 3), '10 seconds');
+  // attempt watches the run it recorded, so it is retried soon (Jobs API throttling is the client's to back off).
+  // The watcher itself cancels a run at jobTimeoutMinutes; the 300 s beyond are for that cancel.
+  const watcher = activities(Math.ceil(run.jobTimeoutMinutes * 60) + 300, Math.max(run.heartbeatTimeoutSeconds, run.jobPollIntervalSeconds * 3), '10 seconds');
   let jobFailure: BatchAttempt | null = null;
   const historyFull = () => workflowInfo().historyLength >= HISTORY_EVENTS_BEFORE_CONTINUING || workflowInfo().continueAsNewSuggested;
 

@@ -198,10 +198,10 @@ describe('a batch that keeps failing', () => {
     expect(states.every((s) => s.status === 'succeeded')).toBe(true);
   });
 
-  it('refuses to retry or abandon a batch that is not parked, naming its status', async () => {
+  it('refuses to retry or abandon a batch that succeeded or does not exist, naming its status', async () => {
     const retried = await runCdf(['--config', configFile, 'batches', 'retry', second.runKey, '1']);
     expect(retried.code).toBe(1);
-    expect(retried.stderr).toContain(`retry refused: batch 1 of ${second.runKey} is succeeded; only a parked batch`);
+    expect(retried.stderr).toContain(`retry refused: batch 1 of ${second.runKey} is succeeded: it is done, nothing to retry or abandon`);
     const abandoned = await runCdf(['--config', configFile, 'batches', 'abandon', second.runKey, '99', '--reason', 'x']);
     expect(abandoned.code).toBe(1);
     expect(abandoned.stderr).toContain(`there is no batch 99 in fan-in run ${second.runKey}`);

@@ -10,7 +10,12 @@ import { join } from 'node:path';
  * A Databricks workspace as far as this project uses it, over real HTTPS with a certificate made
  * for the occasion: Jobs API 2.2 run-now, runs/get and runs/cancel, and the OAuth token endpoint,
  * answering the documented shapes. Runs go QUEUED → RUNNING → TERMINATED, one step per runs/get;
- * a cancelled run stays TERMINATING for `cancelPolls` polls. Every request is recorded.
+ * a cancelled run stays TERMINATING for `cancelPolls` polls (one whose job code is still executing
+ * too: Databricks stops the code). A test may delete a run (`deleteRun`), as an operator, a job
+ * re-deployment or the 60-day run retention does: runs/get and runs/cancel then answer 400
+ * INVALID_PARAMETER_VALUE "Run <id> does not exist.", and run-now with that run's idempotency token
+ * errors (documented: "If a run with the token was deleted, an error is returned"; the error's
+ * code is not documented, INVALID_PARAMETER_VALUE here). Every request is recorded.
  */
 
 /** How runs launched from now on terminate (status.termination_details). */
@@ -53,8 +58,10 @@ interface FakeRun {
   outcome: RunOutcome;
   /** Polls left in TERMINATING once a cancel arrived. */
   cancelPollsLeft?: number;
-  /** The job's code still running (with `execute`): the run stays RUNNING until it ends. */
+  /** The job's code still running (with `execute`): the run stays RUNNING until it ends or is cancelled. */
   executing?: boolean;
+  /** run-now requests that named this run's token (the first included). */
+  launchRequests: number;
 }
 
 const LIFE_CYCLE = ['QUEUED', 'RUNNING', 'TERMINATED'] as const;
@@ -75,6 +82,8 @@ export class FakeJobsApi {
   readonly jobId: number;
   readonly pat: string;
   private readonly runs = new Map<number, FakeRun>();
+  /** Tokens of deleted runs, with the run each one had started. */
+  private readonly deletedTokens = new Map<string, number>();
   private readonly faults: Fault[] = [];
   private readonly issuedTokens = new Set<string>();
   private nextRunId = 900_001;
@@ -120,9 +129,30 @@ export class FakeJobsApi {
     this.runs.get(Number(runId))!.startTime -= ms;
   }
 
-  /** Every run launched so far: its token, parameters and the code it terminates with. */
-  launchedRuns(): { runId: number; idempotencyToken?: string; jobParameters: Record<string, string>; code: string; message?: string; state: string }[] {
-    return [...this.runs.values()].map((r) => ({ runId: r.runId, idempotencyToken: r.idempotencyToken, jobParameters: r.jobParameters, code: r.outcome.code, message: r.outcome.message, state: this.stateOf(r) }));
+  /** Every run launched so far and not deleted: its token, parameters, the code it terminates with and how often run-now asked for it. */
+  launchedRuns(): { runId: number; idempotencyToken?: string; jobParameters: Record<string, string>; code: string; message?: string; state: string; launchRequests: number }[] {
+    return [...this.runs.values()].map((r) => ({
+      runId: r.runId,
+      idempotencyToken: r.idempotencyToken,
+      jobParameters: r.jobParameters,
+      code: this.stateOf(r) === 'TERMINATED' ? this.outcomeOf(r).code : r.outcome.code,
+      message: r.outcome.message,
+      state: this.stateOf(r),
+      launchRequests: r.launchRequests,
+    }));
+  }
+
+  /** Deletes a run in any state, as a job re-deployment or the run retention does; it is gone from every endpoint. */
+  deleteRun(runId: number | string): void {
+    const run = this.runs.get(Number(runId));
+    if (!run) throw new Error(`fake Jobs API: no run ${runId} to delete`);
+    this.runs.delete(run.runId);
+    if (run.idempotencyToken !== undefined) this.deletedTokens.set(run.idempotencyToken, run.runId);
+  }
+
+  /** Ids of the runs deleted so far. */
+  deletedRuns(): number[] {
+    return [...this.deletedTokens.values()];
   }
 
   runCount(): number {
@@ -174,9 +204,14 @@ export class FakeJobsApi {
     for (const [name, value] of Object.entries(parameters)) {
       if (!/^[A-Za-z0-9_.-]+$/.test(name) || typeof value !== 'string') return invalid(res, `Job parameter ${name} must be a string.`);
     }
+    if (token !== undefined && this.deletedTokens.has(token)) {
+      return invalid(res, `The run ${this.deletedTokens.get(token)} created with idempotency token ${token} was deleted; use a new idempotency token.`);
+    }
     let run = [...this.runs.values()].find((r) => token !== undefined && r.idempotencyToken === token);
-    if (!run) {
-      run = { runId: this.nextRunId++, numberInJob: this.runs.size + 1, idempotencyToken: token, jobParameters: parameters as Record<string, string>, startTime: Date.now(), step: 0, outcome: this.outcomeFor?.(parameters as Record<string, string>) ?? this.outcome };
+    if (run) {
+      run.launchRequests += 1;
+    } else {
+      run = { runId: this.nextRunId++, numberInJob: this.runs.size + this.deletedTokens.size + 1, idempotencyToken: token, jobParameters: parameters as Record<string, string>, startTime: Date.now(), step: 0, outcome: this.outcomeFor?.(parameters as Record<string, string>) ?? this.outcome, launchRequests: 1 };
       this.runs.set(run.runId, run);
       if (this.execute) this.startExecution(run, this.execute);
     }
@@ -201,6 +236,7 @@ export class FakeJobsApi {
     run.step = LIFE_CYCLE.indexOf('RUNNING');
     run.executing = true;
     const settle = (outcome: RunOutcome) => {
+      if (run.cancelPollsLeft !== undefined) return; // cancelled: the code's end changes nothing
       run.outcome = outcome;
       run.executing = false;
       run.step = LIFE_CYCLE.indexOf('TERMINATED');
@@ -210,10 +246,14 @@ export class FakeJobsApi {
   }
 
   private advance(run: FakeRun): void {
-    if (run.executing) return;
     if (run.cancelPollsLeft !== undefined && run.cancelPollsLeft > 0) run.cancelPollsLeft -= 1;
+    else if (run.executing && run.cancelPollsLeft === undefined) return;
     else if (run.step < LIFE_CYCLE.length - 1) run.step += 1;
     if (this.stateOf(run) === 'TERMINATED') run.endTime ??= Date.now();
+  }
+
+  private outcomeOf(run: FakeRun): RunOutcome {
+    return run.cancelPollsLeft === 0 ? { code: 'USER_CANCELED', type: 'SUCCESS', message: 'Run cancelled by user.' } : run.outcome;
   }
 
   private stateOf(run: FakeRun): string {
@@ -224,7 +264,7 @@ export class FakeJobsApi {
   /** A runs/get response: `status` plus the deprecated `state`, as the 2.2 API returns both. */
   private describe(run: FakeRun): unknown {
     const state = this.stateOf(run);
-    const outcome = run.cancelPollsLeft === 0 ? { code: 'USER_CANCELED', type: 'SUCCESS', message: 'Run cancelled by user.' } : run.outcome;
+    const outcome = this.outcomeOf(run);
     const terminated = state === 'TERMINATED';
     const legacyResult = outcome.code === 'SUCCESS' ? 'SUCCESS' : outcome.code === 'USER_CANCELED' ? 'CANCELED' : 'FAILED';
     return {

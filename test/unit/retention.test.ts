@@ -103,9 +103,9 @@ describe('the retention purge on the local lakehouse', () => {
     await finish(succeeded!, 'succeeded');
     await finish(parked!, 'parked');
     await finish(abandoned!, 'parked');
-    await lakehouse.abandonBatch(abandoned!, 'bad data upstream');
+    await lakehouse.abandonBatch(abandoned!, 'bad data upstream', { status: 'parked', attempts: 1, runId: 'r1' });
     await finish(requeued!, 'parked');
-    await lakehouse.requeueBatch(requeued!, 1);
+    await lakehouse.requeueBatch(requeued!, 1, { status: 'parked', attempts: 1, runId: 'r1' });
     expect(await lakehouse.commitFanInRun('run-1')).toEqual({ committed: true });
     await commitAndCapture({ insert: ['x', 'y', 'z'] });
     const [openSucceeded, openPending] = await openRun('run-2');

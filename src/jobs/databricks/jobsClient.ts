@@ -18,6 +18,7 @@ import {
   type LifeCycleState,
   type ResultState,
   type RunState,
+  RunNotFoundError,
 } from '../port';
 
 /** The job parameters every run-now sends; the downstream job must define each (databricks/resources). */
@@ -132,19 +133,30 @@ export class DatabricksJobsLauncher implements JobLauncher {
     };
     // Retrying run-now is safe: the idempotency token turns a retried request into the same run.
     const started = await this.call('POST', '/run-now', runNowResponseSchema, { body });
-    const run = await this.fetchRun(String(started.data.run_id));
+    let run: RunResponse;
+    try {
+      run = await notFoundAsRunNotFound(String(started.data.run_id), () => this.fetchRun(String(started.data.run_id)));
+    } catch (error) {
+      // Deleted between run-now and this read: the caller records it and its watcher finds it gone (a failed attempt).
+      if (error instanceof RunNotFoundError) return { runId: String(started.data.run_id), runPageUrl: '', reused: false };
+      throw error;
+    }
     const callStartedOnServer = started.serverTime - started.elapsedMs;
     const reused = run.start_time !== undefined && run.start_time > 0 && run.start_time < callStartedOnServer - REUSE_ALLOWANCE_MS;
     return { runId: String(started.data.run_id), runPageUrl: run.run_page_url, reused };
   }
 
   async getRun(runId: string): Promise<RunState> {
-    return toRunState(await this.fetchRun(runId));
+    return toRunState(await notFoundAsRunNotFound(runId, () => this.fetchRun(runId)));
   }
 
-  /** Asks Databricks to cancel the run; it stops asynchronously, so callers poll `getRun` until terminal. */
+  /** Asks Databricks to cancel the run; it stops asynchronously, so callers poll `getRun` until terminal. A deleted run has nothing to cancel. */
   async cancel(runId: string): Promise<void> {
-    await this.call('POST', '/runs/cancel', cancelResponseSchema, { body: { run_id: Number(numericRunId(runId)) } });
+    try {
+      await notFoundAsRunNotFound(runId, () => this.call('POST', '/runs/cancel', cancelResponseSchema, { body: { run_id: Number(numericRunId(runId)) } }));
+    } catch (error) {
+      if (!(error instanceof RunNotFoundError)) throw error;
+    }
   }
 
   async close(): Promise<void> {
@@ -239,6 +251,20 @@ export class DatabricksJobsLauncher implements JobLauncher {
   private backoff(attempt: number): number {
     const ceiling = Math.min(MAX_BACKOFF_MS, this.retryBaseDelayMs * 2 ** (attempt - 1));
     return Math.round(ceiling * (0.5 + Math.random() * 0.5));
+  }
+}
+
+/**
+ * runs/get and runs/cancel answer an unknown run with 400 INVALID_PARAMETER_VALUE "Run … does not
+ * exist" (the SDKs map it to ResourceDoesNotExist, which a 404 RESOURCE_DOES_NOT_EXIST also is).
+ */
+async function notFoundAsRunNotFound<T>(runId: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const gone = error instanceof PermanentError && (error.type === 'RESOURCE_DOES_NOT_EXIST' || (error.type === 'INVALID_PARAMETER_VALUE' && /does not exist/i.test(error.message)));
+    if (gone) throw new RunNotFoundError(runId, error.message);
+    throw error;
   }
 }
 

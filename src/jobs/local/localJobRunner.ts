@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Duck } from '../../lakehouse/local/duck';
-import type { JobLauncher, LaunchRequest, LaunchedRun, LifeCycleState, ResultState, RunState } from '../port';
+import { RunNotFoundError, type JobLauncher, type LaunchRequest, type LaunchedRun, type LifeCycleState, type ResultState, type RunState } from '../port';
 
 /** The downstream work one run does; for the demo it MERGEs a batch into the target table. */
 export type BatchProcessor = (runKey: string, batchNumber: number) => Promise<unknown>;
@@ -73,7 +73,7 @@ export class LocalJobRunner implements JobLauncher {
 
   async getRun(runId: string): Promise<RunState> {
     const [row] = await this.db.all<RunRow & Record<string, unknown>>(`SELECT * FROM runs WHERE run_id = ?`, [BigInt(runId)]);
-    if (!row) throw new Error(`local run ${runId} does not exist`);
+    if (!row) throw new RunNotFoundError(runId, `local run ${runId} does not exist`);
     return toRunState(row);
   }
 

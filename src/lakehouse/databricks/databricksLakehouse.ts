@@ -13,6 +13,7 @@ import {
   type BatchState,
   type BatchStatus,
   type ChangeCounts,
+  type ExpectedBatchState,
   type FanInRun,
   type Lakehouse,
   type OffsetUpdate,
@@ -243,6 +244,10 @@ export class DatabricksLakehouse implements Lakehouse {
     return Object.fromEntries(rows.map((r) => [z.enum(BATCH_STATUSES as [BatchStatus, ...BatchStatus[]]).parse(r.status), integer.parse(r.n)]));
   }
 
+  async claimBatchAttempt(batch: BatchKey, attempt: number): Promise<boolean> {
+    return affected(await this.runner.query(this.sql.claimBatchAttempt(batch.runKey, batch.batchNumber, attempt))) > 0;
+  }
+
   async recordBatchLaunch(batch: BatchKey, attempt: number, run: { runId: string; runPageUrl: string }): Promise<void> {
     await this.runner.query(this.sql.recordBatchLaunch(batch.runKey, batch.batchNumber, attempt, run.runId, run.runPageUrl));
   }
@@ -256,13 +261,13 @@ export class DatabricksLakehouse implements Lakehouse {
     return rows.map(batchState);
   }
 
-  async requeueBatch(batch: BatchKey, extraAttempts: number): Promise<BatchState | null> {
-    await this.runner.query(this.sql.requeueBatch(batch.runKey, batch.batchNumber, extraAttempts));
+  async requeueBatch(batch: BatchKey, extraAttempts: number, expected: ExpectedBatchState): Promise<BatchState | null> {
+    await this.runner.query(this.sql.requeueBatch(batch.runKey, batch.batchNumber, extraAttempts, expected));
     return this.readBatchState(batch);
   }
 
-  async abandonBatch(batch: BatchKey, reason: string): Promise<BatchState | null> {
-    await this.runner.query(this.sql.abandonBatch(batch.runKey, batch.batchNumber, reason));
+  async abandonBatch(batch: BatchKey, reason: string, expected: ExpectedBatchState): Promise<BatchState | null> {
+    await this.runner.query(this.sql.abandonBatch(batch.runKey, batch.batchNumber, reason, expected));
     return this.readBatchState(batch);
   }
 

@@ -1,6 +1,6 @@
 import { IDENTIFIER_PART, isQualifiedName } from '../../config/identifiers';
 import type { SourceConfig, TablesConfig } from '../../config/schema';
-import type { PurgedTable, VersionRange } from '../port';
+import type { ExpectedBatchState, PurgedTable, VersionRange } from '../port';
 import type { SqlParam, Statement } from './sqlRunner';
 
 /**
@@ -390,6 +390,17 @@ ORDER BY run_key DESC, batch_number LIMIT ${literalLimit(filter.limit)}`,
       params: { runKey: text(runKey), batchNumber: int(batchNumber) },
     }),
 
+    /**
+     * Takes the batch for its next attempt before the launch, only from a state no attempt is in;
+     * num_affected_rows says whether it won against an operator's abandon or retry.
+     */
+    claimBatchAttempt: (runKey: string, batchNumber: number, attempt: number): Statement => ({
+      sql: `UPDATE ${t.batchStates} SET status = 'launched', attempts = :attempt, run_id = CAST(NULL AS STRING), run_page_url = CAST(NULL AS STRING),
+  state_message = CAST(NULL AS STRING), updated_at = current_timestamp()
+WHERE run_key = :runKey AND batch_number = :batchNumber AND attempts = :attempt - 1 AND status IN ('pending', 'failed', 'retry')`,
+      params: { runKey: text(runKey), batchNumber: int(batchNumber), attempt: int(attempt) },
+    }),
+
     /** Never back to an earlier attempt, never over a final state. */
     recordBatchLaunch: (runKey: string, batchNumber: number, attempt: number, runId: string, runPageUrl: string): Statement => ({
       sql: `UPDATE ${t.batchStates} SET status = 'launched', attempts = :attempt, run_id = :runId, run_page_url = :runPageUrl,
@@ -405,17 +416,18 @@ WHERE run_key = :runKey AND batch_number = :batchNumber AND attempts = :attempt 
       params: { runKey: text(runKey), batchNumber: int(batchNumber), attempt: int(attempt), status: text(status), stateMessage: text(stateMessage), extraAttempts: int(extraAttempts) },
     }),
 
-    requeueBatch: (runKey: string, batchNumber: number, extraAttempts: number): Statement => ({
+    /** Only from the state the operator's command checked. */
+    requeueBatch: (runKey: string, batchNumber: number, extraAttempts: number, expected: ExpectedBatchState): Statement => ({
       sql: `UPDATE ${t.batchStates} SET status = 'retry', attempt_limit = attempts + :extraAttempts, reason = CAST(NULL AS STRING), updated_at = current_timestamp()
-WHERE run_key = :runKey AND batch_number = :batchNumber AND status IN ('parked', 'retry')`,
-      params: { runKey: text(runKey), batchNumber: int(batchNumber), extraAttempts: int(extraAttempts) },
+WHERE run_key = :runKey AND batch_number = :batchNumber AND status = :expectedStatus AND attempts = :expectedAttempts AND coalesce(run_id, '') = :expectedRunId AND status IN ('parked', 'retry', 'failed', 'launched')`,
+      params: { runKey: text(runKey), batchNumber: int(batchNumber), extraAttempts: int(extraAttempts), expectedStatus: text(expected.status), expectedAttempts: int(expected.attempts), expectedRunId: text(expected.runId ?? '') },
     }),
 
-    /** The row stays: it is the audit of what was given up and why. */
-    abandonBatch: (runKey: string, batchNumber: number, reason: string): Statement => ({
+    /** Only from the state the operator's command checked. The row stays: it is the audit of what was given up and why. */
+    abandonBatch: (runKey: string, batchNumber: number, reason: string, expected: ExpectedBatchState): Statement => ({
       sql: `UPDATE ${t.batchStates} SET status = 'abandoned', reason = :reason, updated_at = current_timestamp()
-WHERE run_key = :runKey AND batch_number = :batchNumber AND status IN ('parked', 'retry')`,
-      params: { runKey: text(runKey), batchNumber: int(batchNumber), reason: text(reason) },
+WHERE run_key = :runKey AND batch_number = :batchNumber AND status = :expectedStatus AND attempts = :expectedAttempts AND coalesce(run_id, '') = :expectedRunId AND status IN ('parked', 'retry', 'failed', 'launched')`,
+      params: { runKey: text(runKey), batchNumber: int(batchNumber), reason: text(reason), expectedStatus: text(expected.status), expectedAttempts: int(expected.attempts), expectedRunId: text(expected.runId ?? '') },
     }),
 
     /**

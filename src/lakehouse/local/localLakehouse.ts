@@ -9,6 +9,7 @@ import {
   type BatchState,
   type BatchStatus,
   type ChangeCounts,
+  type ExpectedBatchState,
   type FanInRun,
   type Lakehouse,
   type OffsetUpdate,
@@ -218,6 +219,10 @@ export class LocalLakehouse implements Lakehouse {
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 
+  async claimBatchAttempt(batch: BatchKey, attempt: number): Promise<boolean> {
+    return (await this.db.run(this.sql.claimBatchAttempt, [attempt, batch.runKey, batch.batchNumber, attempt - 1])) > 0;
+  }
+
   async recordBatchLaunch(batch: BatchKey, attempt: number, run: { runId: string; runPageUrl: string }): Promise<void> {
     await this.db.run(this.sql.recordBatchLaunch, [attempt, run.runId, run.runPageUrl, batch.runKey, batch.batchNumber, attempt]);
   }
@@ -236,13 +241,13 @@ export class LocalLakehouse implements Lakehouse {
     return rows.map(parseBatchState);
   }
 
-  async requeueBatch(batch: BatchKey, extraAttempts: number): Promise<BatchState | null> {
-    await this.db.run(this.sql.requeueBatch, [extraAttempts, batch.runKey, batch.batchNumber]);
+  async requeueBatch(batch: BatchKey, extraAttempts: number, expected: ExpectedBatchState): Promise<BatchState | null> {
+    await this.db.run(this.sql.requeueBatch, [extraAttempts, batch.runKey, batch.batchNumber, expected.status, expected.attempts, expected.runId ?? '']);
     return this.readBatchState(batch);
   }
 
-  async abandonBatch(batch: BatchKey, reason: string): Promise<BatchState | null> {
-    await this.db.run(this.sql.abandonBatch, [reason, batch.runKey, batch.batchNumber]);
+  async abandonBatch(batch: BatchKey, reason: string, expected: ExpectedBatchState): Promise<BatchState | null> {
+    await this.db.run(this.sql.abandonBatch, [reason, batch.runKey, batch.batchNumber, expected.status, expected.attempts, expected.runId ?? '']);
     return this.readBatchState(batch);
   }
 

@@ -208,6 +208,14 @@ export function pipelineStatements(tables: TablesConfig) {
     /** Params: run key, batch. */
     readBatchState: `FROM ${t.batchStates} WHERE run_key = ? AND batch_number = ?`,
 
+    /**
+     * Params: attempt, run key, batch, attempt - 1. Takes the batch for its next attempt before the
+     * launch, only from a state no attempt is in; the affected-row count says whether it won
+     * against an operator's abandon or retry.
+     */
+    claimBatchAttempt: `UPDATE ${t.batchStates} SET status = 'launched', attempts = ?, run_id = NULL, run_page_url = NULL, state_message = NULL, updated_at = now()::TIMESTAMP
+      WHERE run_key = ? AND batch_number = ? AND attempts = ? AND status IN ('pending', 'failed', 'retry')`,
+
     /** Params: attempt, run id, run page url, run key, batch, attempt. Never back to an earlier attempt, never over a final state. */
     recordBatchLaunch: `UPDATE ${t.batchStates} SET status = 'launched', attempts = ?, run_id = ?, run_page_url = ?, state_message = NULL, updated_at = now()::TIMESTAMP
       WHERE run_key = ? AND batch_number = ? AND attempts <= ? AND status NOT IN ('succeeded', 'abandoned')`,
@@ -216,13 +224,13 @@ export function pipelineStatements(tables: TablesConfig) {
     recordBatchOutcome: `UPDATE ${t.batchStates} SET status = ?, state_message = ?, attempt_limit = attempt_limit + ?, updated_at = now()::TIMESTAMP
       WHERE run_key = ? AND batch_number = ? AND attempts = ? AND status = 'launched'`,
 
-    /** Params: extra attempts, run key, batch. */
+    /** Params: extra attempts, run key, batch, expected status, attempts, run id ('' for none). Only from the state the operator's command checked. */
     requeueBatch: `UPDATE ${t.batchStates} SET status = 'retry', attempt_limit = attempts + ?, reason = NULL, updated_at = now()::TIMESTAMP
-      WHERE run_key = ? AND batch_number = ? AND status IN ('parked', 'retry')`,
+      WHERE run_key = ? AND batch_number = ? AND status = ? AND attempts = ? AND coalesce(run_id, '') = ? AND status IN ('parked', 'retry', 'failed', 'launched')`,
 
-    /** Params: reason, run key, batch. The row stays: it is the audit of what was given up. */
+    /** Params: reason, run key, batch, expected status, attempts, run id ('' for none). The row stays: it is the audit of what was given up. */
     abandonBatch: `UPDATE ${t.batchStates} SET status = 'abandoned', reason = ?, updated_at = now()::TIMESTAMP
-      WHERE run_key = ? AND batch_number = ? AND status IN ('parked', 'retry')`,
+      WHERE run_key = ? AND batch_number = ? AND status = ? AND attempts = ? AND coalesce(run_id, '') = ? AND status IN ('parked', 'retry', 'failed', 'launched')`,
 
     /** Params: statuses…, [run key], limit. */
     listBatches: (statusCount: number, byRunKey: boolean) =>
