@@ -470,7 +470,7 @@ function status(state: SourceState): SourceStatus {
 }
 
 function restoreState(input: SourceIngestInput): SourceState {
-  const carried: CarriedState = input.carried ?? {
+  const defaults: CarriedState = {
     cyclesCompleted: 0,
     totals: { ranges: 0, changesRead: 0, registryRowsInserted: 0 },
     lastCycle: null,
@@ -497,7 +497,8 @@ function restoreState(input: SourceIngestInput): SourceState {
     retrying: null,
     blockUnknownErrorsAfterAttempts: DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS,
   };
-  return { ...carried, source: input.source, cycleInProgress: false, replayInProgress: false, replayOutcomes: [] };
+  // Defaults first: a state carried by an earlier build may lack a field added since.
+  return { ...defaults, ...input.carried, source: input.source, cycleInProgress: false, replayInProgress: false, replayOutcomes: [] };
 }
 
 function carry(state: SourceState): CarriedState {
