@@ -174,16 +174,19 @@ export function createCaptureActivities({ config, lakehouse }: CaptureDeps) {
     /**
      * An operator's replay: the offset goes back to `fromVersion - 1`, recorded with the table's
      * current id. The registry stays deduplicated, so the re-read adds only what was missing; with
-     * `redispatch`, the dispatch watermark goes back too and the ids are dispatched again.
+     * `redispatchFromVersion` (at least `fromVersion`: requests merged in the workflow may ask to
+     * capture again from an older version than they ask to dispatch again), the dispatch watermark
+     * goes back to just before it and the ids changed from it on are dispatched again.
      */
-    async rewindOffset({ source, fromVersion, redispatch }: SourceRef & { fromVersion: number; redispatch?: boolean }): Promise<OffsetRewound> {
+    async rewindOffset({ source, fromVersion, redispatchFromVersion }: SourceRef & { fromVersion: number; redispatchFromVersion?: number }): Promise<OffsetRewound> {
       const sourceConfig = sourceNamed(source);
       return classified(async () => {
         const { tableId, latestVersion } = await lakehouse.describeSource(sourceConfig);
         if (fromVersion > latestVersion) {
           throw ApplicationFailure.nonRetryable(`fromVersion ${fromVersion} is past the latest version ${latestVersion} of ${sourceConfig.table}: pick a version from 0 to ${latestVersion}`, 'InvalidReplay');
         }
-        const rewound = await lakehouse.rewindOffset({ source, table: sourceConfig.table, tableId, version: fromVersion - 1, redispatch: redispatch === true });
+        const redispatchAfterVersion = redispatchFromVersion === undefined ? undefined : Math.max(fromVersion, redispatchFromVersion) - 1;
+        const rewound = await lakehouse.rewindOffset({ source, table: sourceConfig.table, tableId, version: fromVersion - 1, redispatchAfterVersion });
         return { lastVersion: fromVersion - 1, tableId, ...rewound };
       });
     },

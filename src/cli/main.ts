@@ -436,8 +436,8 @@ if (require.main === module) {
 
 /** What the replay command reports, as JSON. */
 function replayOutcome(accepted: ReplayAccepted & { paused: SourceStatus['paused'] }) {
-  const { fromVersion, requestedFromVersion, redispatch, redispatchMarked, requestsMerged, previousOffset } = accepted;
-  return { fromVersion, requestedFromVersion, redispatch, redispatchMarked, requestsMerged, previousOffset };
+  const { fromVersion, requestedFromVersion, redispatch, redispatchFromVersion, redispatchMarked, requestsMerged, previousOffset } = accepted;
+  return { fromVersion, requestedFromVersion, redispatch, redispatchFromVersion, redispatchMarked, requestsMerged, previousOffset };
 }
 
 /**
@@ -449,13 +449,14 @@ function replayText(source: string, accepted: ReplayAccepted & { paused: SourceS
     accepted.requestsMerged > 1
       ? ` (merged with ${accepted.requestsMerged - 1} other request${accepted.requestsMerged > 2 ? 's' : ''} that arrived before it ran; you asked for version ${accepted.requestedFromVersion})`
       : '';
+  const from = `version ${accepted.redispatchFromVersion}`;
   const dispatch = !accepted.redispatch
     ? 'the next fan-in dispatches what was not dispatched yet'
     : accepted.queued
-      ? 'the ids changed from it on are dispatched again if any of them had been'
+      ? `the ids changed from ${from} on are dispatched again if any of them had been`
       : accepted.redispatchMarked
-        ? 'the next fan-in dispatches every id changed from it on again'
-        : 'nothing from that version on had been dispatched yet, so nothing is dispatched twice: the next fan-in dispatches it once';
+        ? `the next fan-in dispatches every id changed from ${from} on again`
+        : `nothing from ${from} on had been dispatched yet, so nothing is dispatched twice: the next fan-in dispatches it once`;
   if (accepted.queued) {
     return `${source}: replay from version ${accepted.fromVersion}${merged} accepted (offset ${accepted.previousOffset ?? 'none'}), but the source is paused (${accepted.paused?.reason ?? 'paused'}): it is applied when you resume it (\`cdf resume ${source}\`); ${dispatch}`;
   }

@@ -35,11 +35,12 @@ export interface Lakehouse {
   /**
    * The one way an offset moves back: an operator's replay. Sets it to `version` (-1 = nothing
    * captured) with the table's current id, which also accepts a replaced table after a resync.
-   * With `redispatch`, the dispatch watermark of (source, table id) moves back to `version` too,
-   * so every id changed after it is dispatched again, when anything after it was dispatched or
-   * opened for dispatch (`redispatchMarked`). Starts the offset's next replay generation.
+   * With `redispatchAfterVersion` (at least `version`), the dispatch watermark of (source, table
+   * id) moves back to it too, so every id changed after it is dispatched again, when anything
+   * after it was dispatched or opened for dispatch (`redispatchMarked`). Starts the offset's next
+   * replay generation.
    */
-  rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<{ replayGeneration: number; redispatchMarked: boolean }>;
+  rewindOffset(offset: OffsetUpdate & { redispatchAfterVersion?: number }): Promise<{ replayGeneration: number; redispatchMarked: boolean }>;
 
   /** Rebuilds the changed-ids view (`GROUP BY source, uts_id` over the registry). */
   refreshChangedIds(): Promise<{ rows: number }>;

@@ -53,17 +53,28 @@ export interface ReplayRequest {
 }
 
 /**
- * The replay that was applied for a request. Requests that arrive before the rewind runs are
- * merged into one (the smallest `fromVersion`, `redispatch` if any asked for it), so the version
- * applied may be smaller than the one asked for.
+ * Replay requests that arrive before the rewind runs, merged into one: capture again from the
+ * smallest `fromVersion` asked for, and dispatch again from the smallest `fromVersion` of those
+ * that asked for `redispatch` (null: none did). So no request is dropped, and none widens another's
+ * redispatch.
  */
+export interface MergedReplay {
+  fromVersion: number;
+  redispatchFromVersion: number | null;
+  reason?: string;
+  /** Requests merged into this one (1: it was alone). */
+  requestsMerged: number;
+}
+
+/** The replay that was applied for a request (merged with others that arrived before it ran, if any). */
 export interface ReplayAccepted {
   /** The version the offset was rewound to capture again from (the merged request's). */
   fromVersion: number;
   /** The version this request asked for. */
   requestedFromVersion: number;
-  /** Whether the applied replay re-dispatches (this request's or a merged one's). */
+  /** Whether the applied replay re-dispatches (this request's or a merged one's), and from which version. */
   redispatch: boolean;
+  redispatchFromVersion: number | null;
   /** false with `redispatch`: nothing from that version on had been dispatched or opened for dispatch yet, so there was nothing to dispatch again. */
   redispatchMarked: boolean;
   /** Requests merged into the applied one, this one included (1: it was alone). */
@@ -88,7 +99,7 @@ export interface SourceStatus {
   source: string;
   paused: { reason: string; since: string } | null;
   /** A replay accepted but not applied yet (it runs before the next cycle); requests arriving meanwhile are merged into it. */
-  pendingReplay: (ReplayRequest & { requestsMerged: number }) | null;
+  pendingReplay: MergedReplay | null;
   /** The last signal payload that was refused (signals cannot reject their sender). */
   lastRejected: RejectedRequest | null;
   offsetVersion: number | null;

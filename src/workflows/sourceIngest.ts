@@ -26,6 +26,7 @@ import {
   type RetryingState,
   type CycleReport,
   type EmptyRequest,
+  type MergedReplay,
   type RejectedRequest,
   type ReplayAccepted,
   type ReplayRequest,
@@ -72,15 +73,15 @@ export interface SourceIngestInput {
   carried?: CarriedState;
 }
 
-/** A pending replay: the merge of every request received since the last rewind. */
-type PendingReplay = ReplayRequest & { requestsMerged: number; firstTicket: number; lastTicket: number };
+/** A pending replay: the merge of every request received since the last rewind, and the tickets it covers. */
+type PendingReplay = MergedReplay & { firstTicket: number; lastTicket: number };
 
 /** What an applied (or refused) replay did, for the update callers whose tickets it covered. */
 interface ReplayOutcome {
   firstTicket: number;
   lastTicket: number;
   fromVersion: number;
-  redispatch: boolean;
+  redispatchFromVersion: number | null;
   redispatchMarked: boolean;
   requestsMerged: number;
   previousOffset: number | null;
@@ -252,27 +253,36 @@ async function waitForNextCycle(state: SourceState): Promise<void> {
 }
 
 /**
- * Takes a replay request: merged into the one waiting, if any (the smallest version, and
- * redispatch if either asked for it), so no request is dropped; returns the request's ticket.
+ * Takes a replay request: merged into the one waiting, if any (capture again from the smaller
+ * version; dispatch again from the smaller version of those asking for it), so no request is
+ * dropped and none widens another's redispatch; returns the request's ticket.
  */
 function acceptReplay(state: SourceState, request: ReplayRequest): number {
   const ticket = ++state.replayTickets;
   const waiting = state.pendingReplay;
-  state.pendingReplay = waiting
-    ? {
-        fromVersion: Math.min(waiting.fromVersion, request.fromVersion),
-        ...(waiting.redispatch || request.redispatch ? { redispatch: true } : {}),
-        ...(waiting.reason || request.reason ? { reason: [waiting.reason, request.reason].filter(Boolean).join('; ').slice(0, 500) } : {}),
-        requestsMerged: waiting.requestsMerged + 1,
-        firstTicket: waiting.firstTicket,
-        lastTicket: ticket,
-      }
-    : { ...request, requestsMerged: 1, firstTicket: ticket, lastTicket: ticket };
+  const redispatchFrom = request.redispatch ? request.fromVersion : null;
+  const reason = [waiting?.reason, request.reason].filter(Boolean).join('; ').slice(0, 500);
+  state.pendingReplay = {
+    fromVersion: Math.min(waiting?.fromVersion ?? request.fromVersion, request.fromVersion),
+    redispatchFromVersion: minOrNull(waiting?.redispatchFromVersion ?? null, redispatchFrom),
+    ...(reason ? { reason } : {}),
+    requestsMerged: (waiting?.requestsMerged ?? 0) + 1,
+    firstTicket: waiting?.firstTicket ?? ticket,
+    lastTicket: ticket,
+  };
   showDetails(state);
   return ticket;
 }
 
-/** The one way the offset moves back; the registry stays deduplicated, so nothing is dispatched twice. */
+function minOrNull(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
+}
+
+/**
+ * The one way the offset moves back; the registry stays deduplicated, so nothing is dispatched
+ * twice. The rewind's failures are shown as `retrying`; one nothing recognises that persists (a
+ * source missing from the worker's config) refuses the replay instead of retrying unseen forever.
+ */
 async function applyReplay(state: SourceState): Promise<void> {
   const request = state.pendingReplay!;
   state.pendingReplay = null;
@@ -281,14 +291,15 @@ async function applyReplay(state: SourceState): Promise<void> {
     firstTicket: request.firstTicket,
     lastTicket: request.lastTicket,
     fromVersion: request.fromVersion,
-    redispatch: request.redispatch === true,
+    redispatchFromVersion: request.redispatchFromVersion,
     redispatchMarked: false,
     requestsMerged: request.requestsMerged,
     previousOffset: state.offsetVersion,
     refusal: null,
   };
+  const args = { source: state.source, fromVersion: request.fromVersion, ...(request.redispatchFromVersion === null ? {} : { redispatchFromVersion: request.redispatchFromVersion }) };
   try {
-    const rewound = await captureActivities(state).rewindOffset({ source: state.source, fromVersion: request.fromVersion, redispatch: request.redispatch === true });
+    const rewound = await withVisibleRetries(state, () => false, () => publishState(state), () => captureActivities(state, true).rewindOffset(args));
     state.offsetVersion = rewound.lastVersion;
     state.replayGeneration = rewound.replayGeneration;
     outcome.redispatchMarked = rewound.redispatchMarked;
@@ -299,13 +310,13 @@ async function applyReplay(state: SourceState): Promise<void> {
     // What is captured again must reach a fan-in again, even up to a version the trigger saw before.
     state.notifiedOffset = null;
   } catch (error) {
-    if (!(error instanceof ActivityFailure)) throw error;
-    outcome.refusal = error.cause?.message ?? error.message;
+    if (!(error instanceof ActivityFailure) && !(error instanceof UnknownErrorPersisted)) throw error;
+    outcome.refusal = error instanceof UnknownErrorPersisted ? `the rewind could not run: ${error.blocked.message}` : (error.cause?.message ?? error.message);
     state.lastRejected = { handler: 'replayFromVersion', request: withoutTickets(request), reason: outcome.refusal, at: new Date(Date.now()).toISOString() };
   } finally {
     state.replayOutcomes = [...state.replayOutcomes, outcome].slice(-REPLAY_OUTCOMES_KEPT);
     state.replayInProgress = false;
-    showDetails(state);
+    publishState(state);
   }
 }
 
@@ -313,29 +324,39 @@ async function applyReplay(state: SourceState): Promise<void> {
 async function replayAnswer(state: SourceState, request: ReplayRequest): Promise<ReplayAccepted> {
   const previousOffset = state.offsetVersion;
   const ticket = acceptReplay(state, request);
-  // Paused: the replay waits for resume; the caller is told what is queued, not kept waiting for an operator.
-  if (state.paused) {
-    const queued = state.pendingReplay!;
-    return { fromVersion: queued.fromVersion, requestedFromVersion: request.fromVersion, redispatch: queued.redispatch === true, redispatchMarked: false, requestsMerged: queued.requestsMerged, previousOffset, queued: true };
-  }
   // The version is checked against the table's live latest version by the rewind itself (the one
-  // this workflow last saw may be stale, e.g. while the source is blocked).
+  // this workflow last saw may be stale, e.g. while the source is blocked). Paused (now, or before
+  // the rewind runs): the replay waits for resume, and the caller is told what is queued instead
+  // of being kept waiting for an operator.
   const covering = () => state.replayOutcomes.find((o) => o.firstTicket <= ticket && ticket <= o.lastTicket);
-  await condition(() => covering() !== undefined);
-  const outcome = covering()!;
+  const queuedWhilePaused = () => state.paused !== null && state.pendingReplay !== null && state.pendingReplay.firstTicket <= ticket;
+  await condition(() => covering() !== undefined || queuedWhilePaused());
+  const outcome = covering();
+  if (!outcome) {
+    const queued = state.pendingReplay!;
+    return answer(request, { ...queued, redispatchMarked: false, previousOffset, queued: true });
+  }
   if (outcome.refusal) throw ApplicationFailure.nonRetryable(outcome.refusal, 'InvalidReplay');
+  return answer(request, { ...outcome, queued: false });
+}
+
+function answer(
+  request: ReplayRequest,
+  applied: Pick<ReplayOutcome, 'fromVersion' | 'redispatchFromVersion' | 'redispatchMarked' | 'requestsMerged' | 'previousOffset'> & { queued: boolean },
+): ReplayAccepted {
   return {
-    fromVersion: outcome.fromVersion,
+    fromVersion: applied.fromVersion,
     requestedFromVersion: request.fromVersion,
-    redispatch: outcome.redispatch,
-    redispatchMarked: outcome.redispatchMarked,
-    requestsMerged: outcome.requestsMerged,
-    previousOffset: outcome.previousOffset,
-    queued: false,
+    redispatch: applied.redispatchFromVersion !== null,
+    redispatchFromVersion: applied.redispatchFromVersion,
+    redispatchMarked: applied.redispatchMarked,
+    requestsMerged: applied.requestsMerged,
+    previousOffset: applied.previousOffset,
+    queued: applied.queued,
   };
 }
 
-function withoutTickets({ firstTicket: _first, lastTicket: _last, ...request }: PendingReplay): ReplayRequest & { requestsMerged: number } {
+function withoutTickets({ firstTicket: _first, lastTicket: _last, ...request }: PendingReplay): MergedReplay {
   return request;
 }
 
@@ -379,9 +400,9 @@ function registerHandlers(state: SourceState): void {
   setHandler(pollNowSignal, () => void (state.pollRequested = true), { description: 'Start the next capture cycle now. Input: {}' });
   setHandler(replayFromVersionSignal, (request) => receiveReplaySignal(state, request), {
     description:
-      'Capture again from a Delta version: rewinds the offset. Every change captured is dispatched once; with "redispatch": true the ids changed from that version on are dispatched again. Requests that arrive before the rewind runs are merged (smallest version; redispatch if any asked). Input: {"fromVersion": 12, "redispatch": false, "reason": "…"}',
+      'Capture again from a Delta version: rewinds the offset. Every change captured is dispatched once; with "redispatch": true the ids changed from that version on are dispatched again. Requests that arrive before the rewind runs are merged: captured again from the smallest version, dispatched again from the smallest version of those asking for redispatch. Input: {"fromVersion": 12, "redispatch": false, "reason": "…"}',
   });
-  setHandler(replayFromVersionUpdate, (request) => replayAnswer(state, request), {
+  setHandler(replayFromVersionUpdate, (request) => replayAnswer(state, validateReplayRequest(request)), {
     validator: (request) => void validateReplayRequest(request),
     description:
       'Like the replayFromVersion signal, but waits until the offset is rewound, answers with the replay applied (merged with other requests, if any arrived before it ran) and fails with the reason if the version is refused. Input: {"fromVersion": 12, "redispatch": false, "reason": "…"}',
@@ -498,7 +519,16 @@ function restoreState(input: SourceIngestInput): SourceState {
     blockUnknownErrorsAfterAttempts: DEFAULT_BLOCK_UNKNOWN_AFTER_ATTEMPTS,
   };
   // Defaults first: a state carried by an earlier build may lack a field added since.
-  return { ...defaults, ...input.carried, source: input.source, cycleInProgress: false, replayInProgress: false, replayOutcomes: [] };
+  const carried = { ...defaults, ...input.carried };
+  return { ...carried, pendingReplay: carriedReplay(carried.pendingReplay), source: input.source, cycleInProgress: false, replayInProgress: false, replayOutcomes: [] };
+}
+
+/** A pending replay as an earlier build carried it (a plain request): no update waits on it, so it holds no ticket. */
+function carriedReplay(pending: (Partial<PendingReplay> & ReplayRequest) | null): PendingReplay | null {
+  if (!pending) return null;
+  const { fromVersion, reason } = pending;
+  const redispatchFromVersion = pending.redispatchFromVersion !== undefined ? pending.redispatchFromVersion : pending.redispatch ? fromVersion : null;
+  return { fromVersion, redispatchFromVersion, ...(reason ? { reason } : {}), requestsMerged: pending.requestsMerged ?? 1, firstTicket: pending.firstTicket ?? 0, lastTicket: pending.lastTicket ?? 0 };
 }
 
 function carry(state: SourceState): CarriedState {

@@ -64,7 +64,7 @@ describe('the cdf CLI', () => {
   it('replays from a valid version and the source captures back to the latest version', async () => {
     const result = await cdf('replay', 'orders', '--from', '2', '--reason', 'cli test', '--json');
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual({ source: 'orders', workflowId: sourceWorkflowId(t.config, 'orders'), fromVersion: 2, requestedFromVersion: 2, previousOffset: 4, redispatch: false, redispatchMarked: false, requestsMerged: 1, applied: true });
+    expect(JSON.parse(result.stdout)).toEqual({ source: 'orders', workflowId: sourceWorkflowId(t.config, 'orders'), fromVersion: 2, requestedFromVersion: 2, previousOffset: 4, redispatch: false, redispatchFromVersion: null, redispatchMarked: false, requestsMerged: 1, applied: true });
     const report = await captureUntilCaughtUp(t.client, t.config, 'orders');
     expect(report.offsetVersion).toBe(4);
   });

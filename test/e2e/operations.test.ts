@@ -66,7 +66,7 @@ describe('operating a source workflow', () => {
     const rows = await registryCount();
     const totalsBefore = (await status()).totals;
     const accepted = await handle().executeUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 2, reason: 'test' }] });
-    expect(accepted).toEqual({ fromVersion: 2, requestedFromVersion: 2, redispatch: false, redispatchMarked: false, requestsMerged: 1, previousOffset: 6, queued: false });
+    expect(accepted).toEqual({ fromVersion: 2, requestedFromVersion: 2, redispatch: false, redispatchFromVersion: null, redispatchMarked: false, requestsMerged: 1, previousOffset: 6, queued: false });
     const report = await captureUntilCaughtUp(t.client, t.config, 'orders');
     expect(report.offsetVersion).toBe(6);
     const after = await status();

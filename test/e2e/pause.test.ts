@@ -80,7 +80,7 @@ describe('pause', () => {
       const handle = await t.client.workflow.start('sourceIngest', { workflowId, taskQueue: t.config.temporal.taskQueue, args: [{ source: 'orders', carried }] });
       await sleep(3000);
       let status = await handle.query(sourceStatusQuery);
-      expect(status).toEqual(expect.objectContaining({ cyclesCompleted: 7, pendingReplay: { fromVersion: 1 }, offsetVersion: null }));
+      expect(status).toEqual(expect.objectContaining({ cyclesCompleted: 7, pendingReplay: { fromVersion: 1, redispatchFromVersion: null, requestsMerged: 1 }, offsetVersion: null }));
       expect(status.paused?.reason).toBe('paused before continue-as-new');
       expect(await registryRows(t)).toBe(0);
       expect(await t.lakehouse.readOffset('orders')).toBeNull();

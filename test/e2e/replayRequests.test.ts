@@ -2,7 +2,7 @@ import { WorkflowUpdateStage } from '@temporalio/client';
 import { captureUntilCaughtUp, runFanIn, sourceWorkflowId, startSourceWorkflows } from '../../src/client/operations';
 import { LocalLakehouse } from '../../src/lakehouse/local/localLakehouse';
 import type { Lakehouse } from '../../src/lakehouse/port';
-import { pollNowSignal, replayFromVersionSignal, replayFromVersionUpdate, sourceStatusQuery } from '../../src/workflows/messages';
+import { pauseSignal, pollNowSignal, replayFromVersionSignal, replayFromVersionUpdate, resumeSignal, sourceStatusQuery } from '../../src/workflows/messages';
 import { eventually } from '../support/eventually';
 import { startWorkerOn, terminateWorkflows, testConfig, type TestPipeline } from '../support/pipeline';
 import { writeRandomTraffic, type WrittenChange } from '../support/traffic';
@@ -58,17 +58,56 @@ describe('replay requests arriving while a cycle runs', () => {
 
     const first = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 1, redispatch: true, reason: 'downstream lost its output' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
     const second = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 6, reason: 'a late fix' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
-    expect((await handle().query(sourceStatusQuery)).pendingReplay).toMatchObject({ fromVersion: 1, redispatch: true, requestsMerged: 2 });
+    expect((await handle().query(sourceStatusQuery)).pendingReplay).toMatchObject({ fromVersion: 1, redispatchFromVersion: 1, requestsMerged: 2 });
     slowAppends = false;
 
     const [a, b] = await Promise.all([first.result(), second.result()]);
-    expect(a).toMatchObject({ fromVersion: 1, requestedFromVersion: 1, redispatch: true, redispatchMarked: true, requestsMerged: 2, queued: false });
-    expect(b).toMatchObject({ fromVersion: 1, requestedFromVersion: 6, redispatch: true, redispatchMarked: true, requestsMerged: 2, queued: false });
+    expect(a).toMatchObject({ fromVersion: 1, requestedFromVersion: 1, redispatch: true, redispatchFromVersion: 1, redispatchMarked: true, requestsMerged: 2, queued: false });
+    expect(b).toMatchObject({ fromVersion: 1, requestedFromVersion: 6, redispatch: true, redispatchFromVersion: 1, redispatchMarked: true, requestsMerged: 2, queued: false });
 
     await captureUntilCaughtUp(t.client, t.config, 'orders');
     const summary = await runFanIn(t.client, t.config);
     // Oracle from the commits themselves: every id changed at version 1 or later.
     expect(summary.changedIds).toBe(new Set(written.filter((w) => w.version >= 1).map((w) => w.utsId)).size);
+  });
+
+  it('captures again from the smaller version but dispatches again only from the version that asked for it', async () => {
+    await runFanIn(t.client, t.config);
+    slowAppends = true;
+    written.push(...(await writeRandomTraffic(real, t.config.sources[0]!, { commits: 1, maxOpsPerCommit: 4, idSpace: 60, seed: 24 })));
+    const entered = new Promise<void>((resolve) => (appendEntered = resolve));
+    await handle().signal(pollNowSignal, {});
+    await entered;
+
+    const plain = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 5 }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+    const again = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 7, redispatch: true }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+    slowAppends = false;
+    expect(await plain.result()).toMatchObject({ fromVersion: 5, requestedFromVersion: 5, redispatchFromVersion: 7, redispatchMarked: true, requestsMerged: 2 });
+    expect(await again.result()).toMatchObject({ fromVersion: 5, requestedFromVersion: 7, redispatchFromVersion: 7, redispatchMarked: true, requestsMerged: 2 });
+
+    await captureUntilCaughtUp(t.client, t.config, 'orders');
+    const summary = await runFanIn(t.client, t.config);
+    // Every id changed at version 7 or later goes out again; one changed only at 5 or 6 does not.
+    expect(summary.changedIds).toBe(new Set(written.filter((w) => w.version >= 7).map((w) => w.utsId)).size);
+  });
+
+  it('answers an accepted replay as queued when the source is paused before the rewind runs, instead of waiting for resume', async () => {
+    slowAppends = true;
+    written.push(...(await writeRandomTraffic(real, t.config.sources[0]!, { commits: 1, maxOpsPerCommit: 4, idSpace: 60, seed: 25 })));
+    const entered = new Promise<void>((resolve) => (appendEntered = resolve));
+    await handle().signal(pollNowSignal, {});
+    await entered;
+
+    const update = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 3 }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+    await handle().signal(pauseSignal, { reason: 'maintenance' });
+    slowAppends = false;
+    expect(await update.result()).toMatchObject({ fromVersion: 3, queued: true });
+    expect((await handle().query(sourceStatusQuery)).pendingReplay).toMatchObject({ fromVersion: 3 });
+
+    await handle().signal(resumeSignal, {});
+    await eventually(async () => ((await handle().query(sourceStatusQuery)).pendingReplay === null ? true : undefined), 20_000);
+    const after = await captureUntilCaughtUp(t.client, t.config, 'orders');
+    expect(after.offsetVersion).toBe(Math.max(...written.map((w) => w.version)));
   });
 
   it('merges a replay signal into the update that waits, so the signal is not lost either', async () => {

@@ -157,6 +157,9 @@ export class FakeDatabricksSql implements DriverClient {
   private answer(sql: string, params: RecordedStatement['params']): object[] {
     const value = (name: string) => params[name]?.value;
     let m: RegExpMatchArray | null;
+    if (/^DESCRIBE TABLE `cdf`\.`source_offsets`$/.test(sql)) {
+      return ['source', 'source_table', 'table_id', 'last_version', 'last_commit_timestamp', 'updated_at', 'replay_generation'].map((col_name) => ({ col_name, data_type: 'string', comment: null }));
+    }
     if ((m = /^DESCRIBE TABLE EXTENDED (\S+)$/.exec(sql))) {
       const name = m[1]!.replace(/`/g, '');
       const type = this.objectTypes.get(name);
@@ -205,7 +208,7 @@ export class FakeDatabricksSql implements DriverClient {
       const commitTimestamp = value('commitTimestamp');
       const next = { table: String(value('sourceTable')), tableId: String(value('tableId')), version, commitTimestamp: typeof commitTimestamp === 'string' ? commitTimestamp : null };
       // The rewind sets the offset and starts the next replay generation; a capture's MERGE moves it forward within its generation only.
-      if (/replay_generation = offsets\.replay_generation \+ 1/.test(sql)) {
+      if (/replay_generation = coalesce\(offsets\.replay_generation, 0\) \+ 1/.test(sql)) {
         this.offsets.set(source, { ...next, commitTimestamp: null, generation: (current?.generation ?? 0) + 1 });
         return [dml(1)];
       }

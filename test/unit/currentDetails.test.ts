@@ -42,7 +42,7 @@ describe('the current details of a source workflow', () => {
   });
 
   it('say a paused source is paused, why, and that a waiting replay waits for resume', () => {
-    const details = sourceDetails(sourceStatus({ paused: { reason: 'maintenance', since: '2026-12-03T10:00:00.000Z' }, pendingReplay: { fromVersion: 12, requestsMerged: 1 } }));
+    const details = sourceDetails(sourceStatus({ paused: { reason: 'maintenance', since: '2026-12-03T10:00:00.000Z' }, pendingReplay: { fromVersion: 12, redispatchFromVersion: null, requestsMerged: 1 } }));
     expect(details).toMatch(/^\*\*orders: paused\*\*\n\nPaused since 2026-12-03T10:00:00.000Z: maintenance\. Signal resume `\{\}` to continue\.\n\nReplay from version 12 waiting for resume\./);
   });
 

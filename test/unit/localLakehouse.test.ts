@@ -397,7 +397,7 @@ describe('LocalLakehouse replays', () => {
     const { tableId } = await lakehouse.describeSource(orders);
     // A fan-in opened its window (-1, 2] and has not committed it: no window was ever committed.
     const open = await lakehouse.openFanInRun('run-1');
-    const replay = await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: -1, redispatch: true });
+    const replay = await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: -1, redispatchAfterVersion: -1 });
     expect(replay.redispatchMarked).toBe(true);
     const { batchCount } = await lakehouse.snapshotBatches(open.runKey, 100, 3);
     for (let batchNumber = 1; batchNumber <= batchCount; batchNumber++) await finishAttempt(lakehouse, { runKey: open.runKey, batchNumber }, 1, 'succeeded');
@@ -412,7 +412,7 @@ describe('LocalLakehouse replays', () => {
     await commit(lakehouse, { insert: ['u1'] });
     await capture(lakehouse, 1, 1);
     const { tableId } = await lakehouse.describeSource(orders);
-    const replay = await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: -1, redispatch: true });
+    const replay = await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: -1, redispatchAfterVersion: -1 });
     expect(replay.redispatchMarked).toBe(false);
     expect(await dispatchAll(lakehouse, 'run-1')).toEqual(['u1']);
   });
@@ -423,8 +423,8 @@ describe('LocalLakehouse replays', () => {
     await capture(lakehouse, 1, 4);
     const { tableId } = await lakehouse.describeSource(orders);
     await dispatchAll(lakehouse, 'run-1');
-    expect((await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: 1, redispatch: true })).redispatchMarked).toBe(true);
-    expect((await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: 3, redispatch: true })).redispatchMarked).toBe(false);
+    expect((await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: 1, redispatchAfterVersion: 1 })).redispatchMarked).toBe(true);
+    expect((await lakehouse.rewindOffset({ source: orders.name, table: orders.table, tableId, version: 3, redispatchAfterVersion: 3 })).redispatchMarked).toBe(false);
     expect((await dispatchAll(lakehouse, 'run-2')).sort()).toEqual(['u2', 'u3', 'u4']);
   });
 });

@@ -91,6 +91,8 @@ export class DatabricksLakehouse implements Lakehouse {
     await this.assertChangedIdsFitStrategy();
     const statements = [...this.sql.createPipelineObjects(), ...(this.options.createDemoTables ? this.sql.createDemoTables() : [])];
     for (const statement of statements) await this.runner.query(statement);
+    const columns = (await this.runner.query(this.sql.describeColumns(this.tables.offsets))).map((row) => String(row.col_name ?? ''));
+    if (!columns.includes('replay_generation')) await this.runner.query(this.sql.addReplayGenerationColumn());
   }
 
   /**
@@ -169,13 +171,14 @@ export class DatabricksLakehouse implements Lakehouse {
     return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
   }
 
-  async rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<{ replayGeneration: number; redispatchMarked: boolean }> {
+  async rewindOffset(offset: OffsetUpdate & { redispatchAfterVersion?: number }): Promise<{ replayGeneration: number; redispatchMarked: boolean }> {
     const source = { name: offset.source, table: offset.table } as SourceConfig;
     await this.runner.query(this.sql.rewindOffset(source, offset.tableId, offset.version));
     // After the offset (a refused rewind moves nothing); a retry after a lost answer inserts nothing, the watermark being at `version` already.
     let redispatchMarked = false;
-    if (offset.redispatch) {
-      redispatchMarked = inserted(await this.runner.query(this.sql.rewindDispatchWatermark(`redispatch-${offset.source}-${randomUUID().slice(0, 8)}`, offset.source, offset.tableId, offset.version))) > 0;
+    if (offset.redispatchAfterVersion !== undefined) {
+      const marker = this.sql.rewindDispatchWatermark(`redispatch-${offset.source}-${randomUUID().slice(0, 8)}`, offset.source, offset.tableId, offset.redispatchAfterVersion);
+      redispatchMarked = inserted(await this.runner.query(marker)) > 0;
     }
     const stored = await this.readOffset(offset.source);
     return { replayGeneration: stored?.replayGeneration ?? 1, redispatchMarked };

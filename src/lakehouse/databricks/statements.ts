@@ -73,7 +73,7 @@ USING DELTA CLUSTER BY (source, commit_version)
 TBLPROPERTIES ('delta.enableRowTracking' = 'true', 'delta.enableDeletionVectors' = 'true')`,
         `CREATE TABLE IF NOT EXISTS ${t.offsets} (
   source STRING NOT NULL, source_table STRING NOT NULL, table_id STRING NOT NULL,
-  last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL, replay_generation BIGINT NOT NULL)
+  last_version BIGINT NOT NULL, last_commit_timestamp TIMESTAMP, updated_at TIMESTAMP NOT NULL, replay_generation BIGINT)
 USING DELTA TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')`,
         `CREATE TABLE IF NOT EXISTS ${t.fanInRuns} (
   run_key STRING NOT NULL, source STRING NOT NULL, table_id STRING NOT NULL, after_version BIGINT NOT NULL, through_version BIGINT NOT NULL,
@@ -135,6 +135,16 @@ GROUP BY uts_id`,
      */
     describeObject: (table: string): Statement => ({ sql: `DESCRIBE TABLE EXTENDED ${quote(table)}`, params: {} }),
 
+    /** One row per column (`col_name`, `data_type`, `comment`), then partitioning rows. */
+    describeColumns: (table: string): Statement => ({ sql: `DESCRIBE TABLE ${quote(table)}`, params: {} }),
+
+    /**
+     * An offsets table created before the replay generation gets the column; its rows read as
+     * generation 0 (NULL, coalesced by every statement that reads it). Delta adds a column without
+     * rewriting data, and a NOT NULL one would need the column-defaults table feature.
+     */
+    addReplayGenerationColumn: (): Statement => ({ sql: `ALTER TABLE ${t.offsets} ADD COLUMNS (replay_generation BIGINT)`, params: {} }),
+
     /** `id` is the table's identity: it changes when the table is replaced or re-created. */
     tableDetail: (table: string): Statement => ({ sql: `DESCRIBE DETAIL ${quote(table)}`, params: {} }),
 
@@ -189,7 +199,7 @@ GROUP BY change_type`,
 
     /** The commit timestamp as epoch milliseconds: exact whatever the session's time zone (see EPOCH_MS). */
     readOffset: (sourceName: string): Statement => ({
-      sql: `SELECT source, table_id, last_version, unix_millis(last_commit_timestamp) AS last_commit_epoch_ms, replay_generation
+      sql: `SELECT source, table_id, last_version, unix_millis(last_commit_timestamp) AS last_commit_epoch_ms, coalesce(replay_generation, 0) AS replay_generation
 FROM ${t.offsets} WHERE source = :source`,
       params: { source: text(sourceName) },
     }),
@@ -207,7 +217,7 @@ USING (
          current_timestamp() AS updated_at, :replayGeneration AS replay_generation
 ) AS next
 ON offsets.source = next.source
-WHEN MATCHED AND next.last_version > offsets.last_version AND offsets.replay_generation = next.replay_generation THEN UPDATE SET *
+WHEN MATCHED AND next.last_version > offsets.last_version AND coalesce(offsets.replay_generation, 0) = next.replay_generation THEN UPDATE SET *
 WHEN NOT MATCHED THEN INSERT *`,
       params: {
         source: text(source.name),
@@ -228,7 +238,7 @@ USING (
 ) AS next
 ON offsets.source = next.source
 WHEN MATCHED THEN UPDATE SET source_table = next.source_table, table_id = next.table_id, last_version = next.last_version,
-  last_commit_timestamp = next.last_commit_timestamp, updated_at = next.updated_at, replay_generation = offsets.replay_generation + 1
+  last_commit_timestamp = next.last_commit_timestamp, updated_at = next.updated_at, replay_generation = coalesce(offsets.replay_generation, 0) + 1
 WHEN NOT MATCHED THEN INSERT (source, source_table, table_id, last_version, last_commit_timestamp, updated_at, replay_generation)
   VALUES (next.source, next.source_table, next.table_id, next.last_version, next.last_commit_timestamp, next.updated_at, 1)`,
       params: { source: text(source.name), sourceTable: text(source.table), tableId: text(tableId), version: bigint(version) },

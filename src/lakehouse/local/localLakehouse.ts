@@ -145,14 +145,14 @@ export class LocalLakehouse implements Lakehouse {
     return { lastVersion: stored?.lastVersion ?? offset.version, advanced: changed > 0 };
   }
 
-  async rewindOffset(offset: OffsetUpdate & { redispatch?: boolean }): Promise<{ replayGeneration: number; redispatchMarked: boolean }> {
+  async rewindOffset(offset: OffsetUpdate & { redispatchAfterVersion?: number }): Promise<{ replayGeneration: number; redispatchMarked: boolean }> {
     const commitTimestamp = offset.version >= 0 ? await this.engine.commitTimestamp(offset.table, offset.version) : null;
     return this.db.transaction(async (tx) => {
       await tx.run(this.sql.rewindOffset, [offset.source, offset.table, offset.tableId, offset.version, commitTimestamp]);
       let redispatchMarked = false;
-      if (offset.redispatch) {
+      if (offset.redispatchAfterVersion !== undefined) {
         const runKey = `redispatch-${offset.source}-${randomUUID().slice(0, 8)}`;
-        const { source, tableId, version } = offset;
+        const { source, tableId, redispatchAfterVersion: version } = offset;
         redispatchMarked = (await tx.run(this.sql.rewindDispatchWatermark, [runKey, source, tableId, version, version, version, source, tableId, source, tableId])) > 0;
       }
       const [row] = await tx.all<{ replay_generation: bigint }>(this.sql.readOffset, [offset.source]);
