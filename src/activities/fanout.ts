@@ -115,9 +115,10 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
      * operator's abandon either wins before the launch or loses), launch (the idempotency token
      * makes a retried launch return the same run), record the run, watch it to a terminal state and
      * record how it ended. A batch already `launched` with a recorded run is watched, not launched
-     * again: run-now with its token errors once the run was deleted. A run that no longer exists, or
-     * that outlives `fanIn.jobTimeoutMinutes` (then it is cancelled), is a failed attempt of the
-     * batch. The attempt number comes from the batch-state table, so a resumed fan-in continues a
+     * again: run-now with its token errors once the run was deleted. A run that no longer exists (or
+     * a token whose run was deleted), or one cancelled after outliving `fanIn.jobTimeoutMinutes`, is
+     * a failed attempt of the batch; one that does not stop fails the activity retryably, so that
+     * its retry watches it again. The attempt number comes from the batch-state table, so a resumed fan-in continues a
      * batch's numbering. If the fan-in is cancelled, the run is cancelled too and watched until it
      * stops, so no downstream work outlives its workflow.
      */
