@@ -191,8 +191,9 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
   /**
    * `cdf batches retry|abandon`: from parked or retry at any time; from failed or launched only
    * when no fan-in is running (the fan-in holds its run's batches and the requeued ones) and, for
-   * a launched batch, once its run has ended or no longer exists. The change is a compare-and-set
-   * on the state checked here, so an attempt that starts meanwhile wins and the command is refused.
+   * a launched batch, once its run has ended or no longer exists (one with no recorded run: retry
+   * only, which keeps it launched). The change is a compare-and-set on the state checked here, so
+   * an attempt that starts meanwhile wins and the command is refused.
    * A refusal names the state and the next step, and writes nothing.
    */
   async function changeBatch(batch: BatchKey, action: 'retry' | 'abandon', change: (before: BatchState) => Promise<BatchChangeResult>): Promise<BatchChange> {
