@@ -2,8 +2,8 @@ import { ApplicationFailure, CancelledFailure, Context, heartbeat, sleep } from 
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { fanInWorkflowId } from '../client/operations';
 import type { Config } from '../config/schema';
-import type { BatchKey, BatchSnapshot, BatchState, BatchStatus, Lakehouse } from '../lakehouse/port';
-import { RunNotFoundError, TERMINAL_STATES, idempotencyToken, type JobLauncher, type LaunchedRun, type RunState } from '../jobs/port';
+import type { BatchChangeResult, BatchKey, BatchSnapshot, BatchState, BatchStatus, Lakehouse } from '../lakehouse/port';
+import { RunNotFoundError, TERMINAL_STATES, TokenRunDeletedError, idempotencyToken, type JobLauncher, type LaunchedRun, type RunState } from '../jobs/port';
 import { PermanentError } from '../errors';
 import { classified } from './failures';
 
@@ -115,9 +115,10 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
      * operator's abandon either wins before the launch or loses), launch (the idempotency token
      * makes a retried launch return the same run), record the run, watch it to a terminal state and
      * record how it ended. A batch already `launched` with a recorded run is watched, not launched
-     * again: run-now with its token errors once the run was deleted. A run that no longer exists, or
-     * that outlives `fanIn.jobTimeoutMinutes` (then it is cancelled), is a failed attempt of the
-     * batch. The attempt number comes from the batch-state table, so a resumed fan-in continues a
+     * again: run-now with its token errors once the run was deleted. A run that no longer exists (or
+     * a token whose run was deleted), or one cancelled after outliving `fanIn.jobTimeoutMinutes`, is
+     * a failed attempt of the batch; one that does not stop fails the activity retryably, so that
+     * its retry watches it again. The attempt number comes from the batch-state table, so a resumed fan-in continues a
      * batch's numbering. If the fan-in is cancelled, the run is cancelled too and watched until it
      * stops, so no downstream work outlives its workflow.
      */
@@ -135,22 +136,28 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
         attempt = state.status === 'launched' ? state.attempts : state.attempts + 1;
         if (state.status !== 'launched' && !(await classified(() => lakehouse.claimBatchAttempt(batch, attempt)))) {
           const now = await classified(() => lakehouse.readBatchState(batch));
+          // Another attempt of this activity claimed it (two at once after a retry): one of us must watch its run.
+          if (now?.status === 'launched') {
+            throw ApplicationFailure.retryable(
+              `batch ${batch.batchNumber} of fan-in run ${batch.runKey} was claimed by another attempt (attempt ${now.attempts}) meanwhile: the retry watches its run`,
+              'BatchClaimedMeanwhile',
+            );
+          }
           return skipped(now ?? state);
         }
         const token = idempotencyToken(batch.runKey, batch.batchNumber, attempt);
-        run = await classified(() => jobs.launch({ idempotencyToken: token, ...batch, attempt, batchTable: config.tables.batches }));
+        try {
+          run = await jobs.launch({ idempotencyToken: token, ...batch, attempt, batchTable: config.tables.batches });
+        } catch (error) {
+          // The token's run was deleted before its id was recorded: a failed attempt, as a deleted run is; the next one gets a new token.
+          if (!(error instanceof TokenRunDeletedError)) return await classified(() => Promise.reject(error));
+          return recordEnd(batch, state, attempt, { runId: '', runPageUrl: '', reused: true }, goneRun('', error));
+        }
         await classified(() => lakehouse.recordBatchLaunch(batch, attempt, run));
       }
-      const final = await watchRun(run.runId);
-      const durationMs = final.startTime && final.endTime ? final.endTime - final.startTime : 0;
-      const succeeded = final.lifeCycleState === 'TERMINATED' && final.resultState === 'SUCCESS';
-      const stateMessage = describeEnd(final);
-      const outcome: BatchAttempt['outcome'] = succeeded ? 'succeeded' : final.relaunchable === false ? 'jobFailed' : attempt >= state.attemptLimit ? 'parked' : 'failed';
-      const status: BatchStatus = outcome === 'jobFailed' ? 'failed' : outcome;
-      // A failure of the job itself says nothing about the batch: it does not count toward parking.
-      await classified(() => lakehouse.recordBatchOutcome(batch, attempt, { status: status as 'succeeded' | 'failed' | 'parked', stateMessage, uncounted: outcome === 'jobFailed' }));
-      return { ...batch, outcome, status, attempt, launched: !run.reused, runId: run.runId, runPageUrl: run.runPageUrl || final.runPageUrl, stateMessage, durationMs };
+      return recordEnd(batch, state, attempt, run, await watchRun(run.runId));
     },
+
 
     async batchStatusCounts({ runKey }: { runKey: string }): Promise<Partial<Record<BatchStatus, number>>> {
       return classified(() => lakehouse.batchStatusCounts(runKey));
@@ -171,6 +178,7 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
 
     /** An operator's retry: the batch gets `fanIn.maxAttemptsPerBatch` more attempts in the next fan-in. */
     async requeueBatch(batch: BatchKey): Promise<BatchChange> {
+      // A launched batch with no recorded run stays launched, with the higher limit: the next fan-in asks run-now with its token again.
       return changeBatch(batch, 'retry', (before) => lakehouse.requeueBatch(batch, config.fanIn.maxAttemptsPerBatch, before));
     },
 
@@ -183,21 +191,22 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
   /**
    * `cdf batches retry|abandon`: from parked or retry at any time; from failed or launched only
    * when no fan-in is running (the fan-in holds its run's batches and the requeued ones) and, for
-   * a launched batch, once its run has ended or no longer exists. The change is a compare-and-set
-   * on the state checked here, so an attempt that starts meanwhile wins and the command is refused.
+   * a launched batch, once its run has ended or no longer exists (one with no recorded run: retry
+   * only, which keeps it launched). The change is a compare-and-set on the state checked here, so
+   * an attempt that starts meanwhile wins and the command is refused.
    * A refusal names the state and the next step, and writes nothing.
    */
-  async function changeBatch(batch: BatchKey, action: 'retry' | 'abandon', change: (before: BatchState) => Promise<BatchState | null>): Promise<BatchChange> {
+  async function changeBatch(batch: BatchKey, action: 'retry' | 'abandon', change: (before: BatchState) => Promise<BatchChangeResult>): Promise<BatchChange> {
     const before = await classified(() => lakehouse.readBatchState(batch));
     const refuse = (reason: string): BatchChange => ({ before, after: before, refused: reason });
     if (!before) return refuse(`there is no batch ${batch.batchNumber} in fan-in run ${batch.runKey}: see \`cdf batches list\``);
     const which = `batch ${batch.batchNumber} of ${batch.runKey} is ${before.status}`;
     const blocker = await whyNotNow(before, action);
     if (blocker) return refuse(`${which}${blocker}`);
-    const after = await classified(() => change(before));
-    const wanted: BatchStatus = action === 'retry' ? 'retry' : 'abandoned';
-    if (after?.status === wanted) return { before, after, refused: null };
-    return refuse(`${which} and became ${after?.status ?? 'missing'} while the command ran (an attempt started): see \`cdf batches list\`, then run it again`);
+    // Decided by the update's own row count: a re-read alone would credit or blame another writer's change.
+    const { changed, after } = await classified(() => change(before));
+    if (changed) return { before, after, refused: null };
+    return { before, after, refused: `${which} and became ${after?.status ?? 'missing'} while the command ran (an attempt or another command changed it): see \`cdf batches list\`, then run it again` };
   }
 
   /** Why `action` cannot be done to the batch now (appended to "batch N of K is <status>"), or null. */
@@ -215,9 +224,17 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
     }
     const fanIn = fanInWorkflowId(config);
     if (await fanInIsRunning(fanIn)) return ` and fan-in ${fanIn} is running, which holds it: wait until that fan-in ends (\`cdf status\` or the Web UI), then run this again`;
-    // A launched batch without a run id: its launch was refused or interrupted before the run was
-    // recorded. The next fan-in would ask run-now with its token again; an operator may move on.
-    if (state.status === 'failed' || !state.runId) return null;
+    if (state.status === 'failed') return null;
+    // A launched batch without a run id: its attempt was interrupted before its run was recorded, and
+    // that run may be live. Retry keeps it launched (the next fan-in asks run-now with its token);
+    // abandon would leave such a run unwatched.
+    if (!state.runId) {
+      if (action === 'retry') return null;
+      return (
+        ` with no recorded run: attempt ${state.attempts} may have started one that is still running. ` +
+        'Run `cdf fan-in` first: it finds that run by its idempotency token and watches it, or fails the attempt if the run was deleted; then run this again'
+      );
+    }
     let run: RunState | null;
     try {
       run = await jobs.getRun(state.runId);
@@ -257,14 +274,17 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
    * short jobs. A poll that fails transiently (429, 5xx, a dropped connection, after the client's
    * own retries) is polled again rather than failing the attempt: watching is read-only, and
    * restarting the activity would only watch the same run again. A run that no longer exists ends
-   * as FAILED; one still not terminal `fanIn.jobTimeoutMinutes` after it started (or after this
-   * watch began, whichever is earlier) is cancelled and ends as TIMEDOUT, so a stuck run never
-   * holds the fan-in.
+   * as FAILED; one still not terminal `fanIn.jobTimeoutMinutes` after it left the queue is
+   * cancelled (see cancelTimedOut), so a stuck run never holds the fan-in. Time spent QUEUED does
+   * not count: Databricks' start_time is the run's creation, queue included, so the clock starts
+   * at the first poll that sees the run out of the queue; it is carried in the heartbeat, so a
+   * retried activity keeps it.
    */
   async function watchRun(runId: string): Promise<RunState> {
     const pollMs = config.fanIn.jobPollIntervalSeconds * 1000;
     const timeoutMs = config.fanIn.jobTimeoutMinutes * 60_000;
-    const watchStartedAt = Date.now();
+    const carried = Context.current().info.heartbeatDetails as { runId?: string; activeSince?: number } | undefined;
+    let activeSince = carried?.runId === runId && typeof carried.activeSince === 'number' ? carried.activeSince : undefined;
     try {
       for (let poll = 0, failedPolls = 0; ; poll++) {
         let state: RunState;
@@ -274,13 +294,14 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
         } catch (error) {
           if (error instanceof RunNotFoundError) return goneRun(runId, error);
           if (error instanceof PermanentError || ++failedPolls > MAX_FAILED_POLLS_IN_A_ROW) return await classified(() => Promise.reject(error));
-          heartbeat({ runId, failedPolls });
+          heartbeat({ runId, failedPolls, activeSince });
           await sleep(pollMs);
           continue;
         }
-        heartbeat({ runId, lifeCycleState: state.lifeCycleState });
+        if (state.lifeCycleState !== 'QUEUED') activeSince ??= Date.now();
+        heartbeat({ runId, lifeCycleState: state.lifeCycleState, activeSince });
         if (TERMINAL_STATES.has(state.lifeCycleState)) return state;
-        if (Date.now() - Math.min(watchStartedAt, state.startTime ?? Infinity) >= timeoutMs) return await cancelTimedOut(state);
+        if (state.lifeCycleState !== 'QUEUED' && activeSince !== undefined && Date.now() - activeSince >= timeoutMs) return await cancelTimedOut(state, activeSince);
         await sleep(Math.min(pollMs, 100 * 2 ** poll));
       }
     } catch (error) {
@@ -296,38 +317,64 @@ export function createFanoutActivities({ config, lakehouse, jobs }: FanoutDeps) 
     }
   }
 
-  /** Cancels a run past fanIn.jobTimeoutMinutes and waits (bounded) for it to stop; the attempt fails either way. */
-  async function cancelTimedOut(running: RunState): Promise<RunState> {
+  /**
+   * Cancels a run past fanIn.jobTimeoutMinutes and waits (bounded) for it to stop. Only a terminal
+   * run is an outcome: one that succeeded before the cancel landed stays a success; one that ended
+   * otherwise is a failed attempt that says it outlived the timeout. A run that did not stop (or
+   * could not be read) throws a retryable failure: the batch stays launched with its run id, and
+   * the retried activity watches (and cancels) that run again, so no second run starts beside it.
+   */
+  async function cancelTimedOut(running: RunState, activeSince: number): Promise<RunState> {
     await jobs.cancel(running.runId);
     let state = running;
+    let lastFailure: unknown;
     for (let polls = 0; polls < POLLS_AFTER_CANCEL && !TERMINAL_STATES.has(state.lifeCycleState); polls++) {
       await sleep(config.fanIn.jobPollIntervalSeconds * 1000);
       try {
         state = await jobs.getRun(running.runId);
+        lastFailure = undefined;
       } catch (error) {
-        if (error instanceof RunNotFoundError) break;
+        if (error instanceof RunNotFoundError) return goneRun(running.runId, error);
         if (error instanceof PermanentError) throw error;
+        lastFailure = error;
       }
-      heartbeat({ runId: running.runId, lifeCycleState: state.lifeCycleState, cancelled: 'timeout' });
+      heartbeat({ runId: running.runId, lifeCycleState: state.lifeCycleState, activeSince, cancelled: 'timeout' });
     }
-    const stopped = TERMINAL_STATES.has(state.lifeCycleState) ? 'cancelled' : `cancel requested, still ${state.lifeCycleState}`;
+    if (!TERMINAL_STATES.has(state.lifeCycleState)) {
+      const seen = lastFailure ? `its last poll failed (${lastFailure instanceof Error ? lastFailure.message : String(lastFailure)})` : `it is still ${state.lifeCycleState}`;
+      throw ApplicationFailure.retryable(
+        `run ${running.runId} outlived fanIn.jobTimeoutMinutes (${config.fanIn.jobTimeoutMinutes}) and was cancelled, but ${seen} after ${POLLS_AFTER_CANCEL} polls: its batch stays launched and the retry watches the run again`,
+        'RunDidNotStop',
+      );
+    }
+    if (state.resultState === 'SUCCESS') return state;
     return {
       ...state,
-      lifeCycleState: 'TERMINATED',
-      resultState: 'TIMEDOUT',
-      stateMessage: `run ${running.runId} outlived fanIn.jobTimeoutMinutes (${config.fanIn.jobTimeoutMinutes}) and was ${stopped}; the batch is relaunched under a new attempt`,
-      relaunchable: undefined,
+      resultState: state.resultState === 'CANCELED' ? 'TIMEDOUT' : state.resultState,
+      stateMessage: `run ${running.runId} outlived fanIn.jobTimeoutMinutes (${config.fanIn.jobTimeoutMinutes}) and was cancelled (${state.resultState ?? state.lifeCycleState}${state.stateMessage ? `: ${state.stateMessage}` : ''}): a failed attempt; the batch is relaunched or, with its attempts used up, parked`,
     };
+  }
+
+  /** Records how an attempt ended and returns it. */
+  async function recordEnd(batch: BatchKey, state: BatchState, attempt: number, run: LaunchedRun, final: RunState): Promise<BatchAttempt> {
+    const durationMs = final.startTime && final.endTime ? final.endTime - final.startTime : 0;
+    const succeeded = final.lifeCycleState === 'TERMINATED' && final.resultState === 'SUCCESS';
+    const stateMessage = describeEnd(final);
+    const outcome: BatchAttempt['outcome'] = succeeded ? 'succeeded' : final.relaunchable === false ? 'jobFailed' : attempt >= state.attemptLimit ? 'parked' : 'failed';
+    const status: BatchStatus = outcome === 'jobFailed' ? 'failed' : outcome;
+    // A failure of the job itself says nothing about the batch: it does not count toward parking.
+    await classified(() => lakehouse.recordBatchOutcome(batch, attempt, { status: status as 'succeeded' | 'failed' | 'parked', stateMessage, uncounted: outcome === 'jobFailed' }));
+    return { ...batch, outcome, status, attempt, launched: !run.reused, runId: run.runId || null, runPageUrl: run.runPageUrl || final.runPageUrl, stateMessage, durationMs };
   }
 }
 
-/** A run the Jobs API no longer knows, as a failed end of its attempt (the batch is relaunched under a new token). */
-function goneRun(runId: string, error: RunNotFoundError): RunState {
+/** A run the Jobs API no longer knows (or a token whose run was deleted), as a failed end of its attempt. */
+function goneRun(runId: string, error: RunNotFoundError | TokenRunDeletedError): RunState {
   return {
     runId,
     lifeCycleState: 'INTERNAL_ERROR',
     resultState: 'FAILED',
-    stateMessage: `${error.message}; deleted (by an operator, with its job, or by the run retention): the batch is relaunched under a new attempt`,
+    stateMessage: `${error.message}; deleted (by an operator, with its job, or by the run retention): a failed attempt; the batch is relaunched or, with its attempts used up, parked`,
     runPageUrl: '',
   };
 }

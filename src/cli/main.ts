@@ -201,7 +201,8 @@ function buildProgram(output: Output): Command {
     .command('retry')
     .description(
       'Queue a batch for the next fan-in with fanIn.maxAttemptsPerBatch more attempts, and start (or join) a fan-in. ' +
-        'parked or retry: always. failed: while no fan-in is running. launched: while no fan-in is running and once its run ended or was deleted. ' +
+        'parked or retry: always. failed: while no fan-in is running. launched: while no fan-in is running and once its run ended or was deleted; ' +
+        'one with no recorded run stays launched with more attempts (the fan-in asks run-now with its token again). ' +
         'pending, succeeded, abandoned: refused. A refusal names the state and the next step and changes nothing.',
     )
     .argument('<runKey>', 'the fan-in run key (see `cdf batches list`)')
@@ -214,12 +215,13 @@ function buildProgram(output: Output): Command {
         if (result.refused) throw new OperationFailedError(`retry refused: ${result.refused}`);
         if (!options.wait) {
           const start = await startOrJoinFanIn(client, config);
-          print(command, { batch: result.batches[0], fanIn: { workflowId: start.workflowId, joined: start.joined } }, `batch ${batchNumber} of ${runKey} queued for retry; ${describeStart(start)}`);
+          const queued = result.batches[0]?.status === 'launched' ? 'stays launched with more attempts (the fan-in asks run-now with its token again)' : 'queued for retry';
+          print(command, { batch: result.batches[0], fanIn: { workflowId: start.workflowId, joined: start.joined } }, `batch ${batchNumber} of ${runKey} ${queued}; ${describeStart(start)}`);
           return;
         }
         // A fan-in that was already running may have passed its requeued stage: then one more runs it.
         let batch = result.batches[0]!;
-        for (let fanIns = 0; fanIns < 2 && batch.status === 'retry'; fanIns++) {
+        for (let fanIns = 0; fanIns < 2 && (batch.status === 'retry' || batch.status === 'launched'); fanIns++) {
           await runFanIn(client, config).catch((error: Error) => Promise.reject(new OperationFailedError(`the fan-in failed: ${(error as WorkflowFailedError).cause?.message ?? error.message}`)));
           batch = (await runBatchCommand(client, config, { action: 'show', runKey, batchNumber })).batches[0] ?? batch;
         }
@@ -231,7 +233,8 @@ function buildProgram(output: Output): Command {
     .command('abandon')
     .description(
       'Give up on a batch: it is never launched again; its ids and your reason stay recorded. ' +
-        'parked or retry: always (an attempt that starts first wins). failed: while no fan-in is running. launched: while no fan-in is running and once its run ended or was deleted. ' +
+        'parked or retry: always (an attempt that starts first wins). failed: while no fan-in is running. launched: while no fan-in is running and once its run ended or was deleted; ' +
+          'refused with no recorded run (run `cdf fan-in` first, which finds or fails that attempt). ' +
         'pending, succeeded, abandoned: refused. A refusal names the state and the next step and changes nothing.',
     )
     .argument('<runKey>', 'the fan-in run key (see `cdf batches list`)')

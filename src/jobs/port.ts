@@ -31,6 +31,10 @@ export interface LaunchedRun {
   reused: boolean;
 }
 
+/**
+ * QUEUED covers every state in which the run waits to run (Databricks' QUEUED, BLOCKED on an
+ * upstream run, WAITING / WAITING_FOR_RETRY): that time does not count toward fanIn.jobTimeoutMinutes.
+ */
 export type LifeCycleState = 'QUEUED' | 'PENDING' | 'RUNNING' | 'TERMINATING' | 'TERMINATED' | 'SKIPPED' | 'INTERNAL_ERROR';
 export type ResultState = 'SUCCESS' | 'FAILED' | 'TIMEDOUT' | 'CANCELED';
 
@@ -77,5 +81,19 @@ export class RunNotFoundError extends PermanentError {
     detail: string,
   ) {
     super('RUN_NOT_FOUND', `run ${runId} no longer exists: ${detail}`, 'nothing to do: the fan-in relaunches its batch under a new attempt');
+  }
+}
+
+/**
+ * run-now with an idempotency token whose run was deleted errors ("If a run with the token was
+ * deleted, an error is returned"). For its batch this is a failed attempt, as a deleted run is:
+ * the next attempt launches under a new token.
+ */
+export class TokenRunDeletedError extends PermanentError {
+  constructor(
+    readonly idempotencyToken: string,
+    detail: string,
+  ) {
+    super('IDEMPOTENCY_TOKEN_RUN_DELETED', `the run started with idempotency token ${idempotencyToken} was deleted: ${detail}`, 'nothing to do: the fan-in counts it as a failed attempt and relaunches its batch under a new token');
   }
 }

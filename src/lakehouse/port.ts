@@ -78,13 +78,14 @@ export interface Lakehouse {
   listBatches(filter: { statuses?: readonly BatchStatus[]; runKey?: string; limit: number }): Promise<BatchState[]>;
   /**
    * An operator's retry of a parked, failed or launched batch (or one queued already): it is queued
-   * for the next fan-in with `extraAttempts` more attempts. Only from `expected`, the state the
-   * command checked (a compare-and-set: an attempt that started meanwhile wins). Returns the state
-   * after, or null if there is no such batch.
+   * for the next fan-in with `extraAttempts` more attempts (a launched batch with no recorded run
+   * stays launched, with the higher limit). Only from `expected`, the state the command checked (a
+   * compare-and-set: an attempt that started meanwhile wins). `changed` says whether this update
+   * made the change; `after` is the state read after it (null if there is no such batch).
    */
-  requeueBatch(batch: BatchKey, extraAttempts: number, expected: ExpectedBatchState): Promise<BatchState | null>;
+  requeueBatch(batch: BatchKey, extraAttempts: number, expected: ExpectedBatchState): Promise<BatchChangeResult>;
   /** An operator gives up on a batch (from `expected`, as requeueBatch): it keeps its ids and the reason, and is never launched again. */
-  abandonBatch(batch: BatchKey, reason: string, expected: ExpectedBatchState): Promise<BatchState | null>;
+  abandonBatch(batch: BatchKey, reason: string, expected: ExpectedBatchState): Promise<BatchChangeResult>;
   /** Marks the run dispatched, which advances every source's dispatch watermark to its window end. */
   commitFanInRun(runKey: string): Promise<{ committed: boolean }>;
 
@@ -195,6 +196,12 @@ export interface BatchOutcomeRecord {
 
 /** The state an operator's command checked before changing a batch. */
 export type ExpectedBatchState = Pick<BatchState, 'status' | 'attempts' | 'runId'>;
+
+/** What an operator's conditional update of a batch did: whether it changed the row, and the state read after. */
+export interface BatchChangeResult {
+  changed: boolean;
+  after: BatchState | null;
+}
 
 export interface BatchKey {
   runKey: string;

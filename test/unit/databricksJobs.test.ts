@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createTokenProvider } from '../../src/databricks/auth';
-import { DatabricksJobsLauncher } from '../../src/jobs/databricks/jobsClient';
+import { DatabricksJobsLauncher, toRunState } from '../../src/jobs/databricks/jobsClient';
 import { TERMINAL_STATES, idempotencyToken, type LaunchRequest, type RunState } from '../../src/jobs/port';
 import { FakeJobsApi, type FakeJobsApiOptions } from '../support/fakeJobsApi';
 import { spawnJobsClient, type ClientSetup, type JobsClientProcess } from '../support/jobsClientProcess';
@@ -130,6 +130,21 @@ describe('DatabricksJobsLauncher against a fake workspace', () => {
     await expect(failure).rejects.toMatchObject({ name: 'PermanentError', kind: 'permanent', type: 'INVALID_PARAMETER_VALUE', message: expect.stringContaining('Job 1 does not exist') });
     await expect(failure).rejects.toMatchObject({ remedy: expect.stringContaining('job 1') });
     expect(fake.requests).toHaveLength(1);
+  });
+
+  it("run-now with a token whose run was deleted is the typed TokenRunDeletedError (a failed attempt of the batch), not the job's INVALID_PARAMETER_VALUE", async () => {
+    const fake = await startFake();
+    const client = await clientFor(fake);
+    const first = await client.launch(batch());
+    fake.deleteRun(first.runId);
+
+    await expect(client.launch(batch())).rejects.toMatchObject({ kind: 'permanent', type: 'IDEMPOTENCY_TOKEN_RUN_DELETED', message: expect.stringContaining('fi-20250101120000-abc-b7-a1') });
+  });
+
+  it('a run BLOCKED, WAITING or WAITING_FOR_RETRY is waiting to run: QUEUED, whose time does not count toward the job timeout', () => {
+    for (const state of ['BLOCKED', 'WAITING', 'WAITING_FOR_RETRY']) {
+      expect(toRunState({ run_id: 1, run_page_url: '', status: { state }, state: { life_cycle_state: state } }).lifeCycleState).toBe('QUEUED');
+    }
   });
 
   it('a cancel that takes several polls ends the run TERMINATED/CANCELED', async () => {

@@ -325,17 +325,17 @@ describe('LocalLakehouse fan-in', () => {
       await finishAttempt(lakehouse, { runKey, batchNumber: 1 }, 1, 'succeeded');
       await finishAttempt(lakehouse, { runKey, batchNumber: 2 }, 2, 'parked');
       await lakehouse.commitFanInRun(runKey);
-      expect(await lakehouse.requeueBatch({ runKey, batchNumber: 2 }, 3, { status: 'parked', attempts: 2, runId: 'r2' })).toEqual(expect.objectContaining({ status: 'retry', attempts: 2, attemptLimit: 5 }));
+      expect(await lakehouse.requeueBatch({ runKey, batchNumber: 2 }, 3, { status: 'parked', attempts: 2, runId: 'r2' })).toEqual({ changed: true, after: expect.objectContaining({ status: 'retry', attempts: 2, attemptLimit: 5 }) });
       expect(await lakehouse.requeuedBatches(10)).toEqual([{ runKey, batchNumber: 2 }]);
     });
 
     it('refuses to requeue or abandon a batch that succeeded, or one no longer in the state the command checked', async () => {
       const { lakehouse, runKey } = await snapshotted(['u1', 'u2']);
       await finishAttempt(lakehouse, { runKey, batchNumber: 1 }, 1, 'succeeded');
-      expect(await lakehouse.requeueBatch({ runKey, batchNumber: 1 }, 3, { status: 'succeeded', attempts: 1, runId: 'r1' })).toEqual(expect.objectContaining({ status: 'succeeded' }));
-      expect(await lakehouse.abandonBatch({ runKey, batchNumber: 1 }, 'no', { status: 'succeeded', attempts: 1, runId: 'r1' })).toEqual(expect.objectContaining({ status: 'succeeded', reason: null }));
-      expect(await lakehouse.abandonBatch({ runKey, batchNumber: 1 }, 'no', { status: 'launched', attempts: 1, runId: 'r1' })).toEqual(expect.objectContaining({ status: 'succeeded', reason: null }));
-      expect(await lakehouse.requeueBatch({ runKey, batchNumber: 9 }, 3, { status: 'parked', attempts: 1, runId: 'r1' })).toBeNull();
+      expect(await lakehouse.requeueBatch({ runKey, batchNumber: 1 }, 3, { status: 'succeeded', attempts: 1, runId: 'r1' })).toEqual({ changed: false, after: expect.objectContaining({ status: 'succeeded' }) });
+      expect(await lakehouse.abandonBatch({ runKey, batchNumber: 1 }, 'no', { status: 'succeeded', attempts: 1, runId: 'r1' })).toEqual({ changed: false, after: expect.objectContaining({ status: 'succeeded', reason: null }) });
+      expect(await lakehouse.abandonBatch({ runKey, batchNumber: 1 }, 'no', { status: 'launched', attempts: 1, runId: 'r1' })).toEqual({ changed: false, after: expect.objectContaining({ status: 'succeeded', reason: null }) });
+      expect(await lakehouse.requeueBatch({ runKey, batchNumber: 9 }, 3, { status: 'parked', attempts: 1, runId: 'r1' })).toEqual({ changed: false, after: null });
     });
 
     it('claims a batch for its next attempt only from pending, failed or retry at the attempt before, and an abandon after the claim changes nothing', async () => {
@@ -344,19 +344,28 @@ describe('LocalLakehouse fan-in', () => {
       expect(await lakehouse.claimBatchAttempt(batch, 2)).toBe(false);
       expect(await lakehouse.claimBatchAttempt(batch, 1)).toBe(true);
       expect(await lakehouse.claimBatchAttempt(batch, 1)).toBe(false);
-      expect(await lakehouse.abandonBatch(batch, 'late', { status: 'pending', attempts: 0, runId: null })).toEqual(expect.objectContaining({ status: 'launched', attempts: 1, runId: null }));
+      expect(await lakehouse.abandonBatch(batch, 'late', { status: 'pending', attempts: 0, runId: null })).toEqual({ changed: false, after: expect.objectContaining({ status: 'launched', attempts: 1, runId: null }) });
       await lakehouse.recordBatchLaunch(batch, 1, { runId: 'r1', runPageUrl: 'x' });
       // A command that checked the batch before its run was recorded changes nothing either.
-      expect(await lakehouse.requeueBatch(batch, 3, { status: 'launched', attempts: 1, runId: null })).toEqual(expect.objectContaining({ status: 'launched', runId: 'r1' }));
+      expect(await lakehouse.requeueBatch(batch, 3, { status: 'launched', attempts: 1, runId: null })).toEqual({ changed: false, after: expect.objectContaining({ status: 'launched', runId: 'r1', attemptLimit: 2 }) });
+    });
+
+    it('requeues a launched batch with no recorded run as launched, with more attempts, so that the next fan-in asks run-now with its token again', async () => {
+      const { lakehouse, runKey } = await snapshotted(['u1']);
+      const batch = { runKey, batchNumber: 1 };
+      await lakehouse.claimBatchAttempt(batch, 1);
+      expect(await lakehouse.requeueBatch(batch, 3, { status: 'launched', attempts: 1, runId: null })).toEqual({ changed: true, after: expect.objectContaining({ status: 'launched', attempts: 1, attemptLimit: 4, runId: null }) });
+      expect(await lakehouse.pendingBatches(runKey, 0, 10)).toEqual([1]);
     });
 
     it('abandons a parked batch with its reason, and never lists it for a fan-in again', async () => {
       const { lakehouse, runKey } = await snapshotted(['u1', 'u2']);
       await finishAttempt(lakehouse, { runKey, batchNumber: 1 }, 2, 'parked');
       await lakehouse.commitFanInRun(runKey);
-      expect(await lakehouse.abandonBatch({ runKey, batchNumber: 1 }, 'bad upstream rows, reloaded by hand', { status: 'parked', attempts: 2, runId: 'r2' })).toEqual(
-        expect.objectContaining({ status: 'abandoned', reason: 'bad upstream rows, reloaded by hand' }),
-      );
+      expect(await lakehouse.abandonBatch({ runKey, batchNumber: 1 }, 'bad upstream rows, reloaded by hand', { status: 'parked', attempts: 2, runId: 'r2' })).toEqual({
+        changed: true,
+        after: expect.objectContaining({ status: 'abandoned', reason: 'bad upstream rows, reloaded by hand' }),
+      });
       expect(await lakehouse.requeuedBatches(10)).toEqual([]);
       expect(await lakehouse.pendingBatches(runKey, 0, 10)).toEqual([]);
     });

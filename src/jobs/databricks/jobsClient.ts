@@ -19,6 +19,7 @@ import {
   type ResultState,
   type RunState,
   RunNotFoundError,
+  TokenRunDeletedError,
 } from '../port';
 
 /** The job parameters every run-now sends; the downstream job must define each (databricks/resources). */
@@ -132,7 +133,12 @@ export class DatabricksJobsLauncher implements JobLauncher {
       queue: { enabled: true },
     };
     // Retrying run-now is safe: the idempotency token turns a retried request into the same run.
-    const started = await this.call('POST', '/run-now', runNowResponseSchema, { body });
+    const started = await this.call('POST', '/run-now', runNowResponseSchema, { body }).catch((error: unknown) => {
+      // The error of a deleted token's run-now has no documented code: a 400 INVALID_PARAMETER_VALUE naming the token and a deletion is taken as it.
+      const deleted = error instanceof PermanentError && error.type === 'INVALID_PARAMETER_VALUE' && /idempotency.token/i.test(error.message) && /delet/i.test(error.message);
+      if (deleted) throw new TokenRunDeletedError(token, error.message);
+      throw error;
+    });
     let run: RunResponse;
     try {
       run = await notFoundAsRunNotFound(String(started.data.run_id), () => this.fetchRun(String(started.data.run_id)));
@@ -290,7 +296,11 @@ function lifeCycleStateOf(run: RunResponse): LifeCycleState {
   // status.state has no SKIPPED or INTERNAL_ERROR: those runs show TERMINATED there.
   if (legacy === 'SKIPPED' || legacy === 'INTERNAL_ERROR') return legacy;
   switch (run.status?.state ?? legacy) {
+    // Waiting to run: not counted toward the job timeout (see LifeCycleState).
     case 'QUEUED':
+    case 'BLOCKED':
+    case 'WAITING':
+    case 'WAITING_FOR_RETRY':
       return 'QUEUED';
     case 'RUNNING':
       return 'RUNNING';
@@ -298,8 +308,8 @@ function lifeCycleStateOf(run: RunResponse): LifeCycleState {
       return 'TERMINATING';
     case 'TERMINATED':
       return 'TERMINATED';
-    // PENDING, BLOCKED (waiting on an upstream), WAITING / WAITING_FOR_RETRY, and any state added
-    // later: not terminal, so the caller keeps polling rather than misreading an unknown state.
+    // PENDING and any state added later: not terminal, so the caller keeps polling rather than
+    // misreading an unknown state.
     default:
       return 'PENDING';
   }

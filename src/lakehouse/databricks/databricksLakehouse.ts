@@ -13,6 +13,7 @@ import {
   type BatchState,
   type BatchStatus,
   type ChangeCounts,
+  type BatchChangeResult,
   type ExpectedBatchState,
   type FanInRun,
   type Lakehouse,
@@ -264,14 +265,14 @@ export class DatabricksLakehouse implements Lakehouse {
     return rows.map(batchState);
   }
 
-  async requeueBatch(batch: BatchKey, extraAttempts: number, expected: ExpectedBatchState): Promise<BatchState | null> {
-    await this.runner.query(this.sql.requeueBatch(batch.runKey, batch.batchNumber, extraAttempts, expected));
-    return this.readBatchState(batch);
+  async requeueBatch(batch: BatchKey, extraAttempts: number, expected: ExpectedBatchState): Promise<BatchChangeResult> {
+    const changed = affected(await this.runner.query(this.sql.requeueBatch(batch.runKey, batch.batchNumber, extraAttempts, expected))) > 0;
+    return { changed, after: await this.readBatchState(batch) };
   }
 
-  async abandonBatch(batch: BatchKey, reason: string, expected: ExpectedBatchState): Promise<BatchState | null> {
-    await this.runner.query(this.sql.abandonBatch(batch.runKey, batch.batchNumber, reason, expected));
-    return this.readBatchState(batch);
+  async abandonBatch(batch: BatchKey, reason: string, expected: ExpectedBatchState): Promise<BatchChangeResult> {
+    const changed = affected(await this.runner.query(this.sql.abandonBatch(batch.runKey, batch.batchNumber, reason, expected))) > 0;
+    return { changed, after: await this.readBatchState(batch) };
   }
 
   async commitFanInRun(runKey: string): Promise<{ committed: boolean }> {

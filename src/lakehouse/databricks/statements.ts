@@ -426,9 +426,12 @@ WHERE run_key = :runKey AND batch_number = :batchNumber AND attempts = :attempt 
       params: { runKey: text(runKey), batchNumber: int(batchNumber), attempt: int(attempt), status: text(status), stateMessage: text(stateMessage), extraAttempts: int(extraAttempts) },
     }),
 
-    /** Only from the state the operator's command checked. */
+    /**
+     * Only from the state the operator's command checked. A launched batch with no recorded run
+     * stays launched: its attempt's token may have started a run, which the next fan-in asks run-now for.
+     */
     requeueBatch: (runKey: string, batchNumber: number, extraAttempts: number, expected: ExpectedBatchState): Statement => ({
-      sql: `UPDATE ${t.batchStates} SET status = 'retry', attempt_limit = attempts + :extraAttempts, reason = CAST(NULL AS STRING), updated_at = current_timestamp()
+      sql: `UPDATE ${t.batchStates} SET status = CASE WHEN status = 'launched' AND run_id IS NULL THEN 'launched' ELSE 'retry' END, attempt_limit = attempts + :extraAttempts, reason = CAST(NULL AS STRING), updated_at = current_timestamp()
 WHERE run_key = :runKey AND batch_number = :batchNumber AND status = :expectedStatus AND attempts = :expectedAttempts AND coalesce(run_id, '') = :expectedRunId AND status IN ('parked', 'retry', 'failed', 'launched')`,
       params: { runKey: text(runKey), batchNumber: int(batchNumber), extraAttempts: int(extraAttempts), expectedStatus: text(expected.status), expectedAttempts: int(expected.attempts), expectedRunId: text(expected.runId ?? '') },
     }),

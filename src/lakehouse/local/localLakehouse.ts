@@ -9,6 +9,7 @@ import {
   type BatchState,
   type BatchStatus,
   type ChangeCounts,
+  type BatchChangeResult,
   type ExpectedBatchState,
   type FanInRun,
   type Lakehouse,
@@ -241,14 +242,14 @@ export class LocalLakehouse implements Lakehouse {
     return rows.map(parseBatchState);
   }
 
-  async requeueBatch(batch: BatchKey, extraAttempts: number, expected: ExpectedBatchState): Promise<BatchState | null> {
-    await this.db.run(this.sql.requeueBatch, [extraAttempts, batch.runKey, batch.batchNumber, expected.status, expected.attempts, expected.runId ?? '']);
-    return this.readBatchState(batch);
+  async requeueBatch(batch: BatchKey, extraAttempts: number, expected: ExpectedBatchState): Promise<BatchChangeResult> {
+    const changed = (await this.db.run(this.sql.requeueBatch, [extraAttempts, batch.runKey, batch.batchNumber, expected.status, expected.attempts, expected.runId ?? ''])) > 0;
+    return { changed, after: await this.readBatchState(batch) };
   }
 
-  async abandonBatch(batch: BatchKey, reason: string, expected: ExpectedBatchState): Promise<BatchState | null> {
-    await this.db.run(this.sql.abandonBatch, [reason, batch.runKey, batch.batchNumber, expected.status, expected.attempts, expected.runId ?? '']);
-    return this.readBatchState(batch);
+  async abandonBatch(batch: BatchKey, reason: string, expected: ExpectedBatchState): Promise<BatchChangeResult> {
+    const changed = (await this.db.run(this.sql.abandonBatch, [reason, batch.runKey, batch.batchNumber, expected.status, expected.attempts, expected.runId ?? ''])) > 0;
+    return { changed, after: await this.readBatchState(batch) };
   }
 
   async commitFanInRun(runKey: string): Promise<{ committed: boolean }> {

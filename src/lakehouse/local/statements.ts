@@ -224,8 +224,12 @@ export function pipelineStatements(tables: TablesConfig) {
     recordBatchOutcome: `UPDATE ${t.batchStates} SET status = ?, state_message = ?, attempt_limit = attempt_limit + ?, updated_at = now()::TIMESTAMP
       WHERE run_key = ? AND batch_number = ? AND attempts = ? AND status = 'launched'`,
 
-    /** Params: extra attempts, run key, batch, expected status, attempts, run id ('' for none). Only from the state the operator's command checked. */
-    requeueBatch: `UPDATE ${t.batchStates} SET status = 'retry', attempt_limit = attempts + ?, reason = NULL, updated_at = now()::TIMESTAMP
+    /**
+     * Params: extra attempts, run key, batch, expected status, attempts, run id ('' for none). Only
+     * from the state the operator's command checked. A launched batch with no recorded run stays
+     * launched: its attempt's token may have started a run, which the next fan-in asks run-now for.
+     */
+    requeueBatch: `UPDATE ${t.batchStates} SET status = CASE WHEN status = 'launched' AND run_id IS NULL THEN 'launched' ELSE 'retry' END, attempt_limit = attempts + ?, reason = NULL, updated_at = now()::TIMESTAMP
       WHERE run_key = ? AND batch_number = ? AND status = ? AND attempts = ? AND coalesce(run_id, '') = ? AND status IN ('parked', 'retry', 'failed', 'launched')`,
 
     /** Params: reason, run key, batch, expected status, attempts, run id ('' for none). The row stays: it is the audit of what was given up. */
