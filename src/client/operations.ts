@@ -142,7 +142,10 @@ export async function captureUntilCaughtUp(
 /**
  * The fallback when captureNow cannot get through: a pollNow signal (recorded in the history at
  * once, so it is not lost with a workflow task) starts a cycle, and the status query shows its
- * report once a cycle has completed since and the offset reached the latest version (or blocked).
+ * report once the offset reached the latest version (or blocked). A cycle already running when
+ * the first signal arrived may have read the latest version before the caller's commits, so the
+ * answer is the second cycle completed since: pollNow is sent again once the first has completed,
+ * and the second starts after it.
  */
 async function waitForOffset(
   client: Client,
@@ -154,16 +157,21 @@ async function waitForOffset(
 ): Promise<CycleReport> {
   const status = () => cancellable(client, options.signal, () => handle.query(sourceStatusQuery));
   let before: number | null = null;
-  let signalled = false;
+  /** pollNow signals sent: the first starts a cycle; the second, once a cycle has completed, one that surely began after the first. */
+  let signalled = 0;
   let progress = { cycles: -1, offset: null as number | null, at: Date.now() };
   for (;;) {
     try {
       before ??= (await status()).cyclesCompleted;
-      if (!signalled) await cancellable(client, options.signal, () => handle.signal(pollNowSignal, {}));
-      signalled = true;
+      if (signalled === 0) await cancellable(client, options.signal, () => handle.signal(pollNowSignal, {}));
+      signalled = Math.max(signalled, 1);
       const now = await status();
+      if (signalled === 1 && now.cyclesCompleted > before) {
+        await cancellable(client, options.signal, () => handle.signal(pollNowSignal, {}));
+        signalled = 2;
+      }
       const report = now.lastCycle;
-      if (now.cyclesCompleted > before && report && (now.blocked || report.latestVersion === null || report.offsetVersion === report.latestVersion)) {
+      if (now.cyclesCompleted > before + 1 && report && (now.blocked || report.latestVersion === null || report.offsetVersion === report.latestVersion)) {
         options.onCycle?.(report);
         return report;
       }
