@@ -20,6 +20,15 @@ describe('replay requests arriving while a cycle runs', () => {
   let appendEntered: () => void = () => undefined;
   const handle = () => t.client.workflow.getHandle(sourceWorkflowId(t.config, 'orders'));
 
+  /** Commits once more and starts a cycle whose append is slowed: it returns once that append runs, so requests sent now arrive mid-cycle. */
+  async function startSlowCycle(seed: number, maxOpsPerCommit = 4): Promise<void> {
+    written.push(...(await writeRandomTraffic(real, t.config.sources[0]!, { commits: 1, maxOpsPerCommit, idSpace: 60, seed })));
+    slowAppends = true;
+    const entered = new Promise<void>((resolve) => (appendEntered = resolve));
+    await handle().signal(pollNowSignal, {});
+    await entered;
+  }
+
   beforeAll(async () => {
     const config = testConfig({ sources: [{ name: 'orders', table: 'upstream.orders' }], capture: { maxVersionsPerRange: 1 } });
     real = await LocalLakehouse.open(config.lakehouse.local.path, config.tables);
@@ -50,11 +59,7 @@ describe('replay requests arriving while a cycle runs', () => {
   });
 
   it('merges a redispatch from version 1 and a replay from version 6 into one, tells both callers, and dispatches again every id changed from version 1 on', async () => {
-    written.push(...(await writeRandomTraffic(real, t.config.sources[0]!, { commits: 1, maxOpsPerCommit: 8, idSpace: 60, seed: 22 })));
-    slowAppends = true;
-    const entered = new Promise<void>((resolve) => (appendEntered = resolve));
-    await handle().signal(pollNowSignal, {});
-    await entered;
+    await startSlowCycle(22, 8);
 
     const first = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 1, redispatch: true, reason: 'downstream lost its output' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
     const second = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 6, reason: 'a late fix' }], waitForStage: WorkflowUpdateStage.ACCEPTED });
@@ -73,11 +78,7 @@ describe('replay requests arriving while a cycle runs', () => {
 
   it('captures again from the smaller version but dispatches again only from the version that asked for it', async () => {
     await runFanIn(t.client, t.config);
-    slowAppends = true;
-    written.push(...(await writeRandomTraffic(real, t.config.sources[0]!, { commits: 1, maxOpsPerCommit: 4, idSpace: 60, seed: 24 })));
-    const entered = new Promise<void>((resolve) => (appendEntered = resolve));
-    await handle().signal(pollNowSignal, {});
-    await entered;
+    await startSlowCycle(24);
 
     const plain = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 5 }], waitForStage: WorkflowUpdateStage.ACCEPTED });
     const again = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 7, redispatch: true }], waitForStage: WorkflowUpdateStage.ACCEPTED });
@@ -92,11 +93,7 @@ describe('replay requests arriving while a cycle runs', () => {
   });
 
   it('answers an accepted replay as queued when the source is paused before the rewind runs, instead of waiting for resume', async () => {
-    slowAppends = true;
-    written.push(...(await writeRandomTraffic(real, t.config.sources[0]!, { commits: 1, maxOpsPerCommit: 4, idSpace: 60, seed: 25 })));
-    const entered = new Promise<void>((resolve) => (appendEntered = resolve));
-    await handle().signal(pollNowSignal, {});
-    await entered;
+    await startSlowCycle(25);
 
     const update = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 3 }], waitForStage: WorkflowUpdateStage.ACCEPTED });
     await handle().signal(pauseSignal, { reason: 'maintenance' });
@@ -111,11 +108,7 @@ describe('replay requests arriving while a cycle runs', () => {
   });
 
   it('merges a replay signal into the update that waits, so the signal is not lost either', async () => {
-    slowAppends = true;
-    written.push(...(await writeRandomTraffic(real, t.config.sources[0]!, { commits: 1, maxOpsPerCommit: 4, idSpace: 60, seed: 23 })));
-    const entered = new Promise<void>((resolve) => (appendEntered = resolve));
-    await handle().signal(pollNowSignal, {});
-    await entered;
+    await startSlowCycle(23);
 
     const update = await handle().startUpdate(replayFromVersionUpdate, { args: [{ fromVersion: 7 }], waitForStage: WorkflowUpdateStage.ACCEPTED });
     await handle().signal(replayFromVersionSignal, { fromVersion: 4 });
