@@ -123,7 +123,6 @@ interface CarriedState {
 interface SourceState extends CarriedState {
   source: string;
   cycleInProgress: boolean;
-  replayInProgress: boolean;
   /** Outcomes of the last replays, by ticket range; not carried (a continue-as-new waits for every update handler first). */
   replayOutcomes: ReplayOutcome[];
 }
@@ -286,7 +285,6 @@ function minOrNull(a: number | null, b: number | null): number | null {
 async function applyReplay(state: SourceState): Promise<void> {
   const request = state.pendingReplay!;
   state.pendingReplay = null;
-  state.replayInProgress = true;
   const outcome: ReplayOutcome = {
     firstTicket: request.firstTicket,
     lastTicket: request.lastTicket,
@@ -315,7 +313,6 @@ async function applyReplay(state: SourceState): Promise<void> {
     state.lastRejected = { handler: 'replayFromVersion', request: withoutTickets(request), reason: outcome.refusal, at: new Date(Date.now()).toISOString() };
   } finally {
     state.replayOutcomes = [...state.replayOutcomes, outcome].slice(-REPLAY_OUTCOMES_KEPT);
-    state.replayInProgress = false;
     publishState(state);
   }
 }
@@ -520,7 +517,7 @@ function restoreState(input: SourceIngestInput): SourceState {
   };
   // Defaults first: a state carried by an earlier build may lack a field added since.
   const carried = { ...defaults, ...input.carried };
-  return { ...carried, pendingReplay: carriedReplay(carried.pendingReplay), source: input.source, cycleInProgress: false, replayInProgress: false, replayOutcomes: [] };
+  return { ...carried, pendingReplay: carriedReplay(carried.pendingReplay), source: input.source, cycleInProgress: false, replayOutcomes: [] };
 }
 
 /** A pending replay as an earlier build carried it (a plain request): no update waits on it, so it holds no ticket. */
@@ -532,7 +529,7 @@ function carriedReplay(pending: (Partial<PendingReplay> & ReplayRequest) | null)
 }
 
 function carry(state: SourceState): CarriedState {
-  const { source: _source, cycleInProgress: _cycle, replayInProgress: _replaying, replayOutcomes: _outcomes, ...carried } = state;
+  const { source: _source, cycleInProgress: _cycle, replayOutcomes: _outcomes, ...carried } = state;
   return { ...carried, continuedAsNewTimes: carried.continuedAsNewTimes + 1 };
 }
 
